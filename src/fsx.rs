@@ -1,0 +1,271 @@
+//! Safe file changes: the only module that writes a user's file.
+//!
+//! Every write goes through [`replace`]: a temp file in the same directory,
+//! fsync, the original's mode and owner, then `rename` - a reader (or a crash)
+//! sees the old file or the new one, never half of one. The first original of
+//! any file kmemdbg changes is kept beside it as `NAME.kmemdbg-orig` (never
+//! overwritten by later runs, never world-readable: configs hold passwords),
+//! and [`revert`] puts it back byte for byte. Nothing here writes in place.
+
+use anyhow::{bail, Context, Result};
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+/// Suffix of the backup kept next to a changed file.
+pub const BACKUP_SUFFIX: &str = ".kmemdbg-orig";
+
+/// Where the first original of `path` is kept.
+pub fn backup_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(BACKUP_SUFFIX);
+    path.with_file_name(name)
+}
+
+/// Reads a whole file, naming it in the error.
+pub fn read(path: &Path) -> Result<Vec<u8>> {
+    fs::read(path).with_context(|| format!("cannot read {}", path.display()))
+}
+
+/// Reads a text file; binary garbage (NUL bytes or invalid UTF-8) is an error
+/// that names the file and the line where it starts.
+pub fn read_text(path: &Path) -> Result<String> {
+    let bytes = read(path)?;
+    text_of(path, bytes)
+}
+
+/// Checks that `bytes` read from `path` are text and returns them as a String.
+pub fn text_of(path: &Path, bytes: Vec<u8>) -> Result<String> {
+    if let Some(pos) = bytes.iter().position(|&b| b == 0) {
+        let line = bytes[..pos].iter().filter(|&&b| b == b'\n').count() + 1;
+        bail!(
+            "{}:{line}: contains a NUL byte: this is not a text file (binary garbage?)",
+            path.display()
+        );
+    }
+    match String::from_utf8(bytes) {
+        Ok(s) => Ok(s),
+        Err(e) => {
+            let pos = e.utf8_error().valid_up_to();
+            let line = e.as_bytes()[..pos].iter().filter(|&&b| b == b'\n').count() + 1;
+            bail!(
+                "{}:{line}: invalid UTF-8: this does not look like a text file",
+                path.display()
+            )
+        }
+    }
+}
+
+/// Atomically replaces `path` with `contents`, keeping mode and owner.
+/// The file must exist (kmemdbg edits files, it does not invent them; use
+/// [`create`] for new files).
+pub fn replace(path: &Path, contents: &[u8]) -> Result<()> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+    write_atomic(
+        path,
+        contents,
+        meta.mode() & 0o7777,
+        Some((meta.uid(), meta.gid())),
+    )
+}
+
+/// Atomically creates (or replaces) `path` with `contents` and `mode`.
+pub fn create(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
+    write_atomic(path, contents, mode, None)
+}
+
+fn write_atomic(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".kmemdbg-")
+        .suffix(".tmp")
+        .tempfile_in(&dir)
+        .with_context(|| {
+            format!(
+                "cannot create a temp file in {} (read-only directory?)",
+                dir.display()
+            )
+        })?;
+    tmp.write_all(contents)
+        .and_then(|_| tmp.as_file().sync_all())
+        .with_context(|| format!("cannot write a temp file in {}", dir.display()))?;
+    fs::set_permissions(tmp.path(), fs::Permissions::from_mode(mode))
+        .with_context(|| format!("cannot set mode on temp file for {}", path.display()))?;
+    if let Some((uid, gid)) = owner {
+        // Only root can give a file away; for anyone else the owner is already theirs.
+        let _ = std::os::unix::fs::chown(tmp.path(), Some(uid), Some(gid));
+    }
+    fault_point(path);
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| format!("cannot rename the temp file over {}", path.display()))?;
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Test hook: when `KMEMDBG_FAULT_PAUSE_MS` is set, pause between the temp
+/// write and the rename, so a test can kill the process at the worst moment.
+fn fault_point(path: &Path) {
+    if let Ok(ms) = std::env::var("KMEMDBG_FAULT_PAUSE_MS") {
+        if let Ok(ms) = ms.parse::<u64>() {
+            eprintln!("kmemdbg: fault point before rename of {}", path.display());
+            std::thread::sleep(std::time::Duration::from_millis(ms));
+        }
+    }
+}
+
+/// Keeps the first original of `path` as its backup. Does nothing when a
+/// backup already exists (later runs never overwrite the first original).
+/// The backup is never readable by "others". Returns the backup's path.
+pub fn backup_once(path: &Path) -> Result<PathBuf> {
+    let backup = backup_path(path);
+    if backup.exists() {
+        return Ok(backup);
+    }
+    let meta = fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+    let original = read(path)?;
+    write_atomic(
+        &backup,
+        &original,
+        meta.mode() & 0o770,
+        Some((meta.uid(), meta.gid())),
+    )
+    .with_context(|| format!("cannot keep a backup of {}", path.display()))?;
+    Ok(backup)
+}
+
+/// Backs up (first time only) and then atomically replaces `path`.
+/// Returns false, writing nothing, when the contents are already `new`.
+pub fn change(path: &Path, new: &[u8]) -> Result<bool> {
+    let old = read(path)?;
+    if old == new {
+        return Ok(false);
+    }
+    check_writable(path)?;
+    backup_once(path)?;
+    replace(path, new)?;
+    Ok(true)
+}
+
+/// Fails with a clear message when `path` cannot be replaced by this user.
+pub fn check_writable(path: &Path) -> Result<()> {
+    let meta = fs::metadata(path).with_context(|| format!("cannot stat {}", path.display()))?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let readonly_file = meta.permissions().readonly();
+    let dir_ok = tempfile::Builder::new()
+        .prefix(".kmemdbg-probe-")
+        .tempfile_in(dir)
+        .is_ok();
+    if readonly_file || !dir_ok {
+        bail!(
+            "{} is read-only{}: nothing was changed (run as the file's owner or root)",
+            path.display(),
+            if dir_ok {
+                ""
+            } else {
+                " (its directory does not accept new files)"
+            }
+        );
+    }
+    Ok(())
+}
+
+/// Outcome of [`revert`].
+#[derive(Debug, PartialEq, Eq)]
+pub enum Reverted {
+    Restored,
+    NoBackup,
+}
+
+/// Puts the first original back (byte for byte, atomically, keeping the
+/// current mode and owner) and removes the backup.
+pub fn revert(path: &Path) -> Result<Reverted> {
+    let backup = backup_path(path);
+    if !backup.exists() {
+        return Ok(Reverted::NoBackup);
+    }
+    let original = read(&backup)?;
+    if path.exists() {
+        replace(path, &original)?;
+    } else {
+        let mode = fs::metadata(&backup)?.mode() & 0o7777;
+        create(path, &original, mode)?;
+    }
+    fs::remove_file(&backup).with_context(|| format!("cannot remove {}", backup.display()))?;
+    Ok(Reverted::Restored)
+}
+
+/// A unified diff of two texts, labelled with the file's path.
+pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
+    let name = path.display().to_string();
+    similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(2)
+        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn change_keeps_mode_and_first_original() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kamailio.cfg");
+        fs::write(&p, "one\n").unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(change(&p, b"two\n").unwrap());
+        assert!(change(&p, b"three\n").unwrap());
+        assert!(
+            !change(&p, b"three\n").unwrap(),
+            "same content must not write"
+        );
+        assert_eq!(fs::read(&p).unwrap(), b"three\n");
+        assert_eq!(fs::metadata(&p).unwrap().mode() & 0o777, 0o640);
+        let b = backup_path(&p);
+        assert_eq!(fs::read(&b).unwrap(), b"one\n");
+        assert_eq!(
+            fs::metadata(&b).unwrap().mode() & 0o007,
+            0,
+            "backup world-readable"
+        );
+        assert_eq!(revert(&p).unwrap(), Reverted::Restored);
+        assert_eq!(fs::read(&p).unwrap(), b"one\n");
+        assert!(!b.exists());
+        assert_eq!(revert(&p).unwrap(), Reverted::NoBackup);
+    }
+
+    #[test]
+    fn binary_garbage_is_named() {
+        let err = text_of(Path::new("x.cfg"), b"a\nb\n\0zz".to_vec()).unwrap_err();
+        assert!(err.to_string().starts_with("x.cfg:3:"), "{err}");
+        let err = text_of(Path::new("y"), vec![b'a', b'\n', 0xff, 0xfe]).unwrap_err();
+        assert!(err.to_string().starts_with("y:2:"), "{err}");
+    }
+
+    #[test]
+    fn no_temp_files_left_behind() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("f");
+        fs::write(&p, "a").unwrap();
+        change(&p, b"b").unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert!(
+            names.iter().all(|n| !n.starts_with(".kmemdbg-")),
+            "{names:?}"
+        );
+    }
+}

@@ -1,0 +1,3 @@
+//! Report formats shared by the subcommands, one file per format.
+
+pub mod junit;

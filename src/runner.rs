@@ -1,0 +1,219 @@
+//! The one door to external programs (kamailio, make, kamcmd, gdb, systemctl, ...).
+//!
+//! Every command is built with `xshell::cmd!`, so each value is one argument:
+//! no shell, no quoting bugs. [`run`] adds what xshell lacks: a timeout that
+//! kills the child, captured stdout/stderr as bytes (non-UTF-8 survives), and
+//! an error that names the command, its exit status and the tail of stderr.
+//! This module never decides what a failure means; callers do.
+
+use anyhow::{bail, Context, Result};
+use std::io::Read;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// What a finished program left behind.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// The command line, for messages.
+    pub display: String,
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+    /// Stdout as text, invalid UTF-8 replaced.
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+    /// The last `n` lines of stderr (or stdout when stderr is empty).
+    pub fn tail(&self, n: usize) -> String {
+        let src = if self.stderr.iter().all(u8::is_ascii_whitespace) {
+            &self.stdout
+        } else {
+            &self.stderr
+        };
+        let text = String::from_utf8_lossy(src);
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(n)..].join("\n")
+    }
+    /// Turns a non-zero exit into an error naming the command.
+    pub fn check(self) -> Result<Output> {
+        if self.success() {
+            return Ok(self);
+        }
+        let status = match self.code {
+            Some(c) => format!("exit status {c}"),
+            None => "killed by a signal".to_string(),
+        };
+        bail!(
+            "`{}` failed ({status}); last lines:\n{}",
+            self.display,
+            indent(&self.tail(8))
+        )
+    }
+}
+
+fn indent(s: &str) -> String {
+    s.lines()
+        .map(|l| format!("    {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Why a program did not finish.
+#[derive(Debug)]
+pub struct TimedOut {
+    pub display: String,
+    pub timeout: Duration,
+}
+
+impl std::fmt::Display for TimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "`{}` did not finish within {:.1}s and was killed",
+            self.display,
+            self.timeout.as_secs_f64()
+        )
+    }
+}
+impl std::error::Error for TimedOut {}
+
+/// Runs `cmd` to completion with stdin closed, killing it after `timeout`.
+/// A missing program or a timeout is an error; a non-zero exit is not
+/// (see [`Output::check`]).
+pub fn run(cmd: xshell::Cmd<'_>, timeout: Duration) -> Result<Output> {
+    let display = cmd.to_string();
+    let mut command: Command = cmd.into();
+    run_command(&mut command, display, timeout)
+}
+
+/// Same as [`run`], for a `std::process::Command` built by xshell elsewhere.
+pub fn run_command(command: &mut Command, display: String, timeout: Duration) -> Result<Output> {
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start `{display}`"))?;
+    let mut out = child.stdout.take();
+    let mut err = child.stderr.take();
+    let t_out = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(o) = out.as_mut() {
+            let _ = o.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let t_err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_end(&mut buf);
+        }
+        buf
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(TimedOut { display, timeout }.into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // A grandchild holding the pipes open must not hang us: give the readers
+    // a short grace period after the child itself has exited.
+    let stdout = join_within(t_out, Duration::from_secs(2));
+    let stderr = join_within(t_err, Duration::from_secs(2));
+    Ok(Output {
+        display,
+        code: status.code(),
+        stdout,
+        stderr,
+    })
+}
+
+fn join_within(handle: std::thread::JoinHandle<Vec<u8>>, grace: Duration) -> Vec<u8> {
+    let start = Instant::now();
+    while !handle.is_finished() {
+        if start.elapsed() > grace {
+            return Vec::new();
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    handle.join().unwrap_or_default()
+}
+
+/// A fresh xshell handle (no shell is ever involved).
+pub fn shell() -> Result<xshell::Shell> {
+    xshell::Shell::new().context("could not set up the command runner")
+}
+
+/// Finds a program on PATH and in the sbin directories that PATH often lacks.
+pub fn find_program(name: &str) -> Option<std::path::PathBuf> {
+    if let Ok(p) = which::which(name) {
+        return Some(p);
+    }
+    // KMEMDBG_SBIN_DIRS (colon-separated) replaces the default list; tests use it.
+    let dirs = std::env::var("KMEMDBG_SBIN_DIRS")
+        .unwrap_or_else(|_| "/usr/sbin:/usr/local/sbin:/sbin:/usr/bin:/usr/local/bin".to_string());
+    for dir in dirs.split(':').filter(|d| !d.is_empty()) {
+        let p = std::path::Path::new(dir).join(name);
+        if p.is_file() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn captures_output_and_status() {
+        let sh = shell().unwrap();
+        let out = run(
+            xshell::cmd!(sh, "sh -c 'echo hi; echo oops >&2; exit 3'"),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(out.code, Some(3));
+        assert_eq!(out.stdout_text(), "hi\n");
+        let err = out.check().unwrap_err().to_string();
+        assert!(err.contains("exit status 3"), "{err}");
+        assert!(err.contains("oops"), "{err}");
+    }
+
+    #[test]
+    fn kills_on_timeout() {
+        let sh = shell().unwrap();
+        let start = Instant::now();
+        let err = run(xshell::cmd!(sh, "sleep 30"), Duration::from_millis(200)).unwrap_err();
+        assert!(err.downcast_ref::<TimedOut>().is_some(), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn missing_program_is_an_error() {
+        let sh = shell().unwrap();
+        let err = run(
+            xshell::cmd!(sh, "/nonexistent/kmemdbg-nothing"),
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("could not start"), "{err}");
+    }
+}

@@ -1,0 +1,261 @@
+//! Shared test helpers: the built binary, the real-Kamailio switch, source
+//! trees, free ports, and a proxy guard that ends exactly the PID it started.
+//!
+//! Tests that need real Kamailio call [`require_real`]: without it they are
+//! skipped with a printed reason, unless `KMEMDBG_REQUIRE_REAL=1` (set by
+//! `.ci/run`), which turns a missing prerequisite into a failure.
+#![allow(dead_code)]
+
+use std::net::UdpSocket;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The kmemdbg binary under test.
+pub fn kmemdbg() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_kmemdbg"))
+}
+
+/// Runs kmemdbg with `args`, returning (exit code, stdout, stderr).
+pub fn run_kmemdbg(args: &[&str]) -> (i32, String, String) {
+    let out = kmemdbg()
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("run kmemdbg");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+pub fn real_required() -> bool {
+    std::env::var("KMEMDBG_REQUIRE_REAL")
+        .map(|v| v == "1")
+        .unwrap_or(false)
+}
+
+/// Returns false (and prints why) when `what` is missing and real tests are
+/// optional; panics when they are mandatory.
+pub fn require_real(test: &str, what: &str, present: bool) -> bool {
+    if present {
+        return true;
+    }
+    if real_required() {
+        panic!("{test}: needs {what} (KMEMDBG_REQUIRE_REAL=1); run ci/install-deps.sh and ci/fetch-sources.sh");
+    }
+    eprintln!("SKIPPED {test}: needs {what}; run ci/install-deps.sh (and ci/fetch-sources.sh), or set KMEMDBG_REQUIRE_REAL=1 to make this a failure");
+    false
+}
+
+/// Debian's installed kamailio, when present.
+pub fn debian_kamailio(test: &str) -> Option<PathBuf> {
+    let p = PathBuf::from("/usr/sbin/kamailio");
+    require_real(
+        test,
+        "Debian's kamailio package (/usr/sbin/kamailio)",
+        p.is_file(),
+    )
+    .then_some(p)
+}
+
+pub fn have_program(name: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {name}")])
+        .stdout(Stdio::null())
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false)
+}
+
+/// Where ci/fetch-sources.sh unpacks Debian's source packages.
+pub fn source_cache() -> PathBuf {
+    std::env::var_os("KMEMDBG_SRC_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/cache/kmemdbg/src"))
+}
+
+/// A private copy of Debian's pristine kamailio VERSION tree (e.g. "5.6.3"),
+/// inside a temp dir the caller owns.
+pub fn source_tree(test: &str, version: &str) -> Option<(tempfile::TempDir, PathBuf)> {
+    let pristine = source_cache().join(format!("kamailio-{version}"));
+    if !require_real(
+        test,
+        &format!(
+            "the kamailio {version} source tree ({})",
+            pristine.display()
+        ),
+        pristine.join(".kmemdbg-complete").is_file(),
+    ) {
+        return None;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dest = dir.path().join(format!("kamailio-{version}"));
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(&pristine)
+        .arg(&dest)
+        .status()
+        .expect("cp");
+    assert!(st.success(), "copying {} failed", pristine.display());
+    Some((dir, dest))
+}
+
+/// A UDP port on 127.0.0.1 that was free a moment ago.
+pub fn free_udp_port() -> u16 {
+    // Bind port 0 and keep trying until TCP on the same number is free too.
+    for _ in 0..50 {
+        let s = UdpSocket::bind("127.0.0.1:0").expect("bind udp");
+        let port = s.local_addr().expect("addr").port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free port on 127.0.0.1");
+}
+
+/// True when something listens on UDP 127.0.0.1:port (read from /proc/net/udp).
+pub fn udp_bound(port: u16) -> bool {
+    let hex = format!(":{port:04X}");
+    std::fs::read_to_string("/proc/net/udp")
+        .map(|t| {
+            t.lines().skip(1).any(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|a| a.ends_with(&hex))
+            })
+        })
+        .unwrap_or(false)
+}
+
+/// Polls `cond` every 50 ms until it holds or `timeout` passes.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < timeout {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    cond()
+}
+
+/// A kamailio started by a test, in the foreground (`-DD -E`), logging to a
+/// file, with its own port, ctl socket, pid file and run dir under `dir`.
+/// Dropping it sends SIGTERM to exactly that PID (then SIGKILL).
+pub struct Proxy {
+    pub child: Option<Child>,
+    pub pid: u32,
+    pub port: u16,
+    pub dir: PathBuf,
+    pub cfg: PathBuf,
+    pub log: PathBuf,
+    pub ctl: PathBuf,
+}
+
+/// A minimal cfg listening on 127.0.0.1:PORT with ctl + cfg_rpc on `ctl`,
+/// answering every request with 200. `extra` goes before the route.
+pub fn minimal_cfg(port: u16, ctl: &Path, extra: &str) -> String {
+    format!(
+        "#!KAMAILIO\ndebug=2\nlog_stderror=yes\nmemdbg=5\nmemlog=5\nlisten=udp:127.0.0.1:{port}\nchildren=2\n\
+         loadmodule \"ctl.so\"\nloadmodule \"cfg_rpc.so\"\nloadmodule \"sl.so\"\nloadmodule \"pv.so\"\n\
+         modparam(\"ctl\", \"binrpc\", \"unix:{}\")\n{extra}\nrequest_route {{\n    sl_send_reply(\"200\", \"OK\");\n    exit;\n}}\n",
+        ctl.display()
+    )
+}
+
+impl Proxy {
+    /// Starts `binary` with `cfg_text` (written to DIR/kamailio.cfg) and
+    /// `extra_args`; waits until UDP `port` is bound (up to 20 s).
+    pub fn start(
+        binary: &Path,
+        dir: &Path,
+        port: u16,
+        cfg_text: &str,
+        extra_args: &[&str],
+    ) -> Proxy {
+        let cfg = dir.join("kamailio.cfg");
+        std::fs::write(&cfg, cfg_text).expect("write cfg");
+        Self::start_with_cfg(binary, dir, port, &cfg, extra_args)
+    }
+
+    pub fn start_with_cfg(
+        binary: &Path,
+        dir: &Path,
+        port: u16,
+        cfg: &Path,
+        extra_args: &[&str],
+    ) -> Proxy {
+        let log = dir.join("kamailio.log");
+        let pidfile = dir.join("kamailio.pid");
+        let rundir = dir.join("run");
+        std::fs::create_dir_all(&rundir).expect("rundir");
+        let logf = std::fs::File::create(&log).expect("log");
+        let child = Command::new(binary)
+            .args(["-DD", "-E", "-f"])
+            .arg(cfg)
+            .arg("-P")
+            .arg(&pidfile)
+            .arg("-Y")
+            .arg(&rundir)
+            .args(extra_args)
+            .stdin(Stdio::null())
+            .stdout(logf.try_clone().expect("clone"))
+            .stderr(logf)
+            .spawn()
+            .expect("spawn kamailio");
+        let pid = child.id();
+        let mut p = Proxy {
+            child: Some(child),
+            pid,
+            port,
+            dir: dir.to_path_buf(),
+            cfg: cfg.to_path_buf(),
+            log,
+            ctl: dir.join("kamailio_ctl"),
+        };
+        let up = wait_for(Duration::from_secs(20), || udp_bound(port) || !p.alive());
+        if !up || !p.alive() {
+            let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+            panic!("kamailio did not come up on 127.0.0.1:{port}; log:\n{log}");
+        }
+        p
+    }
+
+    pub fn alive(&mut self) -> bool {
+        match self.child.as_mut() {
+            Some(c) => matches!(c.try_wait(), Ok(None)),
+            None => false,
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        String::from_utf8_lossy(&std::fs::read(&self.log).unwrap_or_default()).into_owned()
+    }
+
+    /// SIGTERM, wait up to 15 s (the shutdown dump happens here), then SIGKILL.
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.pid.to_string())
+                .status();
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_secs(15) {
+                if let Ok(Some(_)) = c.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
