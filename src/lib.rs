@@ -5,14 +5,17 @@
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
 //! - capabilities: [`probe`] (what a binary was built with), ...
-//! - ground: [`runner`] (every external program), [`fsx`] (every write).
+//! - ground: [`runner`] (every external program), [`fsx`] (every write),
+//!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
 pub mod cli;
 pub mod commands;
 pub mod fsx;
+pub mod kamcmd;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod sip;
 
 /// Exit status of a command that ran to its end: 0 all good, 1 a check
 /// failed, 3 changes are pending (`--check`). Errors (usage, environment,
