@@ -4,11 +4,13 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), ...
+//! - capabilities: [`probe`] (what a binary was built with), [`docgen`]
+//!   (man pages and completions from the clap definitions), ...
 //! - ground: [`runner`] (every external program), [`fsx`] (every write).
 
 pub mod cli;
 pub mod commands;
+pub mod docgen;
 pub mod fsx;
 pub mod probe;
 pub mod report;
