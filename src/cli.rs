@@ -29,6 +29,10 @@ pub enum Command {
     Inspect(InspectArgs),
     /// CI gate: exit 1 unless the binary has the required build flags (memory debugging, ...)
     Verify(VerifyArgs),
+    /// Print the shell completion script for bash, zsh or fish
+    Completions(CompletionsArgs),
+    /// Write the man pages (kmemdbg.1 and one per subcommand) or print kmemdbg.1
+    Man(ManArgs),
 }
 
 /// Where to find the binary.
@@ -91,4 +95,40 @@ pub struct VerifyArgs {
     /// Also write a JUnit XML report (one testcase per requirement)
     #[arg(long, value_name = "FILE")]
     pub junit: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Prints the completion script for SHELL on stdout, generated from kmemdbg's own \
+command-line definitions (every subcommand and option). The Debian package installs the bash and zsh \
+scripts already; this is for `cargo install` users.",
+    after_help = "Examples:\n  \
+# bash, for your user\n  \
+mkdir -p ~/.local/share/bash-completion/completions\n  \
+kmemdbg completions bash > ~/.local/share/bash-completion/completions/kmemdbg\n  \
+# zsh: any directory in $fpath\n  \
+kmemdbg completions zsh > ~/.zfunc/_kmemdbg\n  \
+# fish\n  \
+kmemdbg completions fish > ~/.config/fish/completions/kmemdbg.fish"
+)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Generates the man pages from kmemdbg's own command-line definitions: kmemdbg(1) for \
+the tool and kmemdbg-NAME(1) for each subcommand. With --dir, writes every page there (creating the \
+directory; pages already up to date are left alone); without it, prints kmemdbg(1) as roff on stdout. \
+The Debian package installs the pages already; this is for `cargo install` users.",
+    after_help = "Examples:\n  \
+kmemdbg man | man -l -\n  \
+kmemdbg man --dir ~/.local/share/man/man1 && man kmemdbg-verify"
+)]
+pub struct ManArgs {
+    /// Write kmemdbg.1 and kmemdbg-NAME.1 for every subcommand into DIR
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }

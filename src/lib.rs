@@ -4,12 +4,14 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), ...
+//! - capabilities: [`probe`] (what a binary was built with), [`docgen`]
+//!   (man pages and completions from the clap definitions), ...
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
 pub mod cli;
 pub mod commands;
+pub mod docgen;
 pub mod fsx;
 pub mod kamcmd;
 pub mod probe;

@@ -2,7 +2,9 @@
 //! work on the capability modules and printing the result (text or JSON).
 //! Only this layer prints.
 
+pub mod completions;
 pub mod inspect;
+pub mod man;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -22,6 +24,8 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
+        Command::Completions(a) => completions::run(&a),
+        Command::Man(a) => man::run(&a),
     }
 }
 
