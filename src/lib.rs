@@ -4,15 +4,18 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), ...
+//! - capabilities: [`probe`] (what a binary was built with), [`source`]
+//!   (what a source tree is), [`patch`] (rewrite it for a memory-debug build), ...
 //! - ground: [`runner`] (every external program), [`fsx`] (every write).
 
 pub mod cli;
 pub mod commands;
 pub mod fsx;
+pub mod patch;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod source;
 
 /// Exit status of a command that ran to its end: 0 all good, 1 a check
 /// failed, 3 changes are pending (`--check`). Errors (usage, environment,

@@ -3,6 +3,7 @@
 //! Only this layer prints.
 
 pub mod inspect;
+pub mod patch;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
+        Command::Patch(a) => patch::run(&a),
     }
 }
 
