@@ -33,6 +33,8 @@ pub enum Command {
     Completions(CompletionsArgs),
     /// Write the man pages (kmemdbg.1 and one per subcommand) or print kmemdbg.1
     Man(ManArgs),
+    /// Rewrite a Kamailio source tree for a memory-debug build (one recipe per generation)
+    Patch(PatchArgs),
 }
 
 /// Where to find the binary.
@@ -131,4 +133,58 @@ pub struct ManArgs {
     /// Write kmemdbg.1 and kmemdbg-NAME.1 for every subcommand into DIR
     #[arg(long, value_name = "DIR")]
     pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Rewrites a Kamailio source tree so that it builds with memory debugging, the way \
+the \"out of memory\" procedure asks (\"remove F_MALLOC, add DBG_QM_MALLOC\"), for the tree's own \
+generation: it finds Makefile.defs (top level or src/), the version, a saved `make cfg` \
+(config.mak, which would otherwise keep the old defines), Makefile.vars, DEFS_RM/extra_defs that \
+drop the debug define, cmake/defs.cmake and configured CMake build directories, and changes each \
+one. Then it prints what the build must do next (e.g. `make cfg`, reconfigure) and what kamailio \
+needs at run time (e.g. `-x qm`).\n\n\
+Every write is atomic, the first original of each file is kept as NAME.kmemdbg-orig, a second run \
+says \"already converted\" and writes nothing, and --revert puts the originals back byte for byte. \
+When a file does not have the shape the recipe knows (a switch set twice, the allocator inside an \
+unknown conditional, a damaged file), nothing is changed and the error names file:line.",
+    after_help = concat!(
+        "Exit status: 0 converted, already converted, reverted or dry run; 2 not a Kamailio tree, unknown \
+generation, ambiguous or damaged file, unreadable or read-only file (nothing changed).\n\n",
+        "Generations (--generation NAME):\n",
+        "  openser-ser   OpenSER 1.x, SER 0.x-2.x, Kamailio 1.x-3.0: -DF_MALLOC -> -DDBG_QM_MALLOC in the define list\n",
+        "  3.x           Kamailio 3.1-3.3: MEMDBG ?= 1 (q_malloc with debug info)\n",
+        "  4.0-4.3       Kamailio 4.0-4.3: MEMMNG ?= 1 and MEMDBG ?= 1\n",
+        "  4.4           Kamailio 4.4: MEMDBG ?= 1 (DBG_SR_MEMORY; run with -x qm)\n",
+        "  5.x-6.x-make  Kamailio 5.x/6.x, src/Makefile.defs: MEMDBG ?= 1 (DBG_SR_MEMORY; run with -x qm)\n",
+        "  6.x-cmake     Kamailio 6.x, CMake: option DBG_SR_MEMORY (6.0.0-6.0.3) or MEMDBG (6.0.4+) ON,\n",
+        "                in cmake/defs.cmake and in each build directory's CMakeCache.txt\n\n",
+        "Examples:\n",
+        "  kmemdbg patch --source /usr/src/kamailio-5.6.3 --dry-run\n",
+        "  kmemdbg patch --source /usr/src/kamailio-5.6.3\n",
+        "  kmemdbg patch --source . --build-dir ../build-kamailio --json\n",
+        "  kmemdbg patch --source . --generation 5.x-6.x-make   # a tree whose version no recipe names\n",
+        "  kmemdbg patch --source /usr/src/kamailio-5.6.3 --revert"
+    )
+)]
+pub struct PatchArgs {
+    /// The Kamailio source tree: the directory with the top-level Makefile
+    #[arg(long, value_name = "DIR")]
+    pub source: PathBuf,
+    /// Print the unified diff and the next steps; write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Put back the originals kept by earlier runs, byte for byte, and remove the backups
+    #[arg(long, conflicts_with = "generation")]
+    pub revert: bool,
+    /// Use this recipe instead of the one the version selects (list below)
+    #[arg(long, value_name = "NAME")]
+    pub generation: Option<String>,
+    /// A CMake build directory outside the tree whose CMakeCache.txt must be converted too
+    /// (repeatable; build directories up to two levels inside the tree are found)
+    #[arg(long, value_name = "DIR")]
+    pub build_dir: Vec<PathBuf>,
+    /// Machine-readable output (schema in README, "patch --json")
+    #[arg(long)]
+    pub json: bool,
 }

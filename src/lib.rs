@@ -4,8 +4,9 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), [`docgen`]
-//!   (man pages and completions from the clap definitions), ...
+//! - capabilities: [`probe`] (what a binary was built with), [`source`]
+//!   (what a source tree is), [`patch`] (rewrite it for a memory-debug build),
+//!   [`docgen`] (man pages and completions from the clap definitions), ...
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
@@ -14,10 +15,12 @@ pub mod commands;
 pub mod docgen;
 pub mod fsx;
 pub mod kamcmd;
+pub mod patch;
 pub mod probe;
 pub mod report;
 pub mod runner;
 pub mod sip;
+pub mod source;
 
 /// Exit status of a command that ran to its end: 0 all good, 1 a check
 /// failed, 3 changes are pending (`--check`). Errors (usage, environment,

@@ -5,6 +5,7 @@
 pub mod completions;
 pub mod inspect;
 pub mod man;
+pub mod patch;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -26,6 +27,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Verify(a) => verify::run(&a),
         Command::Completions(a) => completions::run(&a),
         Command::Man(a) => man::run(&a),
+        Command::Patch(a) => patch::run(&a),
     }
 }
 
