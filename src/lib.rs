@@ -4,9 +4,11 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), ...
+//! - capabilities: [`probe`] (what a binary was built with), [`build`]
+//!   (rebuild a converted source tree and prove it), ...
 //! - ground: [`runner`] (every external program), [`fsx`] (every write).
 
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod fsx;
