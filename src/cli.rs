@@ -35,6 +35,8 @@ pub enum Command {
     Man(ManArgs),
     /// Rewrite a Kamailio source tree for a memory-debug build (one recipe per generation)
     Patch(PatchArgs),
+    /// Rebuild a converted source tree (progress, full log, first error) and prove the binary has memory debugging
+    Build(BuildArgs),
 }
 
 /// Where to find the binary.
@@ -185,6 +187,54 @@ pub struct PatchArgs {
     #[arg(long, value_name = "DIR")]
     pub build_dir: Vec<PathBuf>,
     /// Machine-readable output (schema in README, "patch --json")
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Rebuilds a Kamailio source tree that `kmemdbg patch` converted, the way the tree needs:\n\
+  make trees (3.x-6.x): `make cfg` (with the module list), `make -jN all`, `make install`;\n\
+  CMake trees (6.x):    configure with the memory-debug option ON, build, install.\n\
+First it checks make, the C compiler, bison and flex (cmake for 6.x) and names the Debian and RPM \
+packages of any that is missing. Objects compiled with other defines (before the conversion) are \
+cleaned first: a mixed build is refused. Progress shows on a terminal as a bar, elsewhere as a line \
+every few seconds; the whole compiler output goes to a log file whose path is printed. On failure \
+it prints the first error (file:line and message) with a hint when the cause is known (a missing \
+header names its -dev package). After the build it asks the new binary `-V` and exits 1 unless it \
+is memory-debug ready. A tree already built with memory debugging and unchanged since is reported \
+\"up to date\" without compiling.",
+    after_help = "Exit status: 0 built (or up to date) and memory-debug ready; 1 the tree is not converted \
+(nothing compiled) or the binary lacks memory debugging; 2 missing tools, a failed build, or bad input.\n\n\
+Examples:\n  kmemdbg build --source ~/kamailio-5.6.3\n  \
+kmemdbg build --source ~/kamailio-5.6.3 --modules ctl,cfg_rpc,sl,tm,pv,kex -j 4\n  \
+kmemdbg build --source ~/kamailio-5.6.3 --install --prefix /opt/kamailio-memdbg\n  \
+kmemdbg build --source ~/kamailio-6.0.1 --json > build.json"
+)]
+pub struct BuildArgs {
+    /// The source tree (the directory that holds src/, or src/ itself)
+    #[arg(long, value_name = "DIR")]
+    pub source: PathBuf,
+    /// Parallel compile jobs (default: every core)
+    #[arg(long, short = 'j', value_name = "N")]
+    pub jobs: Option<usize>,
+    /// Build the core and only these modules (comma-separated), e.g. ctl,cfg_rpc,sl,tm,pv
+    /// (default: what the tree is configured with, or the tree's own default set)
+    #[arg(long, value_name = "LIST", conflicts_with = "all_modules")]
+    pub modules: Option<String>,
+    /// Build every module directory of the tree (each needs its libraries)
+    #[arg(long)]
+    pub all_modules: bool,
+    /// Install after a successful build (make install / cmake --install)
+    #[arg(long)]
+    pub install: bool,
+    /// Installation prefix (compiled into the binary's default paths)
+    #[arg(long, value_name = "DIR", requires = "install")]
+    pub prefix: Option<PathBuf>,
+    /// Where the whole compiler output goes (default: SOURCE/kmemdbg-build.log)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Machine-readable result on stdout (schema in README, "build --json"); progress stays on stderr
     #[arg(long)]
     pub json: bool,
 }

@@ -4,12 +4,12 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), [`source`]
-//!   (what a source tree is), [`patch`] (rewrite it for a memory-debug build),
-//!   [`docgen`] (man pages and completions from the clap definitions), ...
+//! - capabilities: one module per step (probe, source, patch, build, ...);
+//!   the table in ARCHITECTURE.md says which module owns what.
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
+pub mod build;
 pub mod cli;
 pub mod commands;
 pub mod docgen;

@@ -2,6 +2,7 @@
 //! work on the capability modules and printing the result (text or JSON).
 //! Only this layer prints.
 
+pub mod build;
 pub mod completions;
 pub mod inspect;
 pub mod man;
@@ -28,6 +29,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Completions(a) => completions::run(&a),
         Command::Man(a) => man::run(&a),
         Command::Patch(a) => patch::run(&a),
+        Command::Build(a) => build::run(&a),
     }
 }
 
