@@ -4,17 +4,22 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), ...
+//! - orchestration: [`convert`] (the one command, and revert).
+//! - capabilities: [`probe`] (what a binary was built with), [`service`]
+//!   (how kamailio runs, guided restart with rollback), ...
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
 pub mod cli;
 pub mod commands;
+pub mod convert;
 pub mod fsx;
+pub mod interrupt;
 pub mod kamcmd;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod service;
 pub mod sip;
 
 /// Exit status of a command that ran to its end: 0 all good, 1 a check

@@ -2,7 +2,11 @@
 //! work on the capability modules and printing the result (text or JSON).
 //! Only this layer prints.
 
+pub mod convert;
 pub mod inspect;
+pub mod restart;
+pub mod revert;
+pub mod size;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -22,6 +26,10 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
+        Command::Restart(a) => restart::run(&a),
+        Command::Size(a) => size::run(&a),
+        Command::Convert(a) => convert::run(&a),
+        Command::Revert(a) => revert::run(&a),
     }
 }
 
