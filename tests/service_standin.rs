@@ -26,13 +26,13 @@ case "$1" in
   cat)
     echo "# $S/unit/$2"; cat "$S/unit/$2"
     for f in "$KMEMDBG_SYSTEMD_DIR/$2.d"/*.conf; do
-      [ -f "$f" ] && { echo; echo "# $f"; cat "$f"; }
+      if [ -f "$f" ]; then echo; echo "# $f"; cat "$f"; fi
     done ;;
   show)
     cat "$S/run/kamailio.pid" 2>/dev/null || echo 0 ;;
   daemon-reload)
     for f in "$KMEMDBG_SYSTEMD_DIR"/*.d/*.conf; do
-      [ -f "$f" ] && { echo "--- $f" >> "$S/calls"; cat "$f" >> "$S/calls"; }
+      if [ -f "$f" ]; then echo "--- $f" >> "$S/calls"; cat "$f" >> "$S/calls"; fi
     done ;;
   restart)
     exec sh "$S/mini-systemd" "$2" ;;
@@ -273,6 +273,7 @@ fn standin_sysv_restart_edits_options_line_then_revert() {
         .replace("CFGFILE=/etc/$NAME/kamailio.cfg", &format!("CFGFILE={}", b.s("kamailio.cfg")))
         .replace("-u $USER -g $GROUP\"", "-u $USER -g $GROUP -Y $HOMEDIR\"");
     std::fs::write(b.p("initd/kamailio"), &script).unwrap();
+    std::fs::set_permissions(b.p("initd/kamailio"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let defaults = std::fs::read_to_string("/etc/default/kamailio").unwrap() + "RUN_KAMAILIO=yes\nUSER=root\nGROUP=root\n";
     std::fs::write(b.p("default"), &defaults).unwrap();
     let st = Command::new("sh").arg(b.p("initd/kamailio")).arg("start").status().unwrap();
