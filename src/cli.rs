@@ -37,6 +37,162 @@ pub enum Command {
     Patch(PatchArgs),
     /// Rebuild a converted source tree (progress, full log, first error) and prove the binary has memory debugging
     Build(BuildArgs),
+    /// Guided restart: pre-flight, stop, start, health check, rollback when the new setup fails
+    Restart(RestartArgs),
+    /// Change the memory pool sizes (-m shared, -M private) with a guided restart
+    Size(SizeArgs),
+    /// The one command: inspect, patch, build, install, cfg, run-time options, restart
+    Convert(ConvertArgs),
+    /// Undo a conversion (cfg, options, drop-in, command line) from the backups, with a guided restart
+    Revert(RevertArgs),
+}
+
+/// Which proxy: a service, or a plain process by its pid file.
+#[derive(Debug, Args, Clone, Default)]
+pub struct TargetArgs {
+    /// The systemd unit or SysV service that runs kamailio (e.g. kamailio)
+    #[arg(long, value_name = "NAME", conflicts_with = "pidfile")]
+    pub service: Option<String>,
+    /// The pid file of a kamailio run as a plain daemon (its -P)
+    #[arg(long, value_name = "FILE")]
+    pub pidfile: Option<PathBuf>,
+}
+
+/// How a guided restart is confirmed and bounded.
+#[derive(Debug, Args, Clone)]
+pub struct GuidedArgs {
+    /// Go ahead without asking (required when there is no terminal to ask on)
+    #[arg(long, short = 'y')]
+    pub yes: bool,
+    /// Seconds the health check (and the stop) may take, for each start
+    #[arg(long, value_name = "S", default_value_t = 30.0)]
+    pub timeout: f64,
+    /// Machine-readable output
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Restarts kamailio the safe way. Finds how it runs (systemd unit, SysV script, or a plain \
+daemon by its pid file or in /proc, reusing its exact command line), makes a DBG_SR_MEMORY build run with \
+q_malloc (-x qm: in the options file when the service reads one, else a systemd drop-in, else the \
+command line), runs `kamailio -c` with the binary and cfg that will run (a failure stops here, before \
+anything is stopped), prints the plan and asks. After the start it checks health within --timeout: the \
+main process stays alive, its children run (core.psx when ctl answers), and SIP OPTIONS to one of its UDP \
+listen addresses on loopback is answered. When the new setup fails, every file kmemdbg changed is put \
+back, the previous setup is started again and checked, and both results are reported.",
+    after_help = "Exit status: 0 restarted and healthy; 1 pre-flight failed (nothing stopped) or the new setup \
+failed and was rolled back; 2 error, or the rollback did not come back healthy.\n\nExamples:\n  \
+kmemdbg restart --service kamailio\n  kmemdbg restart --pidfile /run/kamailio/kamailio.pid --yes --timeout 20\n  \
+kmemdbg restart --pidfile /run/kamailio/kamailio.pid --dry-run"
+)]
+pub struct RestartArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub guided: GuidedArgs,
+    /// Keep the run-time options as they are (do not add -x qm)
+    #[arg(long)]
+    pub as_is: bool,
+    /// Print the plan and the file diffs, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "The seed's \"memory pool is too small\" branch. Writes the new sizes where the service \
+reads them (SHM_MEMORY/PKG_MEMORY in /etc/default/kamailio or /etc/sysconfig/kamailio, else -m/-M in a \
+systemd drop-in, the init script or the process's command line), with backups, then does the guided \
+restart (see `kmemdbg restart --help`). A size the proxy cannot start with (a pkg pool too small for the \
+cfg passes `kamailio -c` but fails at start) is rolled back, and the command exits 1.\n\n\
+--suggest reads current use over the ctl socket (core.shmmem; pkg.stats needs the kex module) and \
+proposes sizes with the reasoning; it changes nothing.",
+    after_help = "Examples:\n  kmemdbg size --suggest --service kamailio\n  \
+kmemdbg size --shm 128 --service kamailio\n  kmemdbg size --pkg 16 --pidfile /run/kamailio/kamailio.pid --yes"
+)]
+pub struct SizeArgs {
+    /// Shared memory pool in MB (-m)
+    #[arg(long, value_name = "MB")]
+    pub shm: Option<u64>,
+    /// Private memory per process in MB (-M)
+    #[arg(long, value_name = "MB")]
+    pub pkg: Option<u64>,
+    /// Propose sizes from current use (changes nothing)
+    #[arg(long)]
+    pub suggest: bool,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub guided: GuidedArgs,
+    /// Print the plan and the file diffs, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Converts a box to memory-debug runs in one command: inspect the binary the service runs; \
+when it has no memory debugging, patch, build (and with --install, install) the sources; make the cfg \
+print dumps (memlog <= debug); give the build its run-time options (-x qm for DBG_SR_MEMORY); then the \
+guided restart with rollback. Each step already done is skipped, so a second run changes nothing. It \
+stops at the first failure and says what was done, what was not, and how to undo (kmemdbg revert).\n\n\
+Ctrl-C is honoured between steps; a restart in progress always finishes (or rolls back) first, so a \
+rerun completes the conversion and `kmemdbg revert` undoes it.",
+    after_help = "Exit status: 0 converted (or nothing to do); 1 a step failed (a failed restart is rolled \
+back); 2 error; 3 with --check: changes pending. --json: {\"schema\": \"kmemdbg.convert/1\", \"changed\", \
+\"ok\", \"interrupted\", \"steps\": [{\"name\", \"changed\", \"status\", \"detail\"}], \"restart\"}\n\n\
+Examples:\n  kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
+kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --pidfile /run/kamailio/kamailio.pid --check --json\n  \
+kmemdbg convert --source /usr/src/kamailio-5.6.3 --cfg /etc/kamailio/kamailio.cfg --install --yes"
+)]
+pub struct ConvertArgs {
+    /// Kamailio source tree, for a binary without memory debugging
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    /// The kamailio.cfg the proxy loads
+    #[arg(long, value_name = "FILE")]
+    pub cfg: PathBuf,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// Modules to build (comma-separated) with --source
+    #[arg(long, value_name = "LIST")]
+    pub modules: Option<String>,
+    /// Install the built binary and run it
+    #[arg(long)]
+    pub install: bool,
+    /// Change nothing; exit 0 when nothing is pending, 3 when changes are pending
+    #[arg(long)]
+    pub check: bool,
+    #[command(flatten)]
+    pub guided: GuidedArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Undoes a conversion: every file kmemdbg changed for this proxy goes back to the original \
+it kept (NAME.kmemdbg-orig): options file, init script, the cfg and the other backed-up files in its \
+directory; kmemdbg's systemd drop-in is removed; a plain daemon gets its original command line back. \
+Then the same guided restart (pre-flight, health check, rollback). Backups are removed once the \
+reverted setup runs.",
+    after_help = "Examples:\n  kmemdbg revert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
+kmemdbg revert --cfg /etc/kamailio/kamailio.cfg --pidfile /run/kamailio/kamailio.pid --yes"
+)]
+pub struct RevertArgs {
+    /// The kamailio.cfg the proxy loads (default: the one on its command line)
+    #[arg(long, value_name = "FILE")]
+    pub cfg: Option<PathBuf>,
+    /// Also revert the source tree's patch
+    #[arg(long, value_name = "DIR")]
+    pub source: Option<PathBuf>,
+    #[command(flatten)]
+    pub target: TargetArgs,
+    #[command(flatten)]
+    pub guided: GuidedArgs,
+    /// Print the plan and the file diffs, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
 }
 
 /// Where to find the binary.

@@ -6,19 +6,23 @@
 //!   subcommand and is the only layer that prints; [`report`] formats.
 //! - capabilities: one module per step (probe, source, patch, build, ...);
 //!   the table in ARCHITECTURE.md says which module owns what.
+//! - orchestration: [`convert`] (the one command, and revert).
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
 pub mod build;
 pub mod cli;
 pub mod commands;
+pub mod convert;
 pub mod docgen;
 pub mod fsx;
+pub mod interrupt;
 pub mod kamcmd;
 pub mod patch;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod service;
 pub mod sip;
 pub mod source;
 

@@ -4,9 +4,13 @@
 
 pub mod build;
 pub mod completions;
+pub mod convert;
 pub mod inspect;
 pub mod man;
 pub mod patch;
+pub mod restart;
+pub mod revert;
+pub mod size;
 pub mod verify;
 
 use crate::cli::{Cli, Command};
@@ -30,6 +34,10 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Man(a) => man::run(&a),
         Command::Patch(a) => patch::run(&a),
         Command::Build(a) => build::run(&a),
+        Command::Restart(a) => restart::run(&a),
+        Command::Size(a) => size::run(&a),
+        Command::Convert(a) => convert::run(&a),
+        Command::Revert(a) => revert::run(&a),
     }
 }
 
