@@ -4,18 +4,24 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), ...
+//! - capabilities: [`probe`] (what a binary was built with), [`watch`]
+//!   (memory over time), [`triage`] (leak or small pool), [`gdb`] (walking
+//!   fragments with gdb), ...
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
 pub mod cli;
 pub mod commands;
 pub mod fsx;
+pub mod gdb;
 pub mod kamcmd;
 pub mod probe;
 pub mod report;
 pub mod runner;
 pub mod sip;
+pub mod triage;
+pub mod units;
+pub mod watch;
 
 /// Exit status of a command that ran to its end: 0 all good, 1 a check
 /// failed, 3 changes are pending (`--check`). Errors (usage, environment,

@@ -2,8 +2,12 @@
 //! work on the capability modules and printing the result (text or JSON).
 //! Only this layer prints.
 
+pub mod gdb;
+pub mod gdb_script;
 pub mod inspect;
+pub mod triage;
 pub mod verify;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::ExitStatus;
@@ -22,6 +26,10 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
+        Command::Watch(a) => watch::run(&a),
+        Command::Triage(a) => triage::run(&a),
+        Command::GdbScript(a) => gdb_script::run(&a),
+        Command::Gdb(a) => gdb::run(&a),
     }
 }
 
