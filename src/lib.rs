@@ -16,6 +16,7 @@ pub mod commands;
 pub mod convert;
 pub mod docgen;
 pub mod fsx;
+pub mod gdb;
 pub mod interrupt;
 pub mod kamcmd;
 pub mod patch;
@@ -25,6 +26,9 @@ pub mod runner;
 pub mod service;
 pub mod sip;
 pub mod source;
+pub mod triage;
+pub mod units;
+pub mod watch;
 
 /// Exit status of a command that ran to its end: 0 all good, 1 a check
 /// failed, 3 changes are pending (`--check`). Errors (usage, environment,

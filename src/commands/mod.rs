@@ -5,13 +5,17 @@
 pub mod build;
 pub mod completions;
 pub mod convert;
+pub mod gdb;
+pub mod gdb_script;
 pub mod inspect;
 pub mod man;
 pub mod patch;
 pub mod restart;
 pub mod revert;
 pub mod size;
+pub mod triage;
 pub mod verify;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::ExitStatus;
@@ -38,6 +42,10 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Size(a) => size::run(&a),
         Command::Convert(a) => convert::run(&a),
         Command::Revert(a) => revert::run(&a),
+        Command::Watch(a) => watch::run(&a),
+        Command::Triage(a) => triage::run(&a),
+        Command::GdbScript(a) => gdb_script::run(&a),
+        Command::Gdb(a) => gdb::run(&a),
     }
 }
 
