@@ -157,8 +157,7 @@ pub fn plan_edits(cfg: &Config, goals: &Goals, over: Option<&DebugOverride>) -> 
     });
     for (param, to, reason, warning) in inserts {
         let anchor = param_anchor(cfg);
-        let (text, line_skip) =
-            anchor.line_text(cfg, &format!("{}{}{to}", param.name(), anchor.sep));
+        let (text, line_skip) = anchor.line_text(&format!("{}{}{to}", param.name(), anchor.sep));
         let default = param.default_value();
         pending.push((
             anchor.file,
@@ -189,7 +188,7 @@ pub fn plan_edits(cfg: &Config, goals: &Goals, over: Option<&DebugOverride>) -> 
         }
         let anchor = module_anchor(cfg);
         let word = anchor.module_string(module);
-        let (text, line_skip) = anchor.line_text(cfg, &format!("loadmodule {word}"));
+        let (text, line_skip) = anchor.line_text(&format!("loadmodule {word}"));
         pending.push((
             anchor.file,
             RawEdit {
@@ -205,13 +204,10 @@ pub fn plan_edits(cfg: &Config, goals: &Goals, over: Option<&DebugOverride>) -> 
                 subject: module.into(),
                 from: None,
                 to: format!("loadmodule {word}"),
-                why: format!(
-                    "{} so that kamcmd can ask for dumps at run time",
-                    match anchor.after_module {
-                        Some(line) => format!("added after the last loadmodule (line {line})"),
-                        None => "no loadmodule line to follow; added near the top".into(),
-                    }
-                ),
+                why: match anchor.after_module {
+                    Some(_) => "added after the last loadmodule, so that kamcmd can ask for dumps at run time".into(),
+                    None => "no loadmodule line yet, added with the global parameters, so that kamcmd can ask for dumps at run time".into(),
+                },
                 warning: None,
             },
         ));
@@ -308,13 +304,13 @@ struct Anchor {
     sep: String,
     /// The loadmodule string it follows (for the module's quoting and path).
     module_raw: Option<(String, u8)>,
-    after_module: Option<usize>,
+    after_module: Option<()>,
 }
 
 impl Anchor {
     /// The inserted bytes for `content`, and the number of line endings
     /// before the content line (for the report's line number).
-    fn line_text(&self, _cfg: &Config, content: &str) -> (Vec<u8>, usize) {
+    fn line_text(&self, content: &str) -> (Vec<u8>, usize) {
         let mut t = Vec::new();
         if self.needs_eol_before {
             t.extend_from_slice(&self.eol);
@@ -472,7 +468,7 @@ fn module_anchor(cfg: &Config) -> Anchor {
         Some(m) => {
             let mut a = after_line(cfg, m.string.file, m.string.end.saturating_sub(1));
             a.module_raw = Some((m.raw.clone(), m.quote));
-            a.after_module = Some(cfg.files[m.string.file].line_of(m.string.end.saturating_sub(1)));
+            a.after_module = Some(());
             a
         }
         None => param_anchor(cfg),
