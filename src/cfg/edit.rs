@@ -14,7 +14,6 @@ use super::reader::{self, Config, Define, FileId, MapLoader, Param, Setting, Val
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::path::Path;
 
 /// One byte edit of one file (offsets into the original text).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -571,16 +570,11 @@ pub fn verify(
     Ok(())
 }
 
-/// Paths of the files an edit touches, for messages.
-pub fn touched<'c>(cfg: &'c Config, edited: &Edited) -> Vec<&'c Path> {
-    edited.files.iter().map(|f| cfg.path(f.file)).collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::cfg::reader::{read, Define, MapLoader};
-    use std::path::PathBuf;
+    use std::path::{Path, PathBuf};
 
     const MAIN: &str = "/etc/k/kamailio.cfg";
 
