@@ -55,6 +55,8 @@ pub enum Command {
     GdbScript(GdbScriptArgs),
     /// Walk a live process (--pid) or a core file with gdb and rank the allocation sites
     Gdb(GdbArgs),
+    /// Make memory dumps visible in kamailio.cfg (memlog <= debug), checked by `kamailio -c`; or live via kamcmd
+    Cfg(CfgArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.
@@ -606,6 +608,69 @@ pub struct GdbArgs {
     #[command(flatten)]
     pub binary: BinaryArg,
     /// Machine-readable output (schema in README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "A memory-debug build prints no memory summary unless memlog <= debug. This reads the cfg the \
+way Kamailio does (#!define/#!trydef/#!redefine, nested #!ifdef/#!ifndef/#!else, #!substdef, include_file/\
+import_file, -A defines), shows which line sets debug, memlog, memdbg, mem_summary, log_stderror, \
+log_facility and mem_join (or that Kamailio's default applies), and makes the smallest edit:\n\
+  memlog       lowered to the effective debug (or --memlog N <= debug) on the line in effect\n\
+  memdbg       kept above debug (at or below, every malloc/free is logged)\n\
+  mem_summary  given the pkg+shm summaries (bits 4+8), or exactly --summary\n\
+  ctl, cfg_rpc loadmodule lines added after the last loadmodule when missing (kamcmd needs them)\n\
+A missing parameter is inserted right after the debug= line. Comments, spacing, CRLF and every other \
+byte stay. `kamailio -c` must accept the result before it replaces the file (atomic, mode and owner \
+kept, first original kept as FILE.kmemdbg-orig, --revert restores it). Running it again changes nothing.\n\n\
+Kamailio prints shutdown and SIGUSR1 summaries only when memlog <= debug. Dumps asked over RPC \
+(cfg.set_now_int core mem_dump_pkg PID / mem_dump_shm 1) are printed at ALERT level anyway, but \
+need ctl + cfg_rpc.\n\n\
+--live sets memlog / memdbg / mem_summary in the running proxy (cfg.set_now_int, read back with \
+cfg.get): no restart; lost at the next restart unless the file is edited too.",
+    after_help = "Examples:\n  kmemdbg cfg --cfg /etc/kamailio/kamailio.cfg --dry-run\n  \
+kmemdbg cfg --cfg /etc/kamailio/kamailio.cfg --define WITH_DEBUG\n  \
+kmemdbg cfg --cfg /etc/kamailio/kamailio.cfg --memlog 1 --summary pkg,shm,status,sums\n  \
+kmemdbg cfg --cfg /etc/kamailio/kamailio.cfg --live          # file and running proxy\n  \
+kmemdbg cfg --live --ctl /run/kamailio/kamailio_ctl           # running proxy only\n  \
+kmemdbg cfg --cfg /etc/kamailio/kamailio.cfg --revert\n\n\
+--summary words: pkg, shm (default both), status, sums (default sums), short, all, none, or 0-31 \
+(1 pkg status, 2 shm status, 4 pkg summary, 8 shm summary, 16 short status).\n\
+Defines of a running kamailio started with this cfg (-A NAME) are used automatically."
+)]
+pub struct CfgArgs {
+    /// The kamailio.cfg to read and edit (Debian: /etc/kamailio/kamailio.cfg)
+    #[arg(long, value_name = "FILE", required_unless_present = "live")]
+    pub cfg: Option<PathBuf>,
+    /// memlog to set (must be <= the effective debug); default: the effective debug
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub memlog: Option<i64>,
+    /// memdbg to set; default: kept, or moved just above debug when at or below it
+    #[arg(long, value_name = "N", allow_negative_numbers = true)]
+    pub memdbg: Option<i64>,
+    /// What dumps carry (mem_summary): e.g. pkg,shm,sums (12) or all (15)
+    #[arg(long, value_name = "LIST")]
+    pub summary: Option<String>,
+    /// A define the service starts with (as kamailio -A NAME[=VALUE]); repeatable
+    #[arg(long = "define", short = 'A', value_name = "NAME[=VALUE]")]
+    pub define: Vec<String>,
+    #[command(flatten)]
+    pub binary: BinaryArg,
+    /// Also apply memlog / memdbg / mem_summary to the running proxy (kamcmd, no restart)
+    #[arg(long)]
+    pub live: bool,
+    /// The proxy's ctl socket for --live (default: unix:/run/kamailio/kamailio_ctl)
+    #[arg(long, value_name = "SOCKET", requires = "live")]
+    pub ctl: Option<String>,
+    /// Print the diff (and the live changes) without writing or setting anything
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Put back the first original of the cfg and its included files
+    #[arg(long, requires = "cfg", conflicts_with_all = ["live", "memlog", "memdbg", "summary", "dry_run"])]
+    pub revert: bool,
+    /// Machine-readable output (schema kmemdbg.cfg/1, see README)
     #[arg(long)]
     pub json: bool,
 }

@@ -4,13 +4,15 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: one module per step (probe, source, patch, build, ...);
-//!   the table in ARCHITECTURE.md says which module owns what.
 //! - orchestration: [`convert`] (the one command, and revert).
+//! - capabilities: one module per step (probe, source, patch, build, cfg,
+//!   service, capture, dump, watch, triage, gdb, docgen); the table in
+//!   ARCHITECTURE.md says which module owns what.
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
 pub mod build;
+pub mod cfg;
 pub mod cli;
 pub mod commands;
 pub mod convert;

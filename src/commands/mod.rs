@@ -3,6 +3,7 @@
 //! Only this layer prints.
 
 pub mod build;
+pub mod cfg;
 pub mod completions;
 pub mod convert;
 pub mod gdb;
@@ -46,6 +47,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Triage(a) => triage::run(&a),
         Command::GdbScript(a) => gdb_script::run(&a),
         Command::Gdb(a) => gdb::run(&a),
+        Command::Cfg(a) => cfg::run(&a),
     }
 }
 
