@@ -554,6 +554,16 @@ fn bad_input_not_a_kamailio_tree() {
         err.contains("Makefile.defs names no Kamailio/SER/OpenSER product"),
         "{err}"
     );
+    // The src/ directory of a 5.x tree is not the tree.
+    let (_tmp, tree) = fixture("5.x-6.x-make");
+    std::fs::write(tree.join("Makefile"), "# top-level Makefile\n").unwrap();
+    let err = refused(&tree.join("src"), &[]);
+    assert!(
+        err.contains(
+            "this is the src/ directory of a Kamailio 5.x+ tree; give --source its parent"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
