@@ -322,7 +322,7 @@ unknown conditional, a damaged file), nothing is changed and the error names fil
         "Exit status: 0 converted, already converted, reverted or dry run; 2 not a Kamailio tree, unknown \
 generation, ambiguous or damaged file, unreadable or read-only file (nothing changed).\n\n",
         "Generations (--generation NAME):\n",
-        "  openser-ser   OpenSER 1.x, SER 0.x-2.x, Kamailio 1.x-3.0: -DF_MALLOC -> -DDBG_QM_MALLOC in the define list\n",
+        "  openser-ser   OpenSER 1.x, SER 0.x-2.x, Kamailio 1.x-3.0: -DF_MALLOC -> -DDBG_QM_MALLOC in DEFS\n",
         "  3.x           Kamailio 3.1-3.3: MEMDBG ?= 1 (q_malloc with debug info)\n",
         "  4.0-4.3       Kamailio 4.0-4.3: MEMMNG ?= 1 and MEMDBG ?= 1\n",
         "  4.4           Kamailio 4.4: MEMDBG ?= 1 (DBG_SR_MEMORY; run with -x qm)\n",

@@ -251,12 +251,17 @@ fn steps_text(steps: &[NextStep]) -> String {
             patch::Phase::Check => "check",
             patch::Phase::Run => "run",
         };
+        let via = match st.build {
+            Some(patch::recipe::BuildSystem::Make) => " (make)",
+            Some(patch::recipe::BuildSystem::Cmake) => " (cmake)",
+            None => "",
+        };
         match &st.command {
             Some(c) => {
-                let _ = writeln!(s, "  {phase:<6}{c}\n          {}", st.why);
+                let _ = writeln!(s, "  {phase}{via}: {c}\n      {}", st.why);
             }
             None => {
-                let _ = writeln!(s, "  {phase:<6}{}", st.why);
+                let _ = writeln!(s, "  {phase}{via}: {}", st.why);
             }
         }
     }

@@ -110,7 +110,7 @@ fn render(mk: &Makefile, edits: &Edits) -> String {
     for (&line, spans) in &edits.spans {
         if let Some(l) = out[line].as_mut() {
             let mut spans = spans.clone();
-            spans.sort_by(|a, b| b.0.cmp(&a.0));
+            spans.sort_by_key(|sp| std::cmp::Reverse(sp.0));
             for (s, e, w) in spans {
                 l.text.replace_range(s..e, &w);
             }
@@ -404,7 +404,7 @@ fn edit_list(
                     .iter()
                     .filter(|t| t.line == s.first)
                     .map(|t| t.end)
-                    .last()
+                    .next_back()
                     .unwrap_or(a.value_start);
                 if at == a.value_start && a.tokens.is_empty() {
                     edits

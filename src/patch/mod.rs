@@ -110,6 +110,8 @@ pub enum Phase {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct NextStep {
     pub phase: Phase,
+    /// The build system the step belongs to (a 6.x tree can be built with either).
+    pub build: Option<BuildSystem>,
     /// A command to run in the tree's root, when there is one.
     pub command: Option<String>,
     pub why: String,
@@ -281,6 +283,7 @@ pub fn plan(tree: &Tree, opts: &Options) -> Result<Plan> {
         }
         let run = NextStep {
             phase: Phase::Run,
+            build: None,
             command: (!r.runtime_options.is_empty())
                 .then(|| format!("kamailio {} ...", r.runtime_options.join(" "))),
             why: r.runtime_note.clone(),
@@ -324,6 +327,7 @@ fn make_steps(tree: &Tree, r: &Recipe) -> Vec<NextStep> {
     if m.config_mak.is_none() {
         v.push(NextStep {
             phase: Phase::Build,
+            build: Some(BuildSystem::Make),
             command: Some("make cfg".into()),
             why: format!(
                 "saves the new defines in {dir}config.mak, which later make runs reuse (add the \
@@ -334,6 +338,7 @@ fn make_steps(tree: &Tree, r: &Recipe) -> Vec<NextStep> {
     if m.built {
         v.push(NextStep {
             phase: Phase::Build,
+        build: Some(BuildSystem::Make),
             command: Some("make clean".into()),
             why: "objects compiled before carry the old allocator defines: every one must be recompiled"
                 .into(),
@@ -341,6 +346,7 @@ fn make_steps(tree: &Tree, r: &Recipe) -> Vec<NextStep> {
     }
     v.push(NextStep {
         phase: Phase::Build,
+        build: Some(BuildSystem::Make),
         command: Some("make all".into()),
         why: if m.config_mak.is_some() {
             format!("builds with the defines now cached in {dir}config.mak (kmemdbg updated it; a `make cfg` again must repeat the options you used the first time)")
@@ -354,13 +360,17 @@ fn make_steps(tree: &Tree, r: &Recipe) -> Vec<NextStep> {
             .iter()
             .map(|s| format!("{}={}", s.variable, s.value))
             .collect();
+        let names: Vec<&str> = r.set.iter().map(|s| s.variable.as_str()).collect();
         v.push(NextStep {
             phase: Phase::Build,
+            build: Some(BuildSystem::Make),
             command: None,
             why: format!(
-                "keep other values of {} and any DEFS_RM/extra_defs that drop the debug defines off \
-                 the make command line and out of the environment: they win over the files",
-                vars.join(", ")
+                "give no other value of {} (the files now say {}), and no DEFS_RM or extra_defs that \
+                 drop {}, on the make command line or in the environment: those win over the files",
+                names.join(" or "),
+                vars.join(", "),
+                r.defines().present.join(" ")
             ),
         });
     }
@@ -371,6 +381,7 @@ fn make_steps(tree: &Tree, r: &Recipe) -> Vec<NextStep> {
     };
     v.push(NextStep {
         phase: Phase::Check,
+        build: Some(BuildSystem::Make),
         command: Some(format!("kmemdbg verify --binary {binary} --memdebug")),
         why: format!("the new binary's -V must list {}", r.debug_flag),
     });
@@ -382,6 +393,7 @@ fn cmake_steps(c: &crate::source::CMakeSide, option: &str, r: &Recipe) -> Vec<Ne
     let dirs: Vec<String> = if c.build_dirs.is_empty() {
         v.push(NextStep {
             phase: Phase::Build,
+            build: Some(BuildSystem::Cmake),
             command: Some(format!("cmake -S . -B build -D{option}=ON")),
             why: format!("configures a build directory with {option} on"),
         });
@@ -397,6 +409,7 @@ fn cmake_steps(c: &crate::source::CMakeSide, option: &str, r: &Recipe) -> Vec<Ne
                 };
                 v.push(NextStep {
                     phase: Phase::Build,
+                    build: Some(BuildSystem::Cmake),
                     command: Some(format!("cmake -S . -B {d}")),
                     why: format!("reconfigures {d}: its CMakeCache.txt now says {option}=ON"),
                 });
@@ -407,11 +420,13 @@ fn cmake_steps(c: &crate::source::CMakeSide, option: &str, r: &Recipe) -> Vec<Ne
     for d in &dirs {
         v.push(NextStep {
             phase: Phase::Build,
+            build: Some(BuildSystem::Cmake),
             command: Some(format!("cmake --build {d}")),
             why: "rebuilds everything with DBG_SR_MEMORY".into(),
         });
         v.push(NextStep {
             phase: Phase::Check,
+            build: Some(BuildSystem::Cmake),
             command: Some(format!(
                 "kmemdbg verify --binary {d}/src/kamailio --memdebug"
             )),
@@ -436,7 +451,7 @@ pub fn apply(plan: &Plan) -> Result<Vec<PathBuf>> {
                 c.path.display()
             );
         }
-        fsx::check_writable(&abs).context("nothing was changed")?;
+        fsx::check_writable(&abs)?;
     }
     let mut written: Vec<&FileChange> = Vec::new();
     for c in &changes {
@@ -508,6 +523,7 @@ pub fn plan_revert(layout: &Layout) -> Result<RevertPlan> {
             {
                 next_steps.push(NextStep {
                     phase: Phase::Build,
+                    build: Some(BuildSystem::Make),
                     command: Some("make cfg".into()),
                     why: format!(
                         "{} was written after the conversion and still caches its defines",
@@ -524,6 +540,7 @@ pub fn plan_revert(layout: &Layout) -> Result<RevertPlan> {
             {
                 next_steps.push(NextStep {
                     phase: Phase::Build,
+                    build: Some(BuildSystem::Cmake),
                     command: None,
                     why: format!(
                         "{} was configured after the conversion and keeps the memory-debug option on: \
@@ -560,7 +577,7 @@ pub fn apply_revert(rp: &RevertPlan) -> Result<Vec<PathBuf>> {
     for f in &rp.files {
         let abs = rp.root.join(&f.path);
         if abs.exists() {
-            fsx::check_writable(&abs).context("nothing was reverted")?;
+            fsx::check_writable(&abs)?;
         }
     }
     let mut done = Vec::new();

@@ -446,7 +446,7 @@ fn parse_assign(lines: &[PhysLine], first: usize, last: usize) -> Option<Assign>
         let from = if idx == first { value_start } else { 0 };
         let seg = &l.text[from.min(l.active_end)..l.active_end];
         let mut off = from.min(l.active_end);
-        for w in seg.split(|c: char| c == ' ' || c == '\t') {
+        for w in seg.split([' ', '\t']) {
             if !w.is_empty() {
                 tokens.push(Token {
                     line: idx,

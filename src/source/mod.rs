@@ -261,6 +261,19 @@ pub fn detect(dir: &Path, extra_build_dirs: &[PathBuf]) -> Result<Tree> {
             layout.root.display()
         );
     }
+    if layout.defs.as_deref() == Some(Path::new("Makefile.defs"))
+        && layout.root.file_name().is_some_and(|n| n == "src")
+    {
+        if let Some(parent) = layout.root.parent() {
+            if parent.join("src/Makefile.defs").is_file() && parent.join("Makefile").is_file() {
+                bail!(
+                    "{}: this is the src/ directory of a Kamailio 5.x+ tree; give --source its parent, {}",
+                    layout.root.display(),
+                    parent.display()
+                );
+            }
+        }
+    }
     let mut notes = layout.notes.clone();
     let mut make = None;
     let mut product = None;
