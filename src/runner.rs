@@ -160,7 +160,11 @@ fn join_within(handle: std::thread::JoinHandle<Vec<u8>>, grace: Duration) -> Vec
 /// pipes): for programs that daemonize and keep their output open, such as
 /// kamailio started without `-D`. Waits up to `timeout` for the launched
 /// program itself to exit; the returned stderr is what the log gained.
-pub fn run_logged(cmd: xshell::Cmd<'_>, log: &std::path::Path, timeout: Duration) -> Result<Output> {
+pub fn run_logged(
+    cmd: xshell::Cmd<'_>,
+    log: &std::path::Path,
+    timeout: Duration,
+) -> Result<Output> {
     let display = cmd.to_string();
     let mut command: Command = cmd.into();
     let file = std::fs::OpenOptions::new()
@@ -189,7 +193,11 @@ pub fn run_logged(cmd: xshell::Cmd<'_>, log: &std::path::Path, timeout: Duration
         std::thread::sleep(Duration::from_millis(10));
     };
     let gained = std::fs::read(log)
-        .map(|b| b.get(start_len as usize..).map(<[u8]>::to_vec).unwrap_or_default())
+        .map(|b| {
+            b.get(start_len as usize..)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default()
+        })
         .unwrap_or_default();
     Ok(Output {
         display,

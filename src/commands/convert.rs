@@ -1,7 +1,9 @@
 //! `kmemdbg convert`: the one command (see [`crate::convert`]).
 
 use crate::cli::ConvertArgs;
-use crate::commands::restart::{confirm, options, render_outcome, render_plan, render_setup, target};
+use crate::commands::restart::{
+    confirm, options, render_outcome, render_plan, render_setup, target,
+};
 use crate::convert::{self, cfg_step, Report, Request, Step, StepStatus};
 use crate::ExitStatus;
 use anyhow::Result;
@@ -65,7 +67,14 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
             })?;
         } else {
             print!("{}", render_steps(&prepared.steps));
-            println!("{}", if pending { "changes pending" } else { "nothing to do: converted" });
+            println!(
+                "{}",
+                if pending {
+                    "changes pending"
+                } else {
+                    "nothing to do: converted"
+                }
+            );
         }
         return Ok(if pending { 3 } else { 0 });
     }
@@ -114,13 +123,25 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
             println!("- {e}");
         }
     };
-    let report = convert::execute(prepared, &req, &convert::SourceUnavailable, &undo, &mut events)?;
+    let report = convert::execute(
+        prepared,
+        &req,
+        &convert::SourceUnavailable,
+        &undo,
+        &mut events,
+    )?;
     finish(&report, json, true)
 }
 
 fn finish(report: &Report, json: bool, ran: bool) -> Result<ExitStatus> {
-    let code = if report.ok || (report.interrupted && !report.steps.iter().any(|s| s.status == StepStatus::Failed)) {
-        if report.interrupted { 1 } else { 0 }
+    let code = if report.ok
+        || (report.interrupted && !report.steps.iter().any(|s| s.status == StepStatus::Failed))
+    {
+        if report.interrupted {
+            1
+        } else {
+            0
+        }
     } else {
         match report.restart.as_ref() {
             Some(o) => crate::commands::restart::exit_for(o).max(1),
@@ -159,9 +180,27 @@ fn finish(report: &Report, json: bool, ran: bool) -> Result<ExitStatus> {
             println!("nothing to do: already converted");
         }
     } else {
-        let done: Vec<&str> = report.steps.iter().filter(|s| s.status == StepStatus::Done).map(|s| s.name).collect();
-        let not: Vec<&str> = report.steps.iter().filter(|s| matches!(s.status, StepStatus::NotRun | StepStatus::Failed)).map(|s| s.name).collect();
-        println!("FAILED. done: {}; not done: {}", if done.is_empty() { "nothing".into() } else { done.join(", ") }, not.join(", "));
+        let done: Vec<&str> = report
+            .steps
+            .iter()
+            .filter(|s| s.status == StepStatus::Done)
+            .map(|s| s.name)
+            .collect();
+        let not: Vec<&str> = report
+            .steps
+            .iter()
+            .filter(|s| matches!(s.status, StepStatus::NotRun | StepStatus::Failed))
+            .map(|s| s.name)
+            .collect();
+        println!(
+            "FAILED. done: {}; not done: {}",
+            if done.is_empty() {
+                "nothing".into()
+            } else {
+                done.join(", ")
+            },
+            not.join(", ")
+        );
         if let Some(u) = &report.undo {
             println!("undo what was done: {u}");
         }

@@ -63,8 +63,15 @@ pub fn confirm(yes: bool, question: &str) -> Result<bool> {
 pub fn render_setup(s: &Setup) -> String {
     let mut out = String::new();
     match &s.running {
-        Some(r) => out.push_str(&format!("kamailio PID {} via {}\n", r.pid, s.manager.describe())),
-        None => out.push_str(&format!("kamailio (not running) via {}\n", s.manager.describe())),
+        Some(r) => out.push_str(&format!(
+            "kamailio PID {} via {}\n",
+            r.pid,
+            s.manager.describe()
+        )),
+        None => out.push_str(&format!(
+            "kamailio (not running) via {}\n",
+            s.manager.describe()
+        )),
     }
     if let Some(p) = &s.pidfile {
         out.push_str(&format!("  pid file: {}\n", p.display()));
@@ -76,7 +83,13 @@ pub fn render_setup(s: &Setup) -> String {
 }
 
 /// The plan: settings, file diffs, actions, what happens on failure.
-pub fn render_plan(old: &Setup, new: &Setup, settings: &[Setting], changes: &[FileChange], timeout: Duration) -> String {
+pub fn render_plan(
+    old: &Setup,
+    new: &Setup,
+    settings: &[Setting],
+    changes: &[FileChange],
+    timeout: Duration,
+) -> String {
     let mut s = String::new();
     if !settings.is_empty() {
         s.push_str("changes:\n");
@@ -101,7 +114,8 @@ pub fn render_plan(old: &Setup, new: &Setup, settings: &[Setting], changes: &[Fi
     s.push_str(&format!(
         "  1. pre-flight: {} {} (a failure stops here, before anything is stopped)\n",
         pre.display(),
-        crate::service::argv::preflight_args(&crate::service::argv::from_argv(&new.command())).join(" ")
+        crate::service::argv::preflight_args(&crate::service::argv::from_argv(&new.command()))
+            .join(" ")
     ));
     let mut n = 2;
     for a in restart::describe_actions(old, new, changes) {
@@ -153,7 +167,11 @@ pub fn render_outcome(o: &Outcome) -> String {
                     "  {}: {}{}\n",
                     r.path.display(),
                     r.outcome,
-                    if r.identical { " (byte-identical)" } else { " (DIFFERS)" }
+                    if r.identical {
+                        " (byte-identical)"
+                    } else {
+                        " (DIFFERS)"
+                    }
                 ));
             }
             match &o.old_health {
@@ -164,7 +182,9 @@ pub fn render_outcome(o: &Outcome) -> String {
                     }
                 }
                 Some(h) => {
-                    s.push_str("  ROLLBACK FAILED: the previous setup did not come back healthy:\n");
+                    s.push_str(
+                        "  ROLLBACK FAILED: the previous setup did not come back healthy:\n",
+                    );
                     for p in &h.problems {
                         s.push_str(&format!("    {p}\n"));
                     }
@@ -249,5 +269,12 @@ pub fn run(args: &RestartArgs) -> Result<ExitStatus> {
         desired.options = runtime_pairs(&probe::verdict::verdict(&build));
     }
     let p = plan::plan(&old, &desired)?;
-    guided(&old, &p.new_setup, &p.settings, &p.file_changes, &args.guided, args.dry_run)
+    guided(
+        &old,
+        &p.new_setup,
+        &p.settings,
+        &p.file_changes,
+        &args.guided,
+        args.dry_run,
+    )
 }

@@ -14,13 +14,22 @@ pub fn run(args: &RevertArgs) -> Result<ExitStatus> {
         }
         let changed = convert::SourceUnavailable.revert(src)?;
         if !args.guided.json {
-            println!("  {}", if changed { "patch reverted" } else { "no patch to revert" });
+            println!(
+                "  {}",
+                if changed {
+                    "patch reverted"
+                } else {
+                    "no patch to revert"
+                }
+            );
         }
     }
     if p.changes.is_empty() {
         let msg = "nothing to revert: no kmemdbg backups or drop-in for this proxy";
         if args.guided.json {
-            crate::commands::print_json(&serde_json::json!({"schema": "kmemdbg.restart/1", "changed": false, "detail": msg}))?;
+            crate::commands::print_json(
+                &serde_json::json!({"schema": "kmemdbg.restart/1", "changed": false, "detail": msg}),
+            )?;
         } else {
             println!("{msg}");
         }
@@ -33,7 +42,14 @@ pub fn run(args: &RevertArgs) -> Result<ExitStatus> {
             println!("revert: {n}");
         }
     }
-    let code = guided(&p.setup, &p.new_setup, &[], &p.changes, &args.guided, args.dry_run)?;
+    let code = guided(
+        &p.setup,
+        &p.new_setup,
+        &[],
+        &p.changes,
+        &args.guided,
+        args.dry_run,
+    )?;
     if code == 0 && !args.dry_run {
         for line in convert::remove_backups(&p.backups) {
             if !args.guided.json {

@@ -46,13 +46,22 @@ pub fn run(args: &SizeArgs) -> Result<ExitStatus> {
             old.option('M').unwrap_or_else(|| "(default)".into())
         );
         if args.guided.json {
-            crate::commands::print_json(&serde_json::json!({"schema": "kmemdbg.restart/1", "changed": false, "detail": msg}))?;
+            crate::commands::print_json(
+                &serde_json::json!({"schema": "kmemdbg.restart/1", "changed": false, "detail": msg}),
+            )?;
         } else {
             println!("{msg}");
         }
         return Ok(0);
     }
-    guided(&old, &p.new_setup, &p.settings, &p.file_changes, &args.guided, args.dry_run)
+    guided(
+        &old,
+        &p.new_setup,
+        &p.settings,
+        &p.file_changes,
+        &args.guided,
+        args.dry_run,
+    )
 }
 
 fn suggest(setup: &Setup, args: &SizeArgs) -> Result<ExitStatus> {
@@ -70,9 +79,15 @@ fn suggest(setup: &Setup, args: &SizeArgs) -> Result<ExitStatus> {
     let mut proposals = Vec::new();
     let mut notes = Vec::new();
     let shm_text = k.call(&["core.shmmem"])?;
-    match kamcmd::parse_records(&shm_text).first().and_then(suggest::shm) {
+    match kamcmd::parse_records(&shm_text)
+        .first()
+        .and_then(suggest::shm)
+    {
         Some(p) => proposals.push(p),
-        None => notes.push(format!("core.shmmem answered no sizes: {:?}", shm_text.trim())),
+        None => notes.push(format!(
+            "core.shmmem answered no sizes: {:?}",
+            shm_text.trim()
+        )),
     }
     match k.call(&["pkg.stats"]) {
         Ok(t) => match suggest::pkg(&kamcmd::parse_records(&t)) {
@@ -95,7 +110,8 @@ fn suggest(setup: &Setup, args: &SizeArgs) -> Result<ExitStatus> {
         (_, Some(p)) => format!(" --pidfile {}", p.display()),
         _ => String::new(),
     };
-    let apply = (!apply_args.is_empty()).then(|| format!("kmemdbg size {}{target}", apply_args.join(" ")));
+    let apply =
+        (!apply_args.is_empty()).then(|| format!("kmemdbg size {}{target}", apply_args.join(" ")));
     if args.guided.json {
         crate::commands::print_json(&SuggestReport {
             schema: "kmemdbg.size-suggest/1",
@@ -106,7 +122,10 @@ fn suggest(setup: &Setup, args: &SizeArgs) -> Result<ExitStatus> {
         return Ok(0);
     }
     for p in &proposals {
-        println!("{}: {} MB now, proposed {} MB", p.pool, p.current_mb, p.proposed_mb);
+        println!(
+            "{}: {} MB now, proposed {} MB",
+            p.pool, p.current_mb, p.proposed_mb
+        );
         println!("  {}", p.reasoning);
     }
     for n in &notes {

@@ -94,14 +94,24 @@ pub fn effective(printed: &str) -> Effective {
 impl CfgFixer for Interim {
     fn plan(&self, cfg: &Path, defines: &[String], binary: &Path) -> Result<CfgPlan> {
         let sh = runner::shell()?;
-        let mut args: Vec<String> = vec!["--cfg-print".into(), "-f".into(), cfg.display().to_string()];
+        let mut args: Vec<String> =
+            vec!["--cfg-print".into(), "-f".into(), cfg.display().to_string()];
         for d in defines {
             args.push("-A".into());
             args.push(d.clone());
         }
-        let out = runner::run(xshell::cmd!(sh, "{binary} {args...}"), Duration::from_secs(30))?
-            .check()
-            .with_context(|| format!("cannot read {} through {} --cfg-print", cfg.display(), binary.display()))?;
+        let out = runner::run(
+            xshell::cmd!(sh, "{binary} {args...}"),
+            Duration::from_secs(30),
+        )?
+        .check()
+        .with_context(|| {
+            format!(
+                "cannot read {} through {} --cfg-print",
+                cfg.display(),
+                binary.display()
+            )
+        })?;
         let eff = effective(&out.stdout_text());
         let mut plan = CfgPlan::default();
         let Some(debug) = eff.debug else {

@@ -74,7 +74,10 @@ impl SourceSteps for SourceUnavailable {
         bail!("the patch step is not in this kmemdbg build yet; run `kmemdbg patch --source {}` and `kmemdbg build` separately, then convert again", source.display())
     }
     fn build(&self, source: &Path, _: Option<&str>) -> Result<PathBuf> {
-        bail!("the build step is not in this kmemdbg build yet; run `kmemdbg build --source {}`", source.display())
+        bail!(
+            "the build step is not in this kmemdbg build yet; run `kmemdbg build --source {}`",
+            source.display()
+        )
     }
     fn install(&self, source: &Path) -> Result<PathBuf> {
         bail!("the install step is not in this kmemdbg build yet; run `kmemdbg build --source {} --install`", source.display())
@@ -136,7 +139,10 @@ pub fn runtime_pairs(v: &Verdict) -> Vec<(char, String)> {
     let mut out = Vec::new();
     let mut it = v.runtime_options.iter();
     while let Some(o) = it.next() {
-        if let (Some(c), Some(val)) = (o.strip_prefix('-').and_then(|s| s.chars().next()), it.next()) {
+        if let (Some(c), Some(val)) = (
+            o.strip_prefix('-').and_then(|s| s.chars().next()),
+            it.next(),
+        ) {
             out.push((c, val.clone()));
         }
     }
@@ -169,15 +175,41 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
                 verdict.summary
             );
         };
-        steps.push(step("patch", StepStatus::Pending, format!("rewrite {} for a memory-debug build", src.display())));
-        steps.push(step("build", StepStatus::Pending, format!("build {}{}", src.display(), req.modules.as_deref().map(|m| format!(" (modules: {m})")).unwrap_or_default())));
+        steps.push(step(
+            "patch",
+            StepStatus::Pending,
+            format!("rewrite {} for a memory-debug build", src.display()),
+        ));
+        steps.push(step(
+            "build",
+            StepStatus::Pending,
+            format!(
+                "build {}{}",
+                src.display(),
+                req.modules
+                    .as_deref()
+                    .map(|m| format!(" (modules: {m})"))
+                    .unwrap_or_default()
+            ),
+        ));
         steps.push(step(
             "install",
-            if req.install { StepStatus::Pending } else { StepStatus::Skipped },
-            if req.install { "install the new binary".to_string() } else { "not asked (--install); the service keeps its binary".into() },
+            if req.install {
+                StepStatus::Pending
+            } else {
+                StepStatus::Skipped
+            },
+            if req.install {
+                "install the new binary".to_string()
+            } else {
+                "not asked (--install); the service keeps its binary".into()
+            },
         ));
     } else {
-        let why = format!("the binary already has {}", verdict.flag.unwrap_or("memory debugging"));
+        let why = format!(
+            "the binary already has {}",
+            verdict.flag.unwrap_or("memory debugging")
+        );
         steps.push(step("patch", StepStatus::Skipped, why.clone()));
         steps.push(step("build", StepStatus::Skipped, why.clone()));
         steps.push(step("install", StepStatus::Skipped, why));
@@ -205,13 +237,21 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
     };
     steps.push(step(
         "cfg",
-        if cfg_plan.changes.is_empty() { StepStatus::Already } else { StepStatus::Pending },
+        if cfg_plan.changes.is_empty() {
+            StepStatus::Already
+        } else {
+            StepStatus::Pending
+        },
         cfg_detail,
     ));
 
     // runtime: what the build needs on the command line.
     let desired = Desired {
-        options: if needs_source { vec![('x', "qm".into())] } else { runtime_pairs(&verdict) },
+        options: if needs_source {
+            vec![('x', "qm".into())]
+        } else {
+            runtime_pairs(&verdict)
+        },
         ..Desired::default()
     };
     let run_plan = plan::plan(&setup, &desired)?;
@@ -221,20 +261,37 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
         } else {
             format!(
                 "runs with {} already",
-                desired.options.iter().map(|(o, v)| format!("-{o} {v}")).collect::<Vec<_>>().join(" ")
+                desired
+                    .options
+                    .iter()
+                    .map(|(o, v)| format!("-{o} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
             )
         }
     } else {
         run_plan
             .settings
             .iter()
-            .map(|s| format!("{} {} -> {} in {}", s.option, s.old.clone().unwrap_or_else(|| "(unset)".into()), s.new, s.written_to))
+            .map(|s| {
+                format!(
+                    "{} {} -> {} in {}",
+                    s.option,
+                    s.old.clone().unwrap_or_else(|| "(unset)".into()),
+                    s.new,
+                    s.written_to
+                )
+            })
             .collect::<Vec<_>>()
             .join("; ")
     };
     steps.push(step(
         "runtime",
-        if run_plan.is_empty() { StepStatus::Already } else { StepStatus::Pending },
+        if run_plan.is_empty() {
+            StepStatus::Already
+        } else {
+            StepStatus::Pending
+        },
         rt_detail,
     ));
 
@@ -245,8 +302,16 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
         lagging(&setup, &req.cfg, &desired)
     };
     steps.push(match &restart_reason {
-        Some(r) => step("restart", StepStatus::Pending, format!("{} ({r})", describe_target(&setup))),
-        None => step("restart", StepStatus::Already, format!("{} runs the converted setup", describe_target(&setup))),
+        Some(r) => step(
+            "restart",
+            StepStatus::Pending,
+            format!("{} ({r})", describe_target(&setup)),
+        ),
+        None => step(
+            "restart",
+            StepStatus::Already,
+            format!("{} runs the converted setup", describe_target(&setup)),
+        ),
     });
     Ok(Prepared {
         setup,
@@ -289,7 +354,10 @@ fn lagging(setup: &Setup, cfg: &Path, desired: &Desired) -> Option<String> {
     let cfg_text = std::fs::read_to_string(cfg).unwrap_or_default();
     if let Some(sock) = crate::service::health::ctl_socket(&r.argv, &cfg_text) {
         if let Ok(k) = kamcmd::Kamcmd::new(Some(&sock)) {
-            if let (Ok(m), Ok(d)) = (k.cfg_get_int("core", "memlog"), k.cfg_get_int("core", "debug")) {
+            if let (Ok(m), Ok(d)) = (
+                k.cfg_get_int("core", "memlog"),
+                k.cfg_get_int("core", "debug"),
+            ) {
                 return (m > d).then(|| format!("PID {} runs with memlog={m} > debug={d}: it has not loaded the converted cfg", r.pid));
             }
         }
@@ -301,7 +369,9 @@ fn lagging(setup: &Setup, cfg: &Path, desired: &Desired) -> Option<String> {
 }
 
 fn process_start(pid: u32) -> Option<std::time::SystemTime> {
-    std::fs::metadata(format!("/proc/{pid}")).and_then(|m| m.modified()).ok()
+    std::fs::metadata(format!("/proc/{pid}"))
+        .and_then(|m| m.modified())
+        .ok()
 }
 
 pub use cfg_step::CfgFixer;
@@ -350,14 +420,22 @@ pub fn execute(
         if stop_here(&mut report, name) {
             return Ok(report);
         }
-        let Some(i) = report.steps.iter().position(|s| s.name == name) else { continue };
+        let Some(i) = report.steps.iter().position(|s| s.name == name) else {
+            continue;
+        };
         if report.steps[i].status != StepStatus::Pending {
             continue;
         }
         let src = req.source.clone().unwrap_or_default();
         events(&format!("{name}: {}", report.steps[i].detail));
         let r: Result<String> = match name {
-            "patch" => source.patch(&src).map(|c| if c { "patched".into() } else { "already patched".into() }),
+            "patch" => source.patch(&src).map(|c| {
+                if c {
+                    "patched".into()
+                } else {
+                    "already patched".into()
+                }
+            }),
             "build" => source.build(&src, req.modules.as_deref()).map(|b| {
                 new_binary = Some(b.clone());
                 format!("built {}", b.display())
@@ -394,7 +472,10 @@ pub fn execute(
         return Ok(report);
     }
     let changes = p.file_changes();
-    events(&format!("restart: {}", p.restart_reason.clone().unwrap_or_default()));
+    events(&format!(
+        "restart: {}",
+        p.restart_reason.clone().unwrap_or_default()
+    ));
     let outcome = restart::execute(
         &p.setup,
         &p.run_plan.new_setup,
@@ -406,13 +487,20 @@ pub fn execute(
     for name in ["cfg", "runtime", "restart"] {
         if let Some(s) = report.steps.iter_mut().find(|s| s.name == name) {
             if s.status == StepStatus::Pending {
-                s.status = if ok { StepStatus::Done } else { StepStatus::Failed };
+                s.status = if ok {
+                    StepStatus::Done
+                } else {
+                    StepStatus::Failed
+                };
                 s.changed = ok;
                 if !ok && name == "restart" {
                     s.detail = format!(
                         "{:?}: {}",
                         outcome.status,
-                        outcome.failure.clone().unwrap_or_else(|| outcome.preflight.output.clone())
+                        outcome
+                            .failure
+                            .clone()
+                            .unwrap_or_else(|| outcome.preflight.output.clone())
                     );
                 }
             }
@@ -481,7 +569,8 @@ pub fn plan_revert(target: &Target, cfg: Option<&Path>) -> Result<RevertPlan> {
                     .flatten()
                     .filter_map(|e| {
                         let n = e.file_name().to_string_lossy().into_owned();
-                        n.strip_suffix(fsx::BACKUP_SUFFIX).map(|orig| dir.join(orig))
+                        n.strip_suffix(fsx::BACKUP_SUFFIX)
+                            .map(|orig| dir.join(orig))
                     })
                     .collect();
                 v.sort();
@@ -498,7 +587,11 @@ pub fn plan_revert(target: &Target, cfg: Option<&Path>) -> Result<RevertPlan> {
         let original = fsx::read(&backup)?;
         let current = std::fs::read(&path).ok();
         if current.as_deref() != Some(original.as_slice()) {
-            notes.push(format!("{}: back to the original kept in {}", path.display(), backup.display()));
+            notes.push(format!(
+                "{}: back to the original kept in {}",
+                path.display(),
+                backup.display()
+            ));
             changes.push(FileChange {
                 path: path.clone(),
                 before: current,
@@ -565,7 +658,9 @@ pub fn remove_backups(backups: &[PathBuf]) -> Vec<String> {
         }
         if let Some(dir) = b.parent() {
             if dir.extension().is_some_and(|e| e == "d")
-                && std::fs::read_dir(dir).map(|mut d| d.next().is_none()).unwrap_or(false)
+                && std::fs::read_dir(dir)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false)
             {
                 let _ = std::fs::remove_dir(dir);
             }

@@ -211,7 +211,11 @@ pub fn items(tokens: &[Token]) -> Vec<(usize, Option<usize>, Item)> {
                     if !rest.is_empty() {
                         out.push((i, None, Item::Short(c, Some(rest.to_string()))));
                     } else if i + 1 < tokens.len() {
-                        out.push((i, Some(i + 1), Item::Short(c, Some(tokens[i + 1].text.clone()))));
+                        out.push((
+                            i,
+                            Some(i + 1),
+                            Item::Short(c, Some(tokens[i + 1].text.clone())),
+                        ));
                         i += 1;
                     } else {
                         out.push((i, None, Item::Short(c, None)));
@@ -399,11 +403,17 @@ mod tests {
             "/usr/sbin/kamailio -P /run/kamailio/kamailio.pid -f $CFGFILE -m $SHM_MEMORY -M $PKG_MEMORY",
         );
         assert_eq!(find(&t, 'm').unwrap().value, "$SHM_MEMORY");
-        assert_eq!(t[find(&t, 'm').unwrap().value_at.unwrap()].variable(), Some("SHM_MEMORY"));
+        assert_eq!(
+            t[find(&t, 'm').unwrap().value_at.unwrap()].variable(),
+            Some("SHM_MEMORY")
+        );
         assert_eq!(find(&t, 'f').unwrap().value, "$CFGFILE");
         assert!(options_variables(&t).is_empty());
         let t2 = tokenize("/usr/sbin/kamailio -f $CFGFILE $EXTRA_OPTIONS");
-        assert_eq!(options_variables(&t2), vec![(3, "EXTRA_OPTIONS".to_string())]);
+        assert_eq!(
+            options_variables(&t2),
+            vec![(3, "EXTRA_OPTIONS".to_string())]
+        );
     }
 
     #[test]
@@ -440,17 +450,30 @@ mod tests {
         assert_eq!(remove(&mut t, 'x'), 1);
         assert_eq!(
             preflight_args(&t),
-            ["-f", "/tmp/k.cfg", "-m128", "-M", "16", "-A", "WITH_DEBUG", "-c"]
+            [
+                "-f",
+                "/tmp/k.cfg",
+                "-m128",
+                "-M",
+                "16",
+                "-A",
+                "WITH_DEBUG",
+                "-c"
+            ]
         );
     }
 
     #[test]
     fn quotes_and_grouped_flags() {
-        let t = tokenize(r#"/usr/sbin/kamailio -f "/etc/my kam/k.cfg" -dE -x'qm' --debug=3 --alias x"#);
+        let t =
+            tokenize(r#"/usr/sbin/kamailio -f "/etc/my kam/k.cfg" -dE -x'qm' --debug=3 --alias x"#);
         assert_eq!(find(&t, 'f').unwrap().value, "/etc/my kam/k.cfg");
         assert_eq!(find(&t, 'x').unwrap().value, "qm");
         assert!(has_flag(&t, 'd') && has_flag(&t, 'E'));
-        assert_eq!(render(&t[..3]), r#"/usr/sbin/kamailio -f "/etc/my kam/k.cfg""#);
+        assert_eq!(
+            render(&t[..3]),
+            r#"/usr/sbin/kamailio -f "/etc/my kam/k.cfg""#
+        );
         let mut g = t.clone();
         remove(&mut g, 'E');
         assert_eq!(g[3].text, "-d");

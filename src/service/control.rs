@@ -74,7 +74,10 @@ pub fn stop_process(pid: u32, timeout: Duration) -> Result<()> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    bail!("kamailio PID {pid} did not stop within {:.0}s, even after SIGKILL", timeout.as_secs_f64())
+    bail!(
+        "kamailio PID {pid} did not stop within {:.0}s, even after SIGKILL",
+        timeout.as_secs_f64()
+    )
 }
 
 /// Starts `argv` as a daemon, output appended to `log`. Returns the

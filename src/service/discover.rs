@@ -5,9 +5,7 @@
 //! Reads /proc, unit files, init scripts and options files; runs only
 //! `systemctl cat` (through [`crate::runner`]). Never changes anything.
 
-use super::{
-    argv, sysv, unit, CommandSource, Manager, OptionsFile, Running, Setup, Target,
-};
+use super::{argv, sysv, unit, CommandSource, Manager, OptionsFile, Running, Setup, Target};
 use crate::runner;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -296,8 +294,7 @@ pub fn systemd_setup(unit: &str, cat: &str) -> Result<Setup> {
     if files.is_empty() {
         bail!("systemctl cat {unit} printed no unit file");
     }
-    let cfg = unit::service_config(&files)
-        .with_context(|| format!("reading {unit}"))?;
+    let cfg = unit::service_config(&files).with_context(|| format!("reading {unit}"))?;
     let Some((exec, exec_from)) = cfg.exec_start.clone() else {
         bail!("{unit} has no ExecStart=; kmemdbg cannot tell how it starts kamailio");
     };
@@ -315,9 +312,7 @@ pub fn systemd_setup(unit: &str, cat: &str) -> Result<Setup> {
             options_files.push(read_options_file(Path::new(&r.path), r.optional)?);
         }
     }
-    let dropin = systemd_dir()
-        .join(format!("{unit}.d"))
-        .join("kmemdbg.conf");
+    let dropin = systemd_dir().join(format!("{unit}.d")).join("kmemdbg.conf");
     let mut setup = Setup {
         manager: Manager::Systemd {
             unit: unit.to_string(),

@@ -93,7 +93,9 @@ pub fn check(probe: &Probe<'_>, timeout: Duration) -> Health {
         let mut answered = None;
         for t in targets.iter().take(4) {
             let left = deadline.saturating_duration_since(Instant::now());
-            let wait = left.min(Duration::from_secs(1)).max(Duration::from_millis(200));
+            let wait = left
+                .min(Duration::from_secs(1))
+                .max(Duration::from_millis(200));
             match sip::options(*t, wait) {
                 Ok(code) => {
                     answered = Some((*t, code));
@@ -105,8 +107,7 @@ pub fn check(probe: &Probe<'_>, timeout: Duration) -> Health {
         if let Some((t, code)) = answered {
             h.sip_target = Some(t.to_string());
             h.sip_status = Some(code);
-            h.passed
-                .push(format!("SIP OPTIONS to {t} answered {code}"));
+            h.passed.push(format!("SIP OPTIONS to {t} answered {code}"));
             break;
         }
         if targets.is_empty() {
@@ -125,7 +126,8 @@ pub fn check(probe: &Probe<'_>, timeout: Duration) -> Health {
     // 3. Children.
     h.children = discover::children_of(pid).len();
     if h.children == 0 {
-        h.problems.push(format!("main process {pid} has no children"));
+        h.problems
+            .push(format!("main process {pid} has no children"));
         return h;
     }
     h.passed.push(format!("{} child processes", h.children));
@@ -163,10 +165,8 @@ pub fn check(probe: &Probe<'_>, timeout: Duration) -> Health {
             return h;
         }
     }
-    h.passed.push(format!(
-        "still running after {} polls",
-        STABLE_POLLS
-    ));
+    h.passed
+        .push(format!("still running after {} polls", STABLE_POLLS));
     h.ok = true;
     h
 }
@@ -304,7 +304,9 @@ pub fn parse_listen(spec: &str) -> Option<SocketAddr> {
 /// The ctl socket: `modparam("ctl", "binrpc", "unix:...")` in the cfg,
 /// else `kamailio_ctl` in the `-Y` run dir, else Debian's default.
 pub fn ctl_socket(command: &[String], cfg_text: &str) -> Option<String> {
-    let re = regex::Regex::new(r#"^\s*modparam\(\s*"ctl"\s*,\s*"binrpc"\s*,\s*"(unixs?:[^"]+)"\s*\)"#).ok()?;
+    let re =
+        regex::Regex::new(r#"^\s*modparam\(\s*"ctl"\s*,\s*"binrpc"\s*,\s*"(unixs?:[^"]+)"\s*\)"#)
+            .ok()?;
     for line in cfg_text.lines() {
         if let Some(c) = re.captures(line) {
             let s = c[1].replacen("unixs:", "unix:", 1);
@@ -337,12 +339,20 @@ mod tests {
 
     #[test]
     fn listen_specs() {
-        assert_eq!(parse_listen("udp:127.0.0.1:5090"), "127.0.0.1:5090".parse().ok());
+        assert_eq!(
+            parse_listen("udp:127.0.0.1:5090"),
+            "127.0.0.1:5090".parse().ok()
+        );
         assert_eq!(parse_listen("127.0.0.1"), "127.0.0.1:5060".parse().ok());
         assert_eq!(parse_listen("tcp:127.0.0.1:5060"), None);
         assert_eq!(parse_listen("udp:[::1]:5070"), "[::1]:5070".parse().ok());
-        let cmd: Vec<String> = ["kamailio", "-l", "udp:127.0.0.2:7000"].map(String::from).to_vec();
-        let d = declared_listen(&cmd, "# listen=udp:10.0.0.10:5060\nlisten=udp:127.0.0.1:27060 # here\n");
+        let cmd: Vec<String> = ["kamailio", "-l", "udp:127.0.0.2:7000"]
+            .map(String::from)
+            .to_vec();
+        let d = declared_listen(
+            &cmd,
+            "# listen=udp:10.0.0.10:5060\nlisten=udp:127.0.0.1:27060 # here\n",
+        );
         assert_eq!(d.len(), 2, "{d:?}");
     }
 

@@ -28,6 +28,15 @@ pub struct FileChange {
 impl FileChange {
     /// A unified diff for people (creation and removal included).
     pub fn diff(&self) -> String {
+        let nul = |b: &Option<Vec<u8>>| b.as_ref().is_some_and(|b| b.contains(&0));
+        if nul(&self.before) || nul(&self.after) {
+            let verb = match (&self.before, &self.after) {
+                (None, _) => "new file",
+                (_, None) => "remove",
+                _ => "change",
+            };
+            return format!("{verb} {} ({})\n", self.path.display(), self.why);
+        }
         let text = |b: &Option<Vec<u8>>| {
             b.as_deref()
                 .map(|b| String::from_utf8_lossy(b).into_owned())
@@ -87,7 +96,9 @@ impl Journal {
                     .map(|r| format!("{}: {}", r.path.display(), r.outcome))
                     .collect();
                 if bad.is_empty() {
-                    return Err(e.context("nothing was changed (the files written before it were put back)"));
+                    return Err(e.context(
+                        "nothing was changed (the files written before it were put back)",
+                    ));
                 }
                 return Err(e.context(format!(
                     "and these files could not be put back: {}",
@@ -246,7 +257,10 @@ mod tests {
         let r = j.undo();
         assert!(r.iter().all(|r| r.identical), "{r:?}");
         assert_eq!(std::fs::read(&opts).unwrap(), b"SHM_MEMORY=128\n");
-        assert_eq!(std::fs::read(fsx::backup_path(&opts)).unwrap(), b"SHM_MEMORY=64\n");
+        assert_eq!(
+            std::fs::read(fsx::backup_path(&opts)).unwrap(),
+            b"SHM_MEMORY=64\n"
+        );
         assert!(!dropin.exists());
         assert!(!dir.path().join("k.service.d").exists());
     }

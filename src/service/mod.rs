@@ -161,7 +161,11 @@ impl Setup {
 
     /// Every file whose current text this setup depends on.
     pub fn files(&self) -> Vec<&Path> {
-        let mut v: Vec<&Path> = self.options_files.iter().map(|f| f.path.as_path()).collect();
+        let mut v: Vec<&Path> = self
+            .options_files
+            .iter()
+            .map(|f| f.path.as_path())
+            .collect();
         match &self.source {
             CommandSource::Unit { dropin, .. } => v.push(dropin),
             CommandSource::InitScript { path, .. } => v.push(path),

@@ -92,7 +92,13 @@ impl Planner {
         if old == binary {
             return Ok(());
         }
-        if self.setup.template.first().and_then(|t| t.variable()).is_some() {
+        if self
+            .setup
+            .template
+            .first()
+            .and_then(|t| t.variable())
+            .is_some()
+        {
             bail!("the command line takes its program from a variable; set it to {new} by hand");
         }
         if let CommandSource::InitScript { path, .. } = &self.setup.source {
@@ -106,7 +112,12 @@ impl Planner {
             .setup
             .template
             .first()
-            .map(|t| t.text.chars().take_while(|c| "-@:+!".contains(*c)).collect())
+            .map(|t| {
+                t.text
+                    .chars()
+                    .take_while(|c| "-@:+!".contains(*c))
+                    .collect()
+            })
             .unwrap_or_default();
         self.setup.template[0] = Token::literal(&format!("{prefix}{new}"));
         self.template_changed = true;
@@ -284,7 +295,12 @@ impl Planner {
                     if let Some(pidfile) = &new_setup.pidfile {
                         let record = super::argv_record_path(pidfile);
                         if !record.exists() {
-                            let orig = old.template.iter().map(|t| t.text.as_str()).collect::<Vec<_>>().join("\0");
+                            let orig = old
+                                .template
+                                .iter()
+                                .map(|t| t.text.as_str())
+                                .collect::<Vec<_>>()
+                                .join("\0");
                             file_changes.push(FileChange {
                                 path: record,
                                 before: None,
@@ -311,7 +327,12 @@ impl Planner {
 /// (the caller sets the template when it changes the argv).
 pub fn with_files(setup: &Setup, changes: &[FileChange]) -> Result<Setup> {
     let mut s = setup.clone();
-    let after = |p: &Path| changes.iter().find(|c| c.path == p).map(|c| c.after.clone());
+    let after = |p: &Path| {
+        changes
+            .iter()
+            .find(|c| c.path == p)
+            .map(|c| c.after.clone())
+    };
     for f in &mut s.options_files {
         if let Some(a) = after(&f.path) {
             f.text = a.map(|b| String::from_utf8_lossy(&b).into_owned());
@@ -439,7 +460,15 @@ mod tests {
             p.new_setup.command().join(" "),
             "/usr/sbin/kamailio -P /run/kamailio/kamailio.pid -f /etc/kamailio/kamailio.cfg -m 128 -M 8 -x qm"
         );
-        let again = plan(&p.new_setup, &Desired { shm_mb: Some(128), options: vec![('x', "qm".into())], ..Default::default() }).unwrap();
+        let again = plan(
+            &p.new_setup,
+            &Desired {
+                shm_mb: Some(128),
+                options: vec![('x', "qm".into())],
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert!(again.is_empty());
     }
 
@@ -447,7 +476,14 @@ mod tests {
     fn extra_options_variable_is_used() {
         let mut s = debian_systemd("EXTRA_OPTIONS=-A WITH_DEBUG\n");
         s.template = argv::tokenize("/usr/sbin/kamailio -f $CFGFILE $EXTRA_OPTIONS");
-        let p = plan(&s, &Desired { options: vec![('x', "qm".into())], ..Default::default() }).unwrap();
+        let p = plan(
+            &s,
+            &Desired {
+                options: vec![('x', "qm".into())],
+                ..Default::default()
+            },
+        )
+        .unwrap();
         assert_eq!(p.file_changes.len(), 1);
         assert_eq!(
             String::from_utf8(p.file_changes[0].after.clone().unwrap()).unwrap(),

@@ -98,7 +98,10 @@ pub fn describe_actions(old: &Setup, new: &Setup, changes: &[FileChange]) -> Vec
         }
         Manager::Process => {
             if let Some(r) = &old.running {
-                v.push(format!("stop PID {} (SIGTERM, wait for it and its children)", r.pid));
+                v.push(format!(
+                    "stop PID {} (SIGTERM, wait for it and its children)",
+                    r.pid
+                ));
             }
             v.push(format!("start: {}", new.command().join(" ")));
         }
@@ -108,7 +111,9 @@ pub fn describe_actions(old: &Setup, new: &Setup, changes: &[FileChange]) -> Vec
 
 fn touches_unit(changes: &[FileChange]) -> bool {
     changes.iter().any(|c| {
-        c.path.extension().is_some_and(|e| e == "conf" || e == "service")
+        c.path
+            .extension()
+            .is_some_and(|e| e == "conf" || e == "service")
             && c.path
                 .parent()
                 .and_then(|p| p.file_name())
@@ -245,9 +250,8 @@ pub fn run_preflight(setup: &Setup, timeout: Duration) -> Preflight {
     let binary = resolve_binary(setup);
     let mut command = vec![binary.display().to_string()];
     command.extend(args.iter().cloned());
-    let result = runner::shell().and_then(|sh| {
-        runner::run(xshell::cmd!(sh, "{binary} {args...}"), timeout)
-    });
+    let result =
+        runner::shell().and_then(|sh| runner::run(xshell::cmd!(sh, "{binary} {args...}"), timeout));
     match result {
         Ok(o) => Preflight {
             command,
@@ -381,7 +385,8 @@ fn rollback_stop(old: &Setup, new: &Setup, out: &mut Outcome) {
         .map(|(pid, _)| pid)
         .filter(|&p| Some(p) != old_pid && discover::alive(p));
     if let Some(pid) = new_pid {
-        out.actions.push(format!("stop PID {pid} (the failed new start)"));
+        out.actions
+            .push(format!("stop PID {pid} (the failed new start)"));
         let _ = control::stop_process(pid, Duration::from_secs(15));
     }
 }
@@ -408,7 +413,11 @@ fn check_health(setup: &Setup, old: &Setup, timeout: Duration) -> Health {
     let command = setup.command();
     let cfg = setup.cfg();
     let old_pid = old.running.as_ref().map(|r| r.pid);
-    let not = if std::ptr::eq(setup, old) { None } else { old_pid };
+    let not = if std::ptr::eq(setup, old) {
+        None
+    } else {
+        old_pid
+    };
     let getter = || main_pid(setup, not).filter(|&p| Some(p) != not);
     health::check(
         &health::Probe {

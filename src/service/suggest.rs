@@ -35,7 +35,11 @@ fn round_up(mb: u64, unit: u64) -> u64 {
 fn propose(pool: &str, total: u64, peak: u64, unit: u64, who: &str) -> PoolProposal {
     let current_mb = total.div_ceil(MB);
     let peak_mb = peak as f64 / MB as f64;
-    let ratio = if total == 0 { 1.0 } else { peak as f64 / total as f64 };
+    let ratio = if total == 0 {
+        1.0
+    } else {
+        peak as f64 / total as f64
+    };
     let (proposed_mb, reasoning) = if ratio > 0.5 {
         let p = round_up((2 * peak).div_ceil(MB), unit).max(current_mb + unit);
         (

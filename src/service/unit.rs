@@ -273,8 +273,8 @@ pub fn set_env_var(text: &str, key: &str, value: &str) -> Option<String> {
     let active = lines
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| assignment(l).filter(|(k, _, _)| k == key).map(|a| (i, a)))
-        .last();
+        .rev()
+        .find_map(|(i, l)| assignment(l).filter(|(k, _, _)| k == key).map(|a| (i, a)));
     if let Some((i, (_, old, at))) = active {
         if old == value {
             return None;
@@ -321,7 +321,9 @@ pub fn set_env_var(text: &str, key: &str, value: &str) -> Option<String> {
 }
 
 fn render_value(v: &str) -> String {
-    if v.chars().any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '$') {
+    if v.chars()
+        .any(|c| c.is_whitespace() || c == '"' || c == '\'' || c == '$')
+    {
         format!("\"{}\"", v.replace('\\', "\\\\").replace('"', "\\\""))
     } else {
         v.to_string()
@@ -391,8 +393,14 @@ mod tests {
     fn env_file_edits() {
         assert!(parse_env_file(DEBIAN_DEFAULTS).is_empty());
         let a = set_env_var(DEBIAN_DEFAULTS, "SHM_MEMORY", "128").unwrap();
-        assert!(a.contains("#SHM_MEMORY=64\nSHM_MEMORY=128\n#PKG_MEMORY=8\n"), "{a}");
-        assert_eq!(parse_env_file(&a), vec![("SHM_MEMORY".into(), "128".into())]);
+        assert!(
+            a.contains("#SHM_MEMORY=64\nSHM_MEMORY=128\n#PKG_MEMORY=8\n"),
+            "{a}"
+        );
+        assert_eq!(
+            parse_env_file(&a),
+            vec![("SHM_MEMORY".into(), "128".into())]
+        );
         assert!(set_env_var(&a, "SHM_MEMORY", "128").is_none());
         let b = set_env_var(&a, "SHM_MEMORY", "256").unwrap();
         assert_eq!(b.len(), a.len());

@@ -24,8 +24,12 @@ pub struct Daemon {
 /// Debian's default kamailio.cfg (memlog=5, debug=2 via DBGLEVEL) listening
 /// on 127.0.0.1:PORT only. Everything else is the packaged file.
 pub fn default_style_cfg(port: u16) -> String {
-    let text = std::fs::read_to_string("/etc/kamailio/kamailio.cfg").expect("Debian's kamailio.cfg");
-    assert!(text.contains("# listen=udp:10.0.0.10:5060"), "Debian's cfg changed shape");
+    let text =
+        std::fs::read_to_string("/etc/kamailio/kamailio.cfg").expect("Debian's kamailio.cfg");
+    assert!(
+        text.contains("# listen=udp:10.0.0.10:5060"),
+        "Debian's cfg changed shape"
+    );
     text.replacen(
         "# listen=udp:10.0.0.10:5060",
         &format!("listen=udp:127.0.0.1:{port}"),
@@ -48,9 +52,11 @@ pub fn udp_bound(port: u16) -> bool {
     let hex = format!(":{port:04X}");
     std::fs::read_to_string("/proc/net/udp")
         .map(|t| {
-            t.lines()
-                .skip(1)
-                .any(|l| l.split_whitespace().nth(1).is_some_and(|a| a.ends_with(&hex)))
+            t.lines().skip(1).any(|l| {
+                l.split_whitespace()
+                    .nth(1)
+                    .is_some_and(|a| a.ends_with(&hex))
+            })
         })
         .unwrap_or(false)
 }
@@ -99,7 +105,11 @@ impl Daemon {
             seen: Default::default(),
         };
         std::fs::create_dir_all(&d.rundir).expect("rundir");
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&d.log).expect("log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&d.log)
+            .expect("log");
         let status = Command::new(binary)
             .arg("-E")
             .arg("-f")
@@ -115,16 +125,26 @@ impl Daemon {
             .stderr(log)
             .status()
             .expect("start kamailio");
-        let up = status.success() && wait_for(Duration::from_secs(20), || d.pid().is_some_and(alive) && udp_bound(port));
+        let up = status.success()
+            && wait_for(Duration::from_secs(20), || {
+                d.pid().is_some_and(alive) && udp_bound(port)
+            });
         if !up {
-            panic!("kamailio did not come up on 127.0.0.1:{port}; log:\n{}", d.log_text());
+            panic!(
+                "kamailio did not come up on 127.0.0.1:{port}; log:\n{}",
+                d.log_text()
+            );
         }
         d
     }
 
     /// The PID in the pid file now (remembered for the cleanup).
     pub fn pid(&self) -> Option<u32> {
-        let pid: u32 = std::fs::read_to_string(&self.pidfile).ok()?.trim().parse().ok()?;
+        let pid: u32 = std::fs::read_to_string(&self.pidfile)
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
         let mut seen = self.seen.borrow_mut();
         if !seen.contains(&pid) {
             seen.push(pid);
@@ -151,8 +171,15 @@ impl Daemon {
             .expect("dir")
             .flatten()
             .filter(|e| e.path().is_file())
-            .map(|e| (e.file_name().to_string_lossy().into_owned(), std::fs::read(e.path()).unwrap_or_default()))
-            .filter(|(n, _)| n != "kamailio.log" && n != "kamailio.pid" && !n.ends_with(".kmemdbg-start.log"))
+            .map(|e| {
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    std::fs::read(e.path()).unwrap_or_default(),
+                )
+            })
+            .filter(|(n, _)| {
+                n != "kamailio.log" && n != "kamailio.pid" && !n.ends_with(".kmemdbg-start.log")
+            })
             .collect();
         v.sort();
         v
@@ -173,9 +200,15 @@ impl Drop for Daemon {
         for pid in self.seen.borrow().iter().copied() {
             let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
             if alive(pid) && exe.file_name().is_some_and(|n| n == "kamailio") {
-                let _ = Command::new("kill").arg("-TERM").arg(pid.to_string()).status();
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status();
                 if !wait_for(Duration::from_secs(15), || !alive(pid)) {
-                    let _ = Command::new("kill").arg("-KILL").arg(pid.to_string()).status();
+                    let _ = Command::new("kill")
+                        .arg("-KILL")
+                        .arg(pid.to_string())
+                        .status();
                 }
             }
         }
