@@ -28,6 +28,15 @@ pub struct FileChange {
 impl FileChange {
     /// A unified diff for people (creation and removal included).
     pub fn diff(&self) -> String {
+        let nul = |b: &Option<Vec<u8>>| b.as_ref().is_some_and(|b| b.contains(&0));
+        if nul(&self.before) || nul(&self.after) {
+            let verb = match (&self.before, &self.after) {
+                (None, _) => "new file",
+                (_, None) => "remove",
+                _ => "change",
+            };
+            return format!("{verb} {} ({})\n", self.path.display(), self.why);
+        }
         let text = |b: &Option<Vec<u8>>| {
             b.as_deref()
                 .map(|b| String::from_utf8_lossy(b).into_owned())

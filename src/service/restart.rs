@@ -210,8 +210,11 @@ pub fn execute(
     });
     out.new_health = health;
     events(&format!(
-        "the new setup failed: {}; rolling back",
-        out.failure.clone().unwrap_or_default()
+        "the new setup failed ({}); rolling back",
+        out.failure
+            .as_deref()
+            .and_then(|f| f.lines().next())
+            .unwrap_or_default()
     ));
 
     // Rollback: stop what the new start left, put files back, start the old setup.
@@ -240,6 +243,13 @@ pub fn execute(
     };
     out.old_health = Some(h);
     Ok(out)
+}
+
+fn status_text(code: Option<i32>) -> String {
+    match code {
+        Some(c) => format!("exit status {c}"),
+        None => "a signal".into(),
+    }
 }
 
 /// `kamailio -c` with the binary, cfg, defines and options that will run.
@@ -328,9 +338,9 @@ fn start_new(
             let o = control::start_process(&cmd, &log, opts.timeout)?;
             if !o.success() {
                 anyhow::bail!(
-                    "`{}` exited with {:?}; it printed:\n{}",
+                    "`{}` exited with {}; it printed:\n{}",
                     cmd.join(" "),
-                    o.code,
+                    status_text(o.code),
                     o.tail(12)
                 );
             }
@@ -360,8 +370,8 @@ fn start_old(old: &Setup, changes: &[FileChange], opts: &Options, out: &mut Outc
             let o = control::start_process(&r.argv, &log, opts.timeout)?;
             if !o.success() {
                 anyhow::bail!(
-                    "the previous command line exited with {:?}:\n{}",
-                    o.code,
+                    "the previous command line exited with {}:\n{}",
+                    status_text(o.code),
                     o.tail(12)
                 );
             }

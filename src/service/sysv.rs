@@ -127,10 +127,8 @@ pub fn expand(s: &str, vars: &BTreeMap<String, String>) -> String {
                 break;
             }
         }
-        if braced {
-            if chars.peek() == Some(&'}') {
-                chars.next();
-            }
+        if braced && chars.peek() == Some(&'}') {
+            chars.next();
         }
         match vars.get(&name) {
             Some(v) if !name.is_empty() => out.push_str(v),

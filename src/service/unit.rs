@@ -273,8 +273,8 @@ pub fn set_env_var(text: &str, key: &str, value: &str) -> Option<String> {
     let active = lines
         .iter()
         .enumerate()
-        .filter_map(|(i, l)| assignment(l).filter(|(k, _, _)| k == key).map(|a| (i, a)))
-        .last();
+        .rev()
+        .find_map(|(i, l)| assignment(l).filter(|(k, _, _)| k == key).map(|a| (i, a)));
     if let Some((i, (_, old, at))) = active {
         if old == value {
             return None;
