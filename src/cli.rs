@@ -23,15 +23,14 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The subcommands. Keep doc comments off these variants: clap applies a
+/// variant's doc comment after its Args struct and resets `long_about`, so
+/// `about` and `long_about` both live on the Args struct's `#[command(...)]`.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show what a kamailio binary was compiled with and whether it can produce memory dumps
     Inspect(InspectArgs),
-    /// CI gate: exit 1 unless the binary has the required build flags (memory debugging, ...)
     Verify(VerifyArgs),
-    /// Print the shell completion script for bash, zsh or fish
     Completions(CompletionsArgs),
-    /// Write the man pages (kmemdbg.1 and one per subcommand) or print kmemdbg.1
     Man(ManArgs),
 }
 
@@ -49,6 +48,7 @@ pub struct BinaryArg {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Show what a kamailio binary was compiled with and whether it can produce memory dumps",
     long_about = "Runs `kamailio -V` (and `-I`), parses version, source id, architecture, every compile \
 flag and compile-time size, and says whether this build can print memory dumps with allocation sites:\n\
   DBG_QM_MALLOC  ready (q_malloc with debug info)\n\
@@ -67,6 +67,7 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "CI gate: exit 1 unless the binary has the required build flags (memory debugging, ...)",
     long_about = "Checks the build flags of a kamailio binary against requirements and exits 1 when any \
 fails, listing each. Meant for CI: run it on the binary your pipeline just built \
 (--binary src/kamailio) before it is installed.",
@@ -99,6 +100,7 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Print the shell completion script for bash, zsh or fish",
     long_about = "Prints the completion script for SHELL on stdout, generated from kmemdbg's own \
 command-line definitions (every subcommand and option). The Debian package installs the bash and zsh \
 scripts already; this is for `cargo install` users.",
@@ -119,6 +121,7 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Write the man pages (kmemdbg.1 and one per subcommand) or print kmemdbg.1",
     long_about = "Generates the man pages from kmemdbg's own command-line definitions: kmemdbg(1) for \
 the tool and kmemdbg-NAME(1) for each subcommand. With --dir, writes every page there (creating the \
 directory; pages already up to date are left alone); without it, prints kmemdbg(1) as roff on stdout. \
