@@ -32,28 +32,18 @@ pub struct Cli {
 pub enum Command {
     Inspect(InspectArgs),
     Verify(VerifyArgs),
+    Patch(PatchArgs),
+    Build(BuildArgs),
+    Restart(RestartArgs),
+    Size(SizeArgs),
+    Convert(ConvertArgs),
+    Revert(RevertArgs),
+    Watch(WatchArgs),
+    Triage(TriageArgs),
+    GdbScript(GdbScriptArgs),
+    Gdb(GdbArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
-    /// Rewrite a Kamailio source tree for a memory-debug build (one recipe per generation)
-    Patch(PatchArgs),
-    /// Rebuild a converted source tree (progress, full log, first error) and prove the binary has memory debugging
-    Build(BuildArgs),
-    /// Guided restart: pre-flight, stop, start, health check, rollback when the new setup fails
-    Restart(RestartArgs),
-    /// Change the memory pool sizes (-m shared, -M private) with a guided restart
-    Size(SizeArgs),
-    /// The one command: inspect, patch, build, install, cfg, run-time options, restart
-    Convert(ConvertArgs),
-    /// Undo a conversion (cfg, options, drop-in, command line) from the backups, with a guided restart
-    Revert(RevertArgs),
-    /// Sample a running proxy's memory (pkg per process, shm) over time: live view, CSV, SVG chart
-    Watch(WatchArgs),
-    /// Leak or pool too small? The stop-traffic-and-wait procedure, guided and measured
-    Triage(TriageArgs),
-    /// Print the gdb script that walks q_malloc/f_malloc fragments, for this binary's version
-    GdbScript(GdbScriptArgs),
-    /// Walk a live process (--pid) or a core file with gdb and rank the allocation sites
-    Gdb(GdbArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.
@@ -83,6 +73,7 @@ pub struct GuidedArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Guided restart: pre-flight, stop, start, health check, rollback when the new setup fails",
     long_about = "Restarts kamailio the safe way. Finds how it runs (systemd unit, SysV script, or a plain \
 daemon by its pid file or in /proc, reusing its exact command line), makes a DBG_SR_MEMORY build run with \
 q_malloc (-x qm: in the options file when the service reads one, else a systemd drop-in, else the \
@@ -111,6 +102,7 @@ pub struct RestartArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Change the memory pool sizes (-m shared, -M private) with a guided restart",
     long_about = "The seed's \"memory pool is too small\" branch. Writes the new sizes where the service \
 reads them (SHM_MEMORY/PKG_MEMORY in /etc/default/kamailio or /etc/sysconfig/kamailio, else -m/-M in a \
 systemd drop-in, the init script or the process's command line), with backups, then does the guided \
@@ -142,6 +134,7 @@ pub struct SizeArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "The one command: inspect, patch, build, install, cfg, run-time options, restart",
     long_about = "Converts a box to memory-debug runs in one command: inspect the binary the service runs; \
 when it has no memory debugging, patch, build (and with --install, install) the sources; make the cfg \
 print dumps (memlog <= debug); give the build its run-time options (-x qm for DBG_SR_MEMORY); then the \
@@ -180,6 +173,7 @@ pub struct ConvertArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Undo a conversion (cfg, options, drop-in, command line) from the backups, with a guided restart",
     long_about = "Undoes a conversion: every file kmemdbg changed for this proxy goes back to the original \
 it kept (NAME.kmemdbg-orig): options file, init script, the cfg and the other backed-up files in its \
 directory; kmemdbg's systemd drop-in is removed; a plain daemon gets its original command line back. \
@@ -308,6 +302,7 @@ pub struct ManArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Rewrite a Kamailio source tree for a memory-debug build (one recipe per generation)",
     long_about = "Rewrites a Kamailio source tree so that it builds with memory debugging, the way \
 the \"out of memory\" procedure asks (\"remove F_MALLOC, add DBG_QM_MALLOC\"), for the tree's own \
 generation: it finds Makefile.defs (top level or src/), the version, a saved `make cfg` \
@@ -362,6 +357,7 @@ pub struct PatchArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Rebuild a converted source tree (progress, full log, first error) and prove the binary has memory debugging",
     long_about = "Rebuilds a Kamailio source tree that `kmemdbg patch` converted, the way the tree needs:\n\
   make trees (3.x-6.x): `make cfg` (with the module list), `make -jN all`, `make install`;\n\
   CMake trees (6.x):    configure with the memory-debug option ON, build, install.\n\
@@ -418,6 +414,7 @@ pub struct CtlArg {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Sample a running proxy's memory (pkg per process, shm) over time: live view, CSV, SVG chart",
     long_about = "Samples a running proxy's memory every --interval for --duration (it always stops by \
 itself): each process's private memory (`pkg.stats`, needs the kex module), the shared pool \
 (`core.shmmem`) and, with --mod-stats, shared memory per module (`mod.stats all shm`).\n\n\
@@ -458,6 +455,7 @@ pub struct WatchArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Leak or pool too small? The stop-traffic-and-wait procedure, guided and measured",
     long_about = "The first question of every \"out of memory\" hunt: is the pool too small, or is \
 there a leak? The manual procedure: stop all traffic, wait about 20 minutes (transactions and \
 other temporary memory are released), place a few calls; if the errors start at once, it is a \
@@ -533,6 +531,7 @@ pub enum PoolArg {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Print the gdb script that walks q_malloc/f_malloc fragments, for this binary's version",
     long_about = "Prints a gdb script that walks every fragment of a q_malloc or f_malloc pool and \
 prints the used ones with the file, function, line and module that allocated them (builds with \
 memory debugging: DBG_QM_MALLOC, DBG_F_MALLOC or DBG_SR_MEMORY, and debug symbols).\n\n\
@@ -568,6 +567,7 @@ pub struct GdbScriptArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Walk a live process (--pid) or a core file with gdb and rank the allocation sites",
     long_about = "Runs gdb in batch mode on a running process (--pid; the process is paused while gdb \
 walks it) or on a core file (--core), walks the used fragments of its pkg or shm pool with the \
 script `kmemdbg gdb-script` prints, and ranks the allocation sites by bytes and count - the \
