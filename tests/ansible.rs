@@ -1,14 +1,19 @@
 //! The Ansible example (ci/examples/ansible/convert-fleet.yml), run with the
 //! real ansible-playbook on localhost (local connection).
 //!
-//! `kmemdbg convert` is not on this branch yet, so the rollout test runs the
-//! playbook against a stand-in that speaks convert's contract (exit 0/3 for
-//! `--check`, JSON `changed` and `steps`, non-zero after a rollback): it shows
-//! the playbook's own logic (what is pending, serial order, changed_when and
-//! failed_when from JSON and exit codes, the stop at the first failure).
+//! `real_proxy_*` run it with the real kmemdbg against real Debian kamailio
+//! daemons on 127.0.0.1 (pid-file mode): converted and answering, unchanged
+//! on the second run, and a proxy that fails kmemdbg's health check stopping
+//! the rollout. `standin_*` run it against a stand-in that speaks convert's
+//! contract (exit 0/3 for `--check`, JSON `changed` and `steps`, non-zero
+//! after a rollback) on three hosts, cheaply: `ansible-playbook --check`,
+//! serial order, and the stop at the first failure without a proxy.
 
 mod common;
+#[path = "support/daemon.rs"]
+mod daemon;
 use common::*;
+use daemon::{cmdline, default_style_cfg, free_port, Daemon};
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -273,4 +278,209 @@ fn standin_ansible_rollout_stops_at_first_failed_health_check() {
     assert_eq!(r["proxy-b"]["failed"], 1, "{out}");
     assert_eq!(r["proxy-c"]["changed"], 0, "{out}");
     assert_eq!(r["proxy-c"]["failed"], 0, "{out}");
+}
+
+/// An inventory of real proxies, each `(name, daemon, extra host vars)`,
+/// run with the kmemdbg under test.
+fn real_inventory(dir: &Path, hosts: &[(&str, &Daemon, &str)]) {
+    let mut inv = String::from("[kamailio_proxies]\n");
+    for (name, d, extra) in hosts {
+        inv.push_str(&format!(
+            "{name} ansible_connection=local kmemdbg_cfg={} kmemdbg_pidfile={} {extra}\n",
+            d.cfg.display(),
+            d.pidfile.display()
+        ));
+    }
+    inv.push_str(&format!(
+        "[kamailio_proxies:vars]\nansible_python_interpreter=/usr/bin/python3\nkmemdbg_exe={}\n",
+        env!("CARGO_BIN_EXE_kmemdbg")
+    ));
+    std::fs::write(dir.join("inventory.ini"), inv).unwrap();
+}
+
+fn play_real(dir: &Path) -> (i32, String) {
+    let playbook = example_dir().join("convert-fleet.yml");
+    ansible_playbook(dir, &["-i", "inventory.ini", playbook.to_str().unwrap()])
+}
+
+/// `kmemdbg convert --check` on a daemon: 0 converted, 3 pending.
+fn convert_check(d: &Daemon) -> i32 {
+    let (code, _, _) = run_kmemdbg(&[
+        "convert",
+        "--cfg",
+        d.cfg.to_str().unwrap(),
+        "--pidfile",
+        d.pidfile.to_str().unwrap(),
+        "--check",
+    ]);
+    code
+}
+
+fn has_pair(argv: &[String], a: &str, b: &str) -> bool {
+    argv.windows(2).any(|w| w[0] == a && w[1] == b)
+}
+
+#[test]
+fn real_proxy_ansible_converts_then_reports_unchanged() {
+    const T: &str = "real_proxy_ansible_converts_then_reports_unchanged";
+    let Some(bin) = debian_kamailio(T) else {
+        return;
+    };
+    if !have_ansible(T) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let proxy_dir = dir.path().join("proxy-a");
+    std::fs::create_dir(&proxy_dir).unwrap();
+    let port = free_port();
+    let d = Daemon::start(&bin, &proxy_dir, port, &default_style_cfg(port), &[]);
+    let old_pid = d.pid().unwrap();
+    real_inventory(dir.path(), &[("proxy-a", &d, "")]);
+
+    // First run: reported, converted (changed), answering OPTIONS after.
+    let (code, out) = play_real(dir.path());
+    assert_eq!(code, 0, "{out}\nlog:\n{}", d.log_text());
+    assert!(
+        out.contains("kmemdbg: needs conversion: proxy-a; already converted: none"),
+        "{out}"
+    );
+    assert!(
+        out.contains("kmemdbg: proxy-a pending steps: cfg, runtime, restart"),
+        "{out}"
+    );
+    let r = recap(&out);
+    assert_eq!(
+        (r["proxy-a"]["changed"], r["proxy-a"]["failed"]),
+        (1, 0),
+        "{out}"
+    );
+    let new_pid = d.pid().unwrap();
+    assert_ne!(new_pid, old_pid, "not restarted: {out}");
+    assert!(
+        has_pair(&cmdline(new_pid), "-x", "qm"),
+        "{:?}",
+        cmdline(new_pid)
+    );
+    assert!(d.answers(), "the converted proxy does not answer OPTIONS");
+    assert_eq!(convert_check(&d), 0);
+
+    // Second run: nothing pending, unchanged, not restarted.
+    let (code, out) = play_real(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("kmemdbg: needs conversion: none; already converted: proxy-a"),
+        "{out}"
+    );
+    let r = recap(&out);
+    assert_eq!(
+        (r["proxy-a"]["changed"], r["proxy-a"]["failed"]),
+        (0, 0),
+        "{out}"
+    );
+    assert_eq!(d.pid(), Some(new_pid));
+    assert!(d.answers());
+}
+
+#[test]
+fn real_proxy_ansible_stops_rollout_at_failed_health_check() {
+    const T: &str = "real_proxy_ansible_stops_rollout_at_failed_health_check";
+    let Some(bin) = debian_kamailio(T) else {
+        return;
+    };
+    if !have_ansible(T) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    // proxy-bad answers OPTIONS until memlog is lowered (which convert does):
+    // the converted proxy fails kmemdbg's health check, kmemdbg rolls it back
+    // to its previous, answering setup, and the rollout stops there.
+    let bad_dir = dir.path().join("proxy-bad");
+    std::fs::create_dir(&bad_dir).unwrap();
+    let bad_port = free_port();
+    let silent = default_style_cfg(bad_port).replacen(
+        "request_route {\n",
+        "request_route {\n\tif (is_method(\"OPTIONS\") && $sel(cfg_get.core.memlog) <= 3) { exit; }\n",
+        1,
+    );
+    let bad = Daemon::start(&bin, &bad_dir, bad_port, &silent, &[]);
+    let bad_pid = bad.pid().unwrap();
+    assert!(
+        bad.answers(),
+        "proxy-bad does not answer before the conversion"
+    );
+    let bad_files = bad.files();
+    // proxy-good comes after it and must not be touched.
+    let good_dir = dir.path().join("proxy-good");
+    std::fs::create_dir(&good_dir).unwrap();
+    let good_port = free_port();
+    let good = Daemon::start(
+        &bin,
+        &good_dir,
+        good_port,
+        &default_style_cfg(good_port),
+        &[],
+    );
+    let good_pid = good.pid().unwrap();
+    let good_files = good.files();
+    real_inventory(
+        dir.path(),
+        &[
+            (
+                "proxy-bad",
+                &bad,
+                "kmemdbg_extra_args='[\"--timeout\", \"5\"]'",
+            ),
+            ("proxy-good", &good, ""),
+        ],
+    );
+
+    let (code, out) = play_real(dir.path());
+    assert_ne!(code, 0, "{out}");
+    assert!(
+        out.contains("kmemdbg: needs conversion: proxy-bad, proxy-good"),
+        "{out}"
+    );
+    assert!(
+        out.contains("kmemdbg: rollout stopped at proxy-bad: 'Convert (guided restart"),
+        "{out}"
+    );
+    assert!(
+        out.contains("failed (exit 1): restart: ") && out.contains("(restart: rolled_back)"),
+        "{out}"
+    );
+    assert!(out.contains("no answer to SIP OPTIONS"), "{out}");
+    let r = recap(&out);
+    assert_eq!(r["proxy-bad"]["failed"], 1, "{out}");
+    assert_eq!(
+        (r["proxy-good"]["changed"], r["proxy-good"]["failed"]),
+        (0, 0),
+        "{out}"
+    );
+    // proxy-bad: rolled back to its previous setup (restarted, answering,
+    // no -x qm), every file as before.
+    let pid = bad.pid().expect("a proxy runs under proxy-bad's pid file");
+    assert!(
+        daemon::alive(pid) && pid != bad_pid,
+        "proxy-bad was not restarted"
+    );
+    assert!(
+        !cmdline(pid).iter().any(|a| a == "-x"),
+        "{:?}",
+        cmdline(pid)
+    );
+    assert!(
+        bad.answers(),
+        "proxy-bad does not answer after the rollback"
+    );
+    let (_, fail_line) = out.split_once("kmemdbg: rollout stopped at").unwrap();
+    eprintln!(
+        "kmemdbg: rollout stopped at{}",
+        fail_line.lines().next().unwrap_or("")
+    );
+    assert_eq!(bad.files(), bad_files, "proxy-bad's files changed");
+    // proxy-good: never converted, same process, still pending.
+    assert_eq!(good.pid(), Some(good_pid));
+    assert_eq!(good.files(), good_files);
+    assert!(good.answers());
+    assert_eq!(convert_check(&good), 3);
 }
