@@ -86,6 +86,7 @@ pub struct GuidedArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Guided restart: pre-flight, stop, start, health check, rollback when the new setup fails",
     long_about = "Restarts kamailio the safe way. Finds how it runs (systemd unit, SysV script, or a plain \
 daemon by its pid file or in /proc, reusing its exact command line), makes a DBG_SR_MEMORY build run with \
 q_malloc (-x qm: in the options file when the service reads one, else a systemd drop-in, else the \
@@ -114,6 +115,7 @@ pub struct RestartArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Change the memory pool sizes (-m shared, -M private) with a guided restart",
     long_about = "The seed's \"memory pool is too small\" branch. Writes the new sizes where the service \
 reads them (SHM_MEMORY/PKG_MEMORY in /etc/default/kamailio or /etc/sysconfig/kamailio, else -m/-M in a \
 systemd drop-in, the init script or the process's command line), with backups, then does the guided \
@@ -145,6 +147,7 @@ pub struct SizeArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "The one command: inspect, patch, build, install, cfg, run-time options, restart",
     long_about = "Converts a box to memory-debug runs in one command: inspect the binary the service runs; \
 when it has no memory debugging, patch, build (and with --install, install) the sources; make the cfg \
 print dumps (memlog <= debug); give the build its run-time options (-x qm for DBG_SR_MEMORY); then the \
@@ -183,6 +186,7 @@ pub struct ConvertArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Undo a conversion (cfg, options, drop-in, command line) from the backups, with a guided restart",
     long_about = "Undoes a conversion: every file kmemdbg changed for this proxy goes back to the original \
 it kept (NAME.kmemdbg-orig): options file, init script, the cfg and the other backed-up files in its \
 directory; kmemdbg's systemd drop-in is removed; a plain daemon gets its original command line back. \
@@ -221,6 +225,7 @@ pub struct BinaryArg {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Show what a kamailio binary was compiled with and whether it can produce memory dumps",
     long_about = "Runs `kamailio -V` (and `-I`), parses version, source id, architecture, every compile \
 flag and compile-time size, and says whether this build can print memory dumps with allocation sites:\n\
   DBG_QM_MALLOC  ready (q_malloc with debug info)\n\
@@ -239,6 +244,7 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "CI gate: exit 1 unless the binary has the required build flags (memory debugging, ...)",
     long_about = "Checks the build flags of a kamailio binary against requirements and exits 1 when any \
 fails, listing each. Meant for CI: run it on the binary your pipeline just built \
 (--binary src/kamailio) before it is installed.",
@@ -271,6 +277,7 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Print the shell completion script for bash, zsh or fish",
     long_about = "Prints the completion script for SHELL on stdout, generated from kmemdbg's own \
 command-line definitions (every subcommand and option). The Debian package installs the bash and zsh \
 scripts already; this is for `cargo install` users.",
@@ -291,6 +298,7 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Write the man pages (kmemdbg.1 and one per subcommand) or print kmemdbg.1",
     long_about = "Generates the man pages from kmemdbg's own command-line definitions: kmemdbg(1) for \
 the tool and kmemdbg-NAME(1) for each subcommand. With --dir, writes every page there (creating the \
 directory; pages already up to date are left alone); without it, prints kmemdbg(1) as roff on stdout. \
@@ -361,6 +369,7 @@ pub struct PatchArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Rebuild a converted source tree (progress, full log, first error) and prove the binary has memory debugging",
     long_about = "Rebuilds a Kamailio source tree that `kmemdbg patch` converted, the way the tree needs:\n\
   make trees (3.x-6.x): `make cfg` (with the module list), `make -jN all`, `make install`;\n\
   CMake trees (6.x):    configure with the memory-debug option ON, build, install.\n\
@@ -417,6 +426,7 @@ pub struct CtlArg {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Sample a running proxy's memory (pkg per process, shm) over time: live view, CSV, SVG chart",
     long_about = "Samples a running proxy's memory every --interval for --duration (it always stops by \
 itself): each process's private memory (`pkg.stats`, needs the kex module), the shared pool \
 (`core.shmmem`) and, with --mod-stats, shared memory per module (`mod.stats all shm`).\n\n\
@@ -457,6 +467,7 @@ pub struct WatchArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Leak or pool too small? The stop-traffic-and-wait procedure, guided and measured",
     long_about = "The first question of every \"out of memory\" hunt: is the pool too small, or is \
 there a leak? The manual procedure: stop all traffic, wait about 20 minutes (transactions and \
 other temporary memory are released), place a few calls; if the errors start at once, it is a \
@@ -532,6 +543,7 @@ pub enum PoolArg {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Print the gdb script that walks q_malloc/f_malloc fragments, for this binary's version",
     long_about = "Prints a gdb script that walks every fragment of a q_malloc or f_malloc pool and \
 prints the used ones with the file, function, line and module that allocated them (builds with \
 memory debugging: DBG_QM_MALLOC, DBG_F_MALLOC or DBG_SR_MEMORY, and debug symbols).\n\n\

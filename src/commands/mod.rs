@@ -35,8 +35,6 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
-        Command::Completions(a) => completions::run(&a),
-        Command::Man(a) => man::run(&a),
         Command::Patch(a) => patch::run(&a),
         Command::Build(a) => build::run(&a),
         Command::Restart(a) => restart::run(&a),
@@ -48,6 +46,8 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::GdbScript(a) => gdb_script::run(&a),
         Command::Gdb(a) => gdb::run(&a),
         Command::Cfg(a) => cfg::run(&a),
+        Command::Completions(a) => completions::run(&a),
+        Command::Man(a) => man::run(&a),
     }
 }
 
