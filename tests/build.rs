@@ -330,3 +330,50 @@ fn real_source_build_reports_first_compile_error_with_file_and_line() {
     assert!(log_text.contains(&format!("core/action.c:{broken_line}:")));
     assert!(!tree.join("src/kamailio").exists());
 }
+
+#[test]
+fn real_cmake_build_601_turns_memory_debug_on() {
+    let test = "real_cmake_build_601_turns_memory_debug_on";
+    if !require_real(test, "cmake", have_program("cmake")) {
+        return;
+    }
+    let Some((_dir, tree)) = source_tree(test, "6.0.1") else {
+        return;
+    };
+    // A build directory configured without memory debugging.
+    let st = Command::new("cmake")
+        .arg("-S")
+        .arg(&tree)
+        .arg("-B")
+        .arg(tree.join("build"))
+        .args([
+            "-DDBG_SR_MEMORY=OFF",
+            "-DMODULE_GROUP_NAME=",
+            "-DINCLUDE_MODULES=sl",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let source = tree.to_str().unwrap();
+    let (code, out, err) = run_kmemdbg(&["build", "--source", source, "--modules", "sl", "--json"]);
+    assert_eq!(code, 0, "stdout:{out}\nstderr:{err}");
+    let v = json(&out);
+    assert_eq!(v["generation"], "cmake");
+    assert_eq!(v["status"], "built");
+    assert_eq!(v["verdict"]["ready"], true, "{v}");
+    assert_eq!(v["modules"], serde_json::json!(["sl"]));
+    assert!(err.contains("DBG_SR_MEMORY is not ON"), "{err}");
+    let cache = std::fs::read_to_string(tree.join("build/CMakeCache.txt")).unwrap();
+    assert!(cache.contains("DBG_SR_MEMORY:BOOL=ON"));
+    let binary = PathBuf::from(v["binary"].as_str().unwrap());
+    assert_eq!(binary, tree.join("build/src/kamailio"));
+    let v_out = Command::new(&binary).arg("-V").output().unwrap();
+    assert!(String::from_utf8_lossy(&v_out.stdout).contains("DBG_SR_MEMORY"));
+    assert!(tree.join("build/src/modules/sl/sl.so").is_file());
+
+    let (code, out, err) = run_kmemdbg(&["build", "--source", source]);
+    assert_eq!(code, 0, "stdout:{out}\nstderr:{err}");
+    assert!(out.starts_with("up to date: "), "{out}");
+}

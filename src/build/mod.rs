@@ -219,16 +219,8 @@ impl Log {
         if self.file.is_some() {
             return Ok(());
         }
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {} for the log", dir.display()))?;
-        }
-        let mut file = std::fs::File::create(&self.path).with_context(|| {
-            format!(
-                "cannot write the build log {} (pass --log FILE somewhere writable)",
-                self.path.display()
-            )
-        })?;
+        let mut file = crate::fsx::create_stream(&self.path)
+            .context("cannot write the build log (pass --log FILE somewhere writable)")?;
         file.write_all(&self.pending)
             .with_context(|| format!("cannot write the build log {}", self.path.display()))?;
         self.pending.clear();
@@ -568,9 +560,7 @@ pub fn run(req: &Request, obs: &mut dyn Observer) -> Result<Outcome> {
                 backend.clean(&mut s)?;
                 let rest = stamp::objects(&objects_root, &skip_for_objects(&*backend));
                 for p in &rest {
-                    std::fs::remove_file(p).with_context(|| {
-                        format!("cannot remove the stale object {}", p.display())
-                    })?;
+                    crate::fsx::remove_build_output(p)?;
                 }
                 if !rest.is_empty() {
                     s.note(&format!(
@@ -699,11 +689,12 @@ fn check_module_name(tree: &Tree, name: &str) -> Result<()> {
     if valid && names.iter().any(|n| n == name) {
         return Ok(());
     }
+    let prefix: String = name.chars().take(2).collect();
     let close: Vec<&String> = names
         .iter()
         .filter(|n| {
-            name.len() >= 2
-                && (n.contains(name) || name.contains(n.as_str()) || n.starts_with(&name[..2]))
+            prefix.chars().count() == 2
+                && (n.contains(name) || name.contains(n.as_str()) || n.starts_with(&prefix))
         })
         .take(8)
         .collect();
@@ -756,6 +747,23 @@ mod tests {
             memdebug_define("-DF_MALLOC -DQ_MALLOC -DDBG_SR_MEMORYX"),
             None
         );
+    }
+
+    #[test]
+    fn unknown_module_names_are_refused_with_suggestions() {
+        let d = tempfile::tempdir().unwrap();
+        for m in ["tm", "tmx", "sl"] {
+            std::fs::create_dir_all(d.path().join("src/modules").join(m)).unwrap();
+            std::fs::write(d.path().join("src/modules").join(m).join("Makefile"), "").unwrap();
+        }
+        std::fs::write(d.path().join("src/Makefile.defs"), "").unwrap();
+        let t = tree::detect(d.path()).unwrap();
+        assert!(check_module_name(&t, "tm").is_ok());
+        let err = check_module_name(&t, "tmm").unwrap_err().to_string();
+        assert!(err.contains("did you mean: tm, tmx?"), "{err}");
+        for odd in ["aé", "é", "../x", ""] {
+            assert!(check_module_name(&t, odd).is_err(), "{odd}");
+        }
     }
 
     #[test]
