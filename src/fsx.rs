@@ -281,6 +281,36 @@ pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
         .to_string()
 }
 
+/// Creates (truncating) a file kmemdbg writes as a stream, e.g. a build log
+/// that a person may `tail -f` while it grows. Only for kmemdbg's own files:
+/// a user's file is never truncated, it is [`replace`]d.
+pub fn create_stream(path: &Path) -> Result<fs::File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Removes a file a compiler produced (`.o`, `.so`, `.so.N`, `.a`). Anything
+/// else is refused: this never deletes a source.
+pub fn remove_build_output(path: &Path) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let generated = name.ends_with(".o")
+        || name.ends_with(".so")
+        || name.ends_with(".a")
+        || name.contains(".so.");
+    if !generated {
+        bail!(
+            "{}: not a build output; refusing to remove it",
+            path.display()
+        );
+    }
+    fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -334,5 +364,18 @@ mod tests {
             names.iter().all(|n| !n.starts_with(".kmemdbg-")),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn removes_only_build_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = dir.path().join("action.o");
+        let c = dir.path().join("action.c");
+        fs::write(&o, "obj").unwrap();
+        fs::write(&c, "src").unwrap();
+        remove_build_output(&o).unwrap();
+        assert!(!o.exists());
+        assert!(remove_build_output(&c).is_err());
+        assert!(c.exists());
     }
 }
