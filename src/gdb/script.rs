@@ -211,7 +211,10 @@ mod tests {
         assert!(s.contains("set $tail = sizeof(struct qm_frag_end)"));
         // No struct type lookup inside the loop (slow in gdb).
         let body = &s[s.find("  while $p").unwrap()..];
-        assert!(!body.contains("sizeof") && !body.contains("struct"), "{body}");
+        assert!(
+            !body.contains("sizeof") && !body.contains("struct"),
+            "{body}"
+        );
         assert!(s.contains("-X qm"));
     }
 
