@@ -334,6 +334,36 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
     // The process is running again: it answers.
     assert!(options(proxy.port));
 
+    // A core file of the same process (gcore), read with the binary: same answer.
+    if require_real(test, "gcore (gdb)", have_program("gcore")) {
+        let prefix = proxy.dir.join("core");
+        let st = Command::new("timeout")
+            .args(["120", "gcore", "-o"])
+            .arg(&prefix)
+            .arg(pid.to_string())
+            .output()
+            .unwrap();
+        let core = PathBuf::from(format!("{}.{pid}", prefix.display()));
+        assert!(
+            core.is_file(),
+            "gcore: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let (code, out, err) = run_kmemdbg(&[
+            "gdb",
+            "--core",
+            core.to_str().unwrap(),
+            "--binary",
+            src.join("kamailio").to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(c["target"]["core"], core.to_str().unwrap());
+        assert_same_sites("pkg from a core file", &dump_sums, &gdb_sites(&c), 2);
+        let _ = std::fs::remove_file(&core);
+    }
+
     // The text report names the top site first.
     let (code, out, _) = run_kmemdbg(&["gdb", "--pid", &pid.to_string(), "--top", "3"]);
     assert_eq!(code, 0);
