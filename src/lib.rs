@@ -4,10 +4,12 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), ...
+//! - capabilities: [`probe`] (what a binary was built with), [`capture`]
+//!   (make a running proxy dump its memory and collect those lines), ...
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
+pub mod capture;
 pub mod cli;
 pub mod commands;
 pub mod fsx;

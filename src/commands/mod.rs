@@ -2,6 +2,7 @@
 //! work on the capability modules and printing the result (text or JSON).
 //! Only this layer prints.
 
+pub mod dump;
 pub mod inspect;
 pub mod verify;
 
@@ -22,6 +23,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
+        Command::Dump(a) => dump::run(&a),
     }
 }
 
