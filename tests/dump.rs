@@ -549,6 +549,10 @@ fn real_proxy_dump_of_killed_process_is_truncated() {
         printed > 0 && printed < entries,
         "{printed} of {entries} htable fragments"
     );
+    // Regenerates tests/fixtures/capture/killed-mid-dump-shm.log.
+    if let Some(dir) = std::env::var_os("KMEMDBG_FIXTURE_OUT") {
+        std::fs::copy(&out, Path::new(&dir).join("killed-mid-dump-shm.log")).unwrap();
+    }
 }
 
 #[test]
