@@ -11,7 +11,6 @@ use serde::Serialize;
 use std::io::{BufWriter, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 /// `dump --json` schema (fields are only ever added):
 /// `{ "schema": "kmemdbg.dump/1", "ok": bool, "out": path|null,
@@ -110,11 +109,8 @@ fn options(args: &DumpArgs) -> Result<capture::Options> {
         Some(a) => Some(parse_addr(a)?),
         None => None,
     };
-    if !(args.timeout.is_finite() && args.timeout > 0.0) {
-        bail!(
-            "--timeout {}: give a number of seconds above 0",
-            args.timeout
-        );
+    if args.timeout.is_zero() {
+        bail!("--timeout 0: give the time to wait for each dump, e.g. 10s");
     }
     Ok(capture::Options {
         pkg,
@@ -124,7 +120,7 @@ fn options(args: &DumpArgs) -> Result<capture::Options> {
         pid_file: args.pid_file.clone(),
         source,
         poke,
-        timeout: Duration::from_secs_f64(args.timeout.min(86_400.0)),
+        timeout: args.timeout,
     })
 }
 
@@ -185,25 +181,12 @@ fn default_out() -> PathBuf {
     PathBuf::from(format!("kmemdbg-dump-{}.log", utc_stamp(secs)))
 }
 
-/// `YYYYMMDDTHHMMSSZ` for a UNIX time (UTC; days-to-civil from H. Hinnant).
+/// `YYYYMMDDTHHMMSSZ` for a UNIX time (UTC).
 pub fn utc_stamp(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!(
-        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    // `2026-11-25 22:21:15 UTC` -> `20261125T222115Z`
+    let text = crate::units::utc_text(secs * 1000);
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    format!("{}T{}Z", &digits[..8], &digits[8..])
 }
 
 /// Progress on stderr while waiting (the report itself goes to stdout).

@@ -2,9 +2,21 @@
 //! work on the capability modules and printing the result (text or JSON).
 //! Only this layer prints.
 
+pub mod build;
+pub mod completions;
+pub mod convert;
 pub mod dump;
+pub mod gdb;
+pub mod gdb_script;
 pub mod inspect;
+pub mod man;
+pub mod patch;
+pub mod restart;
+pub mod revert;
+pub mod size;
+pub mod triage;
 pub mod verify;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::ExitStatus;
@@ -24,6 +36,18 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
         Command::Dump(a) => dump::run(&a),
+        Command::Completions(a) => completions::run(&a),
+        Command::Man(a) => man::run(&a),
+        Command::Patch(a) => patch::run(&a),
+        Command::Build(a) => build::run(&a),
+        Command::Restart(a) => restart::run(&a),
+        Command::Size(a) => size::run(&a),
+        Command::Convert(a) => convert::run(&a),
+        Command::Revert(a) => revert::run(&a),
+        Command::Watch(a) => watch::run(&a),
+        Command::Triage(a) => triage::run(&a),
+        Command::GdbScript(a) => gdb_script::run(&a),
+        Command::Gdb(a) => gdb::run(&a),
     }
 }
 
