@@ -269,6 +269,56 @@ fn real_proxy_dump_measures_htable_leak() {
             );
         }
     }
+    // The seed's method, without RPC: SIGUSR1 to the main PID from the PID
+    // file; memlog=2 <= debug=2 and mem_summary=12, so main prints its pkg
+    // summary and the shm summary. With no settings to go by, kmemdbg
+    // takes every dump main prints until the log goes quiet.
+    let entries_now = htable_entries(&k);
+    let sig = dir.path().join("sigusr1.log");
+    let pid_file = dir.path().join("kamailio.pid");
+    let (code, v, stderr) = dump_json(&[
+        "dump",
+        "--signal",
+        "--ctl",
+        "/nonexistent/ctl",
+        "--pid-file",
+        pid_file.to_str().unwrap(),
+        "--stderr",
+        &log,
+        "--out",
+        sig.to_str().unwrap(),
+        "--timeout",
+        "10",
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{v:#}\n{stderr}");
+    assert!(v["settings"]["unreadable"].as_str().is_some(), "{v:#}");
+    let req = &v["requests"][0];
+    assert_eq!(req["target"]["kind"], "signal");
+    assert_eq!(req["target"]["pid"], proxy.pid);
+    let kept: Vec<&serde_json::Value> = v["blocks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["kept"] == true)
+        .collect();
+    let pools: Vec<&str> = kept.iter().map(|b| b["pool"].as_str().unwrap()).collect();
+    assert_eq!(pools, ["pkg", "shm"], "{v:#}");
+    assert!(kept
+        .iter()
+        .all(|b| b["kind"] == "summary" && b["state"] == "complete"));
+    // The shm summary counts the same htable cells as the status dump.
+    let text = std::fs::read_to_string(&sig).unwrap();
+    let cells: u64 = text
+        .lines()
+        .filter(|l| l.ends_with("bytes from htable: ht_api.c: ht_cell_new(186)"))
+        .map(|l| {
+            let c = l.split("count=").nth(1).unwrap().trim_start();
+            c[..c.find(' ').unwrap()].parse::<u64>().unwrap()
+        })
+        .sum();
+    assert_eq!(cells, entries_now, "shm summary vs htable.stats");
+
     eprintln!("{T}: htable growth {growth} (pokes before: {pokes_before}); largest other shm growth {top_other} at {site}");
 }
 

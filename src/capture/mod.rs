@@ -252,6 +252,7 @@ pub fn capture(
         lines_since_trigger: 0,
         proxy_pids,
         main_pid: trigger::main_pid(processes.as_deref(), &opts.pid_file).ok(),
+        last_kept: None,
         poll_every: match opts.source {
             SourceInfo::Journal { .. } => Duration::from_millis(400),
             _ => Duration::from_millis(50),
@@ -346,7 +347,11 @@ pub fn capture(
             .iter()
             .filter(|&&i| blocks[i].state == State::Complete)
             .count();
-        r.status = if complete >= r.expected_blocks.unwrap_or(1) {
+        let cut = r
+            .blocks
+            .iter()
+            .any(|&i| matches!(blocks[i].state, State::Truncated | State::Open));
+        r.status = if complete >= r.expected_blocks.unwrap_or(1) && !cut {
             Status::Ok
         } else if r.blocks.is_empty() {
             Status::Missing
@@ -520,7 +525,12 @@ struct Session<'o> {
     proxy_pids: Option<HashSet<u32>>,
     main_pid: Option<u32>,
     poll_every: Duration,
+    /// When the last line was kept (for dumps of unknown length).
+    last_kept: Option<Instant>,
 }
+
+/// How long the log must stay quiet before a dump of unknown length counts as done.
+const QUIET: Duration = Duration::from_secs(1);
 
 impl Session<'_> {
     fn pump(&mut self) -> Result<()> {
@@ -545,7 +555,7 @@ impl Session<'_> {
         let was_alive = pid.is_some_and(trigger::alive);
         loop {
             self.pump()?;
-            if self.drain(reqs, Some(r)) {
+            if self.drain(reqs, Some(r)) || self.satisfied(reqs, r) {
                 break;
             }
             let now = Instant::now();
@@ -594,6 +604,7 @@ impl Session<'_> {
                     // A failed write surfaces at the final flush.
                     if writeln!(self.out, "{line}").is_ok() {
                         self.kept_lines += 1;
+                        self.last_kept = Some(Instant::now());
                     }
                 }
             }
@@ -613,8 +624,25 @@ impl Session<'_> {
             .count()
     }
 
+    /// Every expected block is complete. When the settings could not be
+    /// read (no RPC), the count is unknown: one complete block and a quiet
+    /// log (nothing kept for [`QUIET`]) end the wait instead.
     fn satisfied(&self, reqs: &[Request], r: usize) -> bool {
-        self.complete_blocks(&reqs[r]) >= reqs[r].expected_blocks.unwrap_or(1)
+        let req = &reqs[r];
+        match req.expected_blocks {
+            Some(n) => self.complete_blocks(req) >= n,
+            None => {
+                self.complete_blocks(req) >= 1
+                    && !self.has_open(req)
+                    && self.last_kept.is_some_and(|t| t.elapsed() >= QUIET)
+            }
+        }
+    }
+
+    fn has_open(&self, req: &Request) -> bool {
+        req.blocks
+            .iter()
+            .any(|&i| self.scanner.blocks()[i].state == State::Open)
     }
 
     /// The request a new block answers: one that was triggered, is not yet
@@ -628,7 +656,9 @@ impl Session<'_> {
         };
         let candidate = |req: &Request| {
             req.triggered
-                && self.complete_blocks(req) < req.expected_blocks.unwrap_or(1)
+                && req
+                    .expected_blocks
+                    .map_or(true, |n| self.complete_blocks(req) < n)
                 && !open(req)
         };
         let of_proxy = self
@@ -747,6 +777,7 @@ mod tests {
             lines_since_trigger: 0,
             proxy_pids: Some([7240, 7245].into_iter().collect()),
             main_pid: Some(7238),
+            last_kept: None,
             poll_every: Duration::from_millis(10),
         };
         let sample = include_str!("../../tests/fixtures/capture/sample-5.6.3-dumps.log");
