@@ -61,6 +61,8 @@ impl Settings {
 /// What the log showed while waiting for one dump.
 #[derive(Debug, Clone, Default)]
 pub struct Evidence<'a> {
+    /// The dump was actually asked for (not skipped from the settings).
+    pub triggered: bool,
     /// Lines the proxy wrote to the log since the first trigger.
     pub lines_since_trigger: u64,
     /// Any dump at all (from any process) appeared since the first trigger.
@@ -135,7 +137,7 @@ pub fn causes(
         }
         Method::RpcShm => {}
     }
-    if ev.lines_since_trigger == 0 || !ev.any_dump_seen {
+    if ev.triggered && (ev.lines_since_trigger == 0 || !ev.any_dump_seen) {
         out.push(log_elsewhere(source, ev.lines_since_trigger));
     }
     if let Some(why) = &settings.unreadable {
@@ -251,6 +253,7 @@ mod tests {
             &settings(5, 2, 12),
             &src(),
             &Evidence {
+                triggered: true,
                 lines_since_trigger: 3,
                 ..Evidence::default()
             },
@@ -266,6 +269,7 @@ mod tests {
             &settings(1, 2, 2),
             &src(),
             &Evidence {
+                triggered: true,
                 lines_since_trigger: 10,
                 any_dump_seen: true,
                 description: Some("udp receiver child=0 sock=127.0.0.1:5090"),
@@ -284,7 +288,10 @@ mod tests {
             &SourceInfo::Stderr {
                 path: "/tmp/k.log".into(),
             },
-            &Evidence::default(),
+            &Evidence {
+                triggered: true,
+                ..Evidence::default()
+            },
         );
         assert_eq!(c.len(), 1, "{c:?}");
         assert!(

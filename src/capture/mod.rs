@@ -371,6 +371,7 @@ pub fn capture(
                 &settings,
                 &opts.source,
                 &Evidence {
+                    triggered: true,
                     lines_since_trigger: s.lines_since_trigger,
                     any_dump_seen,
                     description: description_of(r),
