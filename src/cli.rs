@@ -57,6 +57,8 @@ pub enum Command {
     Gdb(GdbArgs),
     /// Make memory dumps visible in kamailio.cfg (memlog <= debug), checked by `kamailio -c`; or live via kamcmd
     Cfg(CfgArgs),
+    /// Make a running proxy print its memory (pkg per process, shm) and save exactly those lines
+    Dump(DumpArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.
@@ -683,6 +685,73 @@ pub struct CfgArgs {
     #[arg(long, requires = "cfg", conflicts_with_all = ["live", "memlog", "memdbg", "summary", "dry_run"])]
     pub revert: bool,
     /// Machine-readable output (schema kmemdbg.cfg/1, see README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Makes a running Kamailio print its memory and saves exactly the dump lines to a file, \
+for `kmemdbg analyze` and `kmemdbg diff`.\n\n\
+How each dump is asked for (Kamailio 5.x):\n  \
+--shm         cfg.set_now_int core mem_dump_shm 1: the shm status, printed at once\n  \
+--pkg PID     cfg.set_now_int core mem_dump_pkg PID: that process prints its pkg memory the next \
+time it runs its loop; receivers run it on their next SIP message (--poke sends them OPTIONS); \
+processes are asked one at a time\n  \
+--signal      SIGUSR1 to the main process (the seed's method, the only one on old versions): \
+main's pkg and the shm, printed only when memlog <= debug\n\n\
+The RPC dumps need the ctl and cfg_rpc modules. What a dump contains follows mem_summary \
+(1 pkg status, 2 shm status, 4 pkg summary, 8 shm summary, 16 short status). \
+kmemdbg reads the log from where it ended before the trigger (following rotation and \
+truncation), waits for each dump's end marker, and says which processes did not answer and why \
+(with the proxy's memlog, debug and mem_summary read over RPC).",
+    after_help = "Exit status: 0 every requested dump was captured; 1 one or more did not answer (listed); \
+2 usage or environment error (no ctl socket, unreadable log).\n\nExamples:\n  \
+kmemdbg dump --shm --log /var/log/syslog\n  \
+kmemdbg dump --shm --pkg all --poke 127.0.0.1:5060 --journal kamailio --out before.log\n  \
+kmemdbg dump --shm --ctl /run/kamailio/kamailio_ctl --stderr /var/log/kamailio.err --out after.log\n  \
+kmemdbg dump --signal --pid-file /run/kamailio/kamailio.pid --log /var/log/syslog\n  \
+kmemdbg diff before.log after.log"
+)]
+pub struct DumpArgs {
+    /// Dump the pkg (private) memory of this process, or of `all` of them (repeatable)
+    #[arg(long, value_name = "PID|all")]
+    pub pkg: Vec<String>,
+    /// Dump the shm (shared) memory; the default when nothing else is asked for
+    #[arg(long)]
+    pub shm: bool,
+    /// Also send SIGUSR1 to the main process (prints main's pkg and the shm when memlog <= debug)
+    #[arg(long)]
+    pub signal: bool,
+    /// The ctl module's socket (unix:/path, a bare path, or udp:HOST:PORT)
+    #[arg(long, value_name = "SOCKET", default_value = crate::kamcmd::DEFAULT_SOCKET)]
+    pub ctl: String,
+    /// Where the main PID is read when core.psx is not available (--signal without ctl)
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/run/kamailio/kamailio.pid"
+    )]
+    pub pid_file: PathBuf,
+    /// Read the dump from this syslog file (default /var/log/syslog when none of --log/--journal/--stderr is given)
+    #[arg(long, value_name = "FILE", group = "logsource")]
+    pub log: Option<PathBuf>,
+    /// Read the dump from journald for this unit (journalctl -u UNIT)
+    #[arg(long, value_name = "UNIT", group = "logsource")]
+    pub journal: Option<String>,
+    /// Read the dump from the file kamailio's stderr goes to (kamailio -E / log_stderror=yes)
+    #[arg(long, value_name = "FILE", group = "logsource")]
+    pub stderr: Option<PathBuf>,
+    /// Send SIP OPTIONS to this address (a listen address of the proxy) to wake receivers
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub poke: Option<String>,
+    /// Write the captured dumps here (default ./kmemdbg-dump-YYYYMMDDTHHMMSSZ.log)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// How long to wait for each requested dump (90, 30s, 2m)
+    #[arg(long, value_name = "S", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Machine-readable report on stdout (schema in README, "dump --json")
     #[arg(long)]
     pub json: bool,
 }

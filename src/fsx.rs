@@ -75,6 +75,61 @@ pub fn create(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     write_atomic(path, contents, mode, None)
 }
 
+/// A new file written in pieces (a captured dump can be larger than
+/// memory): the bytes go to a temp file in the target's directory and
+/// [`Staged::commit`] renames it into place atomically. Dropped without a
+/// commit, it leaves nothing behind.
+pub struct Staged {
+    path: PathBuf,
+    mode: u32,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl Staged {
+    pub fn new(path: &Path, mode: u32) -> Result<Staged> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".kmemdbg-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .with_context(|| {
+                format!(
+                    "cannot create a file in {} (missing or read-only directory?)",
+                    dir.display()
+                )
+            })?;
+        Ok(Staged {
+            path: path.to_path_buf(),
+            mode,
+            tmp,
+        })
+    }
+
+    /// Where the pieces go.
+    pub fn file(&mut self) -> &mut fs::File {
+        self.tmp.as_file_mut()
+    }
+
+    /// fsync, set the mode, rename over the target.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        fs::set_permissions(self.tmp.path(), fs::Permissions::from_mode(self.mode))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        self.tmp
+            .persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot rename the temp file over {}", path.display()))?;
+        Ok(())
+    }
+}
+
 fn write_atomic(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
