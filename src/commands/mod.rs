@@ -50,8 +50,6 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::GdbScript(a) => gdb_script::run(&a),
         Command::Gdb(a) => gdb::run(&a),
         Command::Cfg(a) => cfg::run(&a),
-        Command::Completions(a) => completions::run(&a),
-        Command::Man(a) => man::run(&a),
     }
 }
 
