@@ -324,6 +324,7 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
     assert_eq!(v["pool"], "pkg");
     assert_eq!(v["complete"], true);
     assert_eq!(v["debug_fields"], true);
+    assert_eq!(v["walker"], "python", "Debian's gdb has Python");
     assert_eq!(v["heap"]["size_bytes"], 4 << 20);
     let used = v["used_fragments"].as_u64().unwrap();
     assert!(
@@ -333,6 +334,13 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
     assert_same_sites("pkg", &dump_sums, &gdb_sites(&v), 2);
     // The process is running again: it answers.
     assert!(options(proxy.port));
+    // The plain gdb script (what gdb-script prints) finds exactly the same.
+    let (code, out, err) =
+        run_kmemdbg(&["gdb", "--pid", &pid.to_string(), "--json", "--cli-script"]);
+    assert_eq!(code, 0, "{err}");
+    let cli: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cli["walker"], "cli");
+    assert_eq!(cli["sites"], v["sites"]);
 
     // A core file of the same process (gcore), read with the binary: same answer.
     if require_real(test, "gcore (gdb)", have_program("gcore")) {

@@ -61,6 +61,36 @@ fn start(test: &str, cfg: fn(u16, &Path) -> String) -> Option<(tempfile::TempDir
     Some((dir, proxy))
 }
 
+/// Runs kmemdbg on a pseudo-terminal (util-linux `script`), typing `input`:
+/// what an operator at a terminal sees and does. Returns (exit code, output).
+fn run_kmemdbg_on_tty(args: &[&str], input: &str) -> (i32, String) {
+    use std::io::Write;
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let mut line = quote(env!("CARGO_BIN_EXE_kmemdbg"));
+    for a in args {
+        line.push(' ');
+        line.push_str(&quote(a));
+    }
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(input.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).replace("\r\n", "\n"),
+    )
+}
+
 fn json(text: &str) -> serde_json::Value {
     serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
 }
@@ -249,7 +279,8 @@ fn real_proxy_htable_leak_watch_then_triage_says_leak() {
 
 /// The tm proxy: transactions hold shm for 5 s after their reply, then tm
 /// frees them. Triage sees memory come back and the probes leave nothing:
-/// pool too small, with a size proposal. Text output this time.
+/// pool too small, with a size proposal. Text output, at a terminal, where
+/// it asks the operator to stop traffic.
 #[test]
 fn real_proxy_tm_transactions_triage_says_pool_too_small() {
     let test = "real_proxy_tm_transactions_triage_says_pool_too_small";
@@ -272,25 +303,37 @@ fn real_proxy_tm_transactions_triage_says_pool_too_small() {
         "400 open transactions should hold > 400 KiB: {idle_level} -> {loaded}"
     );
     let svg = dir.path().join("triage.svg");
-    let (code, out, err) = run_kmemdbg(&[
-        "triage",
-        "--ctl",
-        &ctl,
-        "--yes",
-        "--idle-seconds",
-        "9",
-        "--interval",
-        "1s",
-        "--probe-calls",
-        "6",
-        "--settle",
-        "9s",
-        "--plot",
-        svg.to_str().unwrap(),
-    ]);
-    assert_eq!(
-        code, 0,
-        "pool too small exits 0; stdout:\n{out}\nstderr:\n{err}"
+    // At a terminal, without --traffic-stopped: it asks, the operator
+    // (traffic already stopped) presses Enter.
+    if !require_real(
+        test,
+        "script (util-linux) for a pseudo-terminal",
+        have_program("script"),
+    ) {
+        return;
+    }
+    let (code, out) = run_kmemdbg_on_tty(
+        &[
+            "triage",
+            "--ctl",
+            &ctl,
+            "--idle-seconds",
+            "9",
+            "--interval",
+            "1s",
+            "--probe-calls",
+            "6",
+            "--settle",
+            "9s",
+            "--plot",
+            svg.to_str().unwrap(),
+        ],
+        "\n",
+    );
+    assert_eq!(code, 0, "pool too small exits 0; output:\n{out}");
+    assert!(
+        out.contains("2/4 stop all SIP traffic to this proxy now") && out.contains("press Enter"),
+        "{out}"
     );
     assert!(out.contains("1/4 baseline"), "{out}");
     assert!(out.contains("3/4 idle for 9s"), "{out}");

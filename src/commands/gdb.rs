@@ -13,7 +13,8 @@ use std::path::PathBuf;
 /// `{ "schema", "target": {"pid": N} | {"core": path}, "binary"?, "version",
 ///    "layout", "pool", "allocator", "heap": {pool, allocator, size_bytes,
 ///    used_bytes, real_used_bytes}, "fragments_visited", "used_fragments",
-///    "used_bytes", "complete", "debug_fields", "sites": [{site, count, bytes}] }`
+///    "used_bytes", "complete", "debug_fields", "walker": "python"|"cli",
+///    "sites": [{site, count, bytes}] }`
 /// (`sites` holds every site; `--top` only limits the text output).
 #[derive(Debug, Serialize)]
 pub struct GdbReport {
@@ -31,6 +32,8 @@ pub struct GdbReport {
     pub used_bytes: u64,
     pub complete: bool,
     pub debug_fields: bool,
+    /// `python` or `cli`: which walker ran.
+    pub walker: &'static str,
     pub sites: Vec<sites::SiteTotal>,
 }
 
@@ -96,16 +99,31 @@ pub fn run(args: &GdbArgs) -> Result<ExitStatus> {
         Allocator::Qm => probe.qm_debug_fields,
         Allocator::Fm => probe.fm_debug_fields,
     };
-    let text = script::render(&script::ScriptSpec {
+    let spec = script::ScriptSpec {
         layout,
         allocator,
         pool: args.pool,
         from: 0,
-        to: u64::MAX / 2,
+        to: 1 << 40,
         debug_fields,
         about: format!("kamailio {version}, run by kmemdbg gdb"),
-    });
-    let walk = gdb::walk(&gdb_bin, binary.as_deref(), &target, &text, args.timeout)?;
+    };
+    // gdb's Python reads a fragment in one go; its CLI needs a dozen
+    // interpreted commands per fragment (same output, ~100x slower).
+    let python = probe.python && !args.cli_script;
+    let text = if python {
+        script::render_python(&spec)
+    } else {
+        script::render(&spec)
+    };
+    let walk = gdb::walk(
+        &gdb_bin,
+        binary.as_deref(),
+        &target,
+        &text,
+        python,
+        args.timeout,
+    )?;
     if let Some(e) = &walk.error {
         bail!("{e}");
     }
@@ -126,6 +144,7 @@ pub fn run(args: &GdbArgs) -> Result<ExitStatus> {
         used_bytes,
         complete: walk.complete,
         debug_fields,
+        walker: if python { "python" } else { "cli" },
         sites: ranked,
     };
     if args.json {

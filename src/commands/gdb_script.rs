@@ -3,7 +3,7 @@
 
 use crate::cli::{Allocator, GdbScriptArgs};
 use crate::gdb::layout::{layout_for, Layout};
-use crate::gdb::script::{render, ScriptSpec};
+use crate::gdb::script::{render, render_python, ScriptSpec};
 use crate::probe::{BuildInfo, Version};
 use crate::ExitStatus;
 use anyhow::{bail, Context, Result};
@@ -80,17 +80,19 @@ pub fn run(args: &GdbScriptArgs) -> Result<ExitStatus> {
     for w in warnings(build.as_ref(), layout, args.allocator) {
         eprintln!("kmemdbg: warning: {w}");
     }
-    print!(
-        "{}",
-        render(&ScriptSpec {
-            layout,
-            allocator: args.allocator,
-            pool: args.pool,
-            from: args.from,
-            to: args.to,
-            debug_fields: debug_fields(build.as_ref(), args.allocator),
-            about,
-        })
-    );
+    let spec = ScriptSpec {
+        layout,
+        allocator: args.allocator,
+        pool: args.pool,
+        from: args.from,
+        to: args.to,
+        debug_fields: debug_fields(build.as_ref(), args.allocator),
+        about,
+    };
+    if args.python {
+        print!("{}", render_python(&spec));
+    } else {
+        print!("{}", render(&spec));
+    }
     Ok(0)
 }

@@ -108,6 +108,7 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
     // 3: idle.
     let idle_start = Instant::now();
     let first_idle = sampler.sample()?;
+    let mut markers = vec![(first_idle.elapsed_s, "traffic stopped".to_string())];
     let rcv_start = first_idle.rcv_requests;
     let mut idle_totals = vec![totals(&first_idle)];
     all.push(first_idle);
@@ -168,6 +169,7 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
     for (i, calls) in round_calls.iter().enumerate() {
         let before_sample = all.last().cloned().context("no sample")?;
         let before = totals(&before_sample);
+        markers.push((before.elapsed_s, format!("probes {}", i + 1)));
         let answered = triage::send_probes(target, *calls);
         let (samples, settled) = triage::settle(
             &mut sampler,
@@ -237,6 +239,7 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
             }
         ),
         source: kamcmd.socket.clone(),
+        markers,
     };
     outputs.write(&all)?;
 

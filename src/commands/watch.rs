@@ -76,6 +76,8 @@ pub struct Outputs<'a> {
     pub plot: Option<&'a Path>,
     pub title: String,
     pub source: String,
+    /// Moments marked on the chart (seconds since the first sample, label).
+    pub markers: Vec<(f64, String)>,
 }
 
 impl Outputs<'_> {
@@ -86,7 +88,9 @@ impl Outputs<'_> {
                 .with_context(|| format!("cannot write the CSV file {}", path.display()))?;
         }
         if let Some(path) = self.plot {
-            let svg = chart_svg::render(&chart_of(samples, &self.title, &self.source));
+            let mut chart = chart_of(samples, &self.title, &self.source);
+            chart.markers = self.markers.clone();
+            let svg = chart_svg::render(&chart);
             crate::fsx::create(path, svg.as_bytes(), 0o644)
                 .with_context(|| format!("cannot write the chart {}", path.display()))?;
         }
@@ -151,6 +155,7 @@ pub fn chart_of(samples: &[Sample], title: &str, source: &str) -> chart_svg::Cha
             chart_svg::span_text(samples.len(), span)
         ),
         panels,
+        markers: Vec::new(),
     }
 }
 
@@ -178,6 +183,7 @@ pub fn run(args: &WatchArgs) -> Result<ExitStatus> {
             version.as_deref().unwrap_or("kamailio")
         ),
         source: socket.clone(),
+        markers: Vec::new(),
     };
     let live = !args.plain && !args.json && std::io::stdout().is_terminal();
     if !args.json {
@@ -408,5 +414,90 @@ fn clip(s: &str, max: usize) -> String {
         let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
         t.push('…');
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::watch::{PkgStat, ShmStat};
+
+    fn sample(t: f64, shm: u64, recv: u64) -> Sample {
+        let pkg = |pid, desc: &str, used| PkgStat {
+            pid,
+            rank: 1,
+            desc: desc.into(),
+            used_bytes: used,
+            real_used_bytes: used,
+            free_bytes: (4 << 20) - used,
+            total_bytes: 4 << 20,
+        };
+        Sample {
+            elapsed_s: t,
+            unix_ms: 1_700_000_000_000 + (t * 1000.0) as u64,
+            shm: ShmStat {
+                used_bytes: shm,
+                real_used_bytes: shm,
+                max_used_bytes: shm,
+                free_bytes: (32 << 20) - shm,
+                total_bytes: 32 << 20,
+            },
+            pkg: vec![
+                pkg(10, "main process - attendant", 700_000),
+                pkg(11, "udp receiver child=0 sock=127.0.0.1:5060", recv),
+            ],
+            mods: vec![],
+            rcv_requests: None,
+        }
+    }
+
+    #[test]
+    fn plain_lines_show_changes_only() {
+        let s = vec![
+            sample(0.0, 1 << 20, 700_000),
+            sample(1.0, (1 << 20) + 2048, 704_096),
+        ];
+        let first = plain_lines(&s[..1]);
+        assert_eq!(first.lines().count(), 3, "{first}");
+        assert!(first
+            .starts_with("[     0s] shm 1.0 MiB in use, 31.0 MiB free (3.1% of 32.0 MiB); pkg"));
+        let next = plain_lines(&s);
+        assert_eq!(next.lines().count(), 2, "{next}");
+        assert!(
+            next.lines().next().unwrap().contains(" +2.0 KiB;"),
+            "{next}"
+        );
+        assert!(
+            next.contains("pkg      11 udp receiver child=0 sock=127.0.0.1:5060"),
+            "{next}"
+        );
+        assert!(next.trim_end().ends_with("+4.0 KiB"), "{next}");
+    }
+
+    #[test]
+    fn live_view_has_a_row_per_series_with_trend() {
+        let s: Vec<Sample> = (0..4)
+            .map(|i| sample(f64::from(i) * 10.0, (1 << 20) + i as u64 * 1024, 700_000))
+            .collect();
+        let v = live_view(
+            &s,
+            "unix:/run/ctl",
+            Duration::from_secs(10),
+            Duration::from_secs(60),
+        );
+        assert!(v.starts_with("\x1b[H\x1b[2J"));
+        assert!(v.contains("30s of 1m00s, every 10s"), "{v}");
+        let shm = v.lines().find(|l| l.starts_with("shm")).unwrap();
+        assert!(shm.contains("+6.0 KiB") && shm.ends_with("▁▃▆█"), "{shm}");
+        assert_eq!(v.lines().filter(|l| l.starts_with("pkg")).count(), 2);
+        let summary = final_summary(&series_of(&s));
+        assert!(
+            summary
+                .lines()
+                .nth(2)
+                .unwrap()
+                .contains("shm (all processes)"),
+            "{summary}"
+        );
     }
 }

@@ -54,6 +54,8 @@ pub struct Probe {
     pub pools: BTreeMap<String, u64>,
     /// For compile-time allocators (before 4.4): the type of `mem_block`.
     pub mem_block_type: Option<String>,
+    /// gdb can run Python (the fast walker).
+    pub python: bool,
     /// gdb's complaints, for messages (first few lines).
     pub gdb_errors: Vec<String>,
 }
@@ -135,6 +137,7 @@ pub fn probe(
         ex(format!("echo {MARK} mem_block_type\\n"));
         ex("whatis mem_block".into());
     }
+    ex(format!("python print('{MARK} python')"));
     ex(format!("echo {MARK} done\\n"));
     let out = run_gdb(gdb, &args, target, timeout)?;
     let text = format!("{}\n{}", out.stdout_text(), out.stderr_text());
@@ -176,6 +179,8 @@ pub fn parse_probe(text: &str) -> Probe {
             {
                 p.pools.insert(var.to_string(), v);
             }
+        } else if sec == "python" {
+            p.python = true;
         } else if sec == "mem_block_type" {
             p.mem_block_type = body
                 .lines()
@@ -288,16 +293,18 @@ pub fn no_symbols_help(binary: &str) -> String {
     )
 }
 
-/// Runs the walking script on the target and reads its output.
+/// Runs the walking script on the target and reads its output; `python`
+/// says the script is [`script::render_python`]'s.
 pub fn walk(
     gdb: &Path,
     binary: Option<&Path>,
     target: &Target,
     script_text: &str,
+    python: bool,
     timeout: Duration,
 ) -> Result<walk::Walk> {
     let dir = tempfile::tempdir().context("cannot create a temp dir for the gdb script")?;
-    let file = dir.path().join("walk.gdb");
+    let file = dir.path().join(if python { "walk.py" } else { "walk.gdb" });
     std::fs::write(&file, script_text)
         .with_context(|| format!("cannot write {}", file.display()))?;
     let mut args = base_args(binary, target);
@@ -340,7 +347,7 @@ No symbol \"_qm_pkg_block\" in current context.\n";
     #[test]
     fn stripped_binary_has_no_symbols() {
         let p = parse_probe(STRIPPED);
-        assert!(!p.has_symbols);
+        assert!(!p.has_symbols && !p.python);
         assert!(p.pools.is_empty());
         assert!(p.gdb_errors.iter().any(|e| e.contains("No struct type")));
     }
@@ -350,9 +357,9 @@ No symbol \"_qm_pkg_block\" in current context.\n";
         // gdb 13.1 attached to a receiver of the -g source build of 5.6.3 here.
         let text = "kmemdbg-probe type qm_frag\ntype = struct qm_frag {\n    unsigned long size;\n    union {\n        struct qm_frag *nxt_free;\n        long is_free;\n    } u;\n    const char *file;\n    const char *func;\n    const char *mname;\n    unsigned long line;\n    unsigned long check;\n}\n\
 kmemdbg-probe type fm_frag\ntype = struct fm_frag {\n    unsigned long size;\n    struct fm_frag *next_free;\n    struct fm_frag *prev_free;\n    unsigned int is_free;\n    const char *file;\n    const char *func;\n    const char *mname;\n    unsigned long line;\n    unsigned int check;\n}\n\
-kmemdbg-probe var _fm_pkg_block\n$1 = 0\nkmemdbg-probe var _qm_pkg_block\n$2 = 140644103553040\nkmemdbg-probe done\n";
+kmemdbg-probe var _fm_pkg_block\n$1 = 0\nkmemdbg-probe var _qm_pkg_block\n$2 = 140644103553040\nkmemdbg-probe python\nkmemdbg-probe done\n";
         let p = parse_probe(text);
-        assert!(p.has_symbols && p.qm_debug_fields && p.fm_debug_fields);
+        assert!(p.has_symbols && p.qm_debug_fields && p.fm_debug_fields && p.python);
         assert_eq!(p.pools["_qm_pkg_block"], 140644103553040);
         assert_eq!(p.pools["_fm_pkg_block"], 0);
         let l = &layout::LAYOUTS[0];

@@ -172,6 +172,107 @@ pub fn render(spec: &ScriptSpec<'_>) -> String {
     s
 }
 
+/// The same walk as [`render`], as a gdb Python script (`gdb -x walk.py`):
+/// one memory read per fragment instead of a dozen interpreted commands,
+/// about a hundred times faster on big pools. Same output lines. `kmemdbg
+/// gdb` uses it when gdb has Python (Debian's has), else the CLI script.
+pub fn render_python(spec: &ScriptSpec<'_>) -> String {
+    let l = spec.layout;
+    let (frag, end_field, tail_size, free_mark, alloc_name) = match spec.allocator {
+        Allocator::Qm => (
+            "struct qm_frag",
+            "last_frag_end",
+            "sizeof(struct qm_frag_end)",
+            l.qm_free_mark,
+            "qm",
+        ),
+        Allocator::Fm => ("struct fm_frag", "last_frag", "0", l.fm_free_mark, "fm"),
+    };
+    let pool = match spec.pool {
+        PoolArg::Pkg => "pkg",
+        PoolArg::Shm => "shm",
+    };
+    let var = pool_variable(l, spec.allocator, spec.pool);
+    format!(
+        r#"# kmemdbg gdb walker (Python): the used fragments of the {pool} pool, {alloc_name}, Kamailio {versions} layout
+# ({about}). Run: gdb -p PID -batch -x THIS_FILE.py
+import gdb
+
+FRAG = "{frag}"
+FROM, TO = {from_}, {to}
+DEBUG = {debug}
+
+def num(expr):
+    return int(gdb.parse_and_eval(expr))
+
+def off(field):
+    return num("(unsigned long) &((%s *) 0)->%s" % (FRAG, field))
+
+blk = gdb.parse_and_eval("{var}")
+if int(blk) == 0:
+    print("{error} {var} is 0: this process does not run this allocator for {pool}")
+else:
+    print("{begin} pool={pool} allocator={alloc_name} heap=%d used=%d real_used=%d"
+          % (int(blk["size"]), int(blk["used"]), int(blk["real_used"])))
+    order = "little" if "little" in gdb.execute("show endian", to_string=True) else "big"
+    word = num("sizeof(unsigned long)")
+    head = num("sizeof(%s)" % FRAG)
+    tail = num("{tail_size}")
+    o_size = off("size")
+    o_free = off("{free_mark}")
+    w_free = num("sizeof(((%s *) 0)->{free_mark})" % FRAG)
+    if DEBUG:
+        o_file, o_func, o_line = off("file"), off("func"), off("line")
+    inf = gdb.selected_inferior()
+    strings = {{}}
+
+    def field(raw, at, width):
+        return int.from_bytes(raw[at:at + width], order)
+
+    def text(addr):
+        if addr not in strings:
+            try:
+                strings[addr] = gdb.Value(addr).cast(gdb.lookup_type("char").pointer()).string()
+            except gdb.error:
+                strings[addr] = "?"
+        return strings[addr]
+
+    p = int(blk["first_frag"])
+    end = int(blk["{end_field}"])
+    i = n = 0
+    out = []
+    while p < end and i < TO:
+        raw = bytes(inf.read_memory(p, head))
+        size = field(raw, o_size, word)
+        if i >= FROM and field(raw, o_free, w_free) == 0:
+            n += 1
+            site = "?"
+            if DEBUG:
+                f, fn = field(raw, o_file, word), field(raw, o_func, word)
+                if f and fn:
+                    site = "%s: %s(%d)" % (text(f), text(fn), field(raw, o_line, word))
+            out.append("{frag_tag} %d size=%d addr=0x%x alloc'd from %s" % (i, size, p + head, site))
+            if len(out) >= 1000:
+                print("\n".join(out))
+                out = []
+        p += head + size + tail
+        i += 1
+    if out:
+        print("\n".join(out))
+    print("{end} fragments=%d used=%d complete=%d" % (i, n, 1 if p >= end else 0))
+"#,
+        versions = l.versions,
+        about = spec.about,
+        from_ = spec.from,
+        to = spec.to,
+        debug = if spec.debug_fields { "True" } else { "False" },
+        error = ERROR,
+        begin = BEGIN,
+        end = END,
+        frag_tag = FRAG,
+    )
+}
+
 /// gdb's `echo` takes C escapes; keep the message to one safe line.
 fn gdb_echo(s: &str) -> String {
     s.chars()
@@ -227,6 +328,23 @@ mod tests {
         assert!(s.contains("((struct fm_frag *) 0)->u.nxt_free"));
         assert!(s.contains("set $tail = 0\n"));
         assert!(!s.contains("mname"));
+    }
+
+    #[test]
+    fn python_variant_reads_the_same_fields() {
+        let s = render_python(&spec(&LAYOUTS[0], Allocator::Fm, PoolArg::Shm));
+        assert!(
+            s.contains("blk = gdb.parse_and_eval(\"_fm_shm_block\")"),
+            "{s}"
+        );
+        assert!(s.contains("o_free = off(\"is_free\")"));
+        assert!(s.contains("FROM, TO = 2000, 10000"));
+        assert!(s.contains("end = int(blk[\"last_frag\"])"));
+        assert!(s.contains("tail = num(\"0\")"));
+        assert!(
+            !s.contains("{var}") && !s.contains("{pool}") && s.contains("strings = {}\n"),
+            "{s}"
+        );
     }
 
     #[test]

@@ -15,6 +15,8 @@ pub struct Chart {
     pub title: String,
     pub subtitle: String,
     pub panels: Vec<Panel>,
+    /// Moments to mark in every panel: (seconds since start, label).
+    pub markers: Vec<(f64, String)>,
 }
 
 /// One plot area with its own y axis.
@@ -53,7 +55,7 @@ pub fn render(chart: &Chart) -> String {
     for panel in &chart.panels {
         let legend_h = 24.0 + LEGEND_ROW * panel.lines.len() as f64;
         let plot_h = PLOT_H.max(legend_h - 30.0);
-        render_panel(&mut body, panel, y, plot_h);
+        render_panel(&mut body, panel, &chart.markers, y, plot_h);
         y += plot_h + 100.0;
     }
     let height = y - 30.0;
@@ -73,10 +75,10 @@ pub fn render(chart: &Chart) -> String {
     s
 }
 
-fn render_panel(s: &mut String, panel: &Panel, top: f64, plot_h: f64) {
-    let pts = panel.lines.iter().flat_map(|l| l.points.iter());
+fn render_panel(s: &mut String, panel: &Panel, markers: &[(f64, String)], top: f64, plot_h: f64) {
+    let pts = panel.lines.iter().flat_map(|l| l.points.iter().copied());
     let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in pts {
+    for (x, y) in pts {
         if x.is_finite() && y.is_finite() {
             x0 = x0.min(x);
             x1 = x1.max(x);
@@ -160,6 +162,22 @@ fn render_panel(s: &mut String, panel: &Panel, top: f64, plot_h: f64) {
         top + plot_h + 40.0,
         if minutes { "minutes" } else { "seconds" }
     );
+    // Markers: a dashed vertical line and its label at the top.
+    for (x, label) in markers {
+        if !x.is_finite() || *x < x0 || *x > x1 {
+            continue;
+        }
+        let xx = px(*x);
+        let _ = writeln!(
+            s,
+            "<line x1=\"{xx:.1}\" y1=\"{top}\" x2=\"{xx:.1}\" y2=\"{}\" stroke=\"#444\" stroke-dasharray=\"4 3\"/>\n\
+             <text x=\"{:.1}\" y=\"{}\" font-size=\"11\" fill=\"#444\">{}</text>",
+            top + plot_h,
+            xx + 3.0,
+            top + 12.0,
+            esc(label)
+        );
+    }
     // Lines, then the legend.
     let _ = writeln!(
         s,
@@ -303,6 +321,7 @@ mod tests {
         let chart = Chart {
             title: "memory <of> proxy & co".into(),
             subtitle: "sub".into(),
+            markers: vec![(5.0, "traffic stopped".into())],
             panels: vec![Panel {
                 title: "shm".into(),
                 lines: vec![
@@ -325,10 +344,12 @@ mod tests {
         assert!(svg.contains("time since start (seconds)"));
         assert_eq!(svg.matches("<polyline").count(), 2);
         assert!(svg.contains("<circle"));
+        assert!(svg.contains(">traffic stopped</text>"));
         // Empty panels render without NaN.
         let empty = render(&Chart {
             title: "t".into(),
             subtitle: String::new(),
+            markers: vec![],
             panels: vec![Panel {
                 title: "p".into(),
                 lines: vec![],
