@@ -4,11 +4,13 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), ...
+//! - capabilities: [`probe`] (what a binary was built with), [`dump`]
+//!   (reading memory dumps, naming the site that grows), ...
 //! - ground: [`runner`] (every external program), [`fsx`] (every write).
 
 pub mod cli;
 pub mod commands;
+pub mod dump;
 pub mod fsx;
 pub mod probe;
 pub mod report;
