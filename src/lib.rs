@@ -18,6 +18,7 @@ pub mod cli;
 pub mod commands;
 pub mod convert;
 pub mod docgen;
+pub mod dump;
 pub mod fsx;
 pub mod gdb;
 pub mod interrupt;

@@ -2,13 +2,16 @@
 //! work on the capability modules and printing the result (text or JSON).
 //! Only this layer prints.
 
+pub mod analyze;
 pub mod build;
 pub mod cfg;
 pub mod completions;
 pub mod convert;
+pub mod diff;
 pub mod dump;
 pub mod gdb;
 pub mod gdb_script;
+pub mod gen_dump;
 pub mod inspect;
 pub mod man;
 pub mod patch;
@@ -50,6 +53,9 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::GdbScript(a) => gdb_script::run(&a),
         Command::Gdb(a) => gdb::run(&a),
         Command::Cfg(a) => cfg::run(&a),
+        Command::Analyze(a) => analyze::run(&a),
+        Command::Diff(a) => diff::run(&a),
+        Command::GenDump(a) => gen_dump::run(&a),
     }
 }
 
@@ -57,4 +63,59 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
 pub fn print_json<T: serde::Serialize>(value: &T) -> Result<()> {
     println!("{}", serde_json::to_string_pretty(value)?);
     Ok(())
+}
+
+/// `1234567` -> `1,234,567`.
+pub fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// Signed [`thousands`] with an explicit sign: `+1,000`, `-12`, `0`.
+pub fn signed_thousands(n: i64) -> String {
+    match n.cmp(&0) {
+        std::cmp::Ordering::Greater => format!("+{}", thousands(n.unsigned_abs())),
+        std::cmp::Ordering::Less => format!("-{}", thousands(n.unsigned_abs())),
+        std::cmp::Ordering::Equal => "0".to_string(),
+    }
+}
+
+/// `33554432` -> `32.0 MiB`.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = n as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{n} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn number_formats() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1000), "1,000");
+        assert_eq!(thousands(33554432), "33,554,432");
+        assert_eq!(signed_thousands(-1234), "-1,234");
+        assert_eq!(signed_thousands(5), "+5");
+        assert_eq!(human_bytes(33554432), "32.0 MiB");
+        assert_eq!(human_bytes(100), "100 bytes");
+    }
 }

@@ -1,0 +1,536 @@
+//! `kmemdbg analyze`: reads dumps out of logs and prints, per dump, the heap
+//! use and the sites by bytes; memory corruption first. Reading is done by
+//! [`crate::dump`]; this file loads, filters and prints.
+
+use crate::cli::{AnalyzeArgs, ByArg, PoolArg};
+use crate::commands::{human_bytes, thousands};
+use crate::dump::{self, DumpKind, DumpLog, Group, GroupBy, Pool, Snapshot};
+use crate::ExitStatus;
+use anyhow::{bail, Result};
+use serde::Serialize;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+impl From<ByArg> for GroupBy {
+    fn from(b: ByArg) -> GroupBy {
+        match b {
+            ByArg::Site => GroupBy::Site,
+            ByArg::Function => GroupBy::Function,
+            ByArg::File => GroupBy::File,
+            ByArg::Module => GroupBy::Module,
+        }
+    }
+}
+
+impl From<PoolArg> for Pool {
+    fn from(p: PoolArg) -> Pool {
+        match p {
+            PoolArg::Pkg => Pool::Pkg,
+            PoolArg::Shm => Pool::Shm,
+        }
+    }
+}
+
+/// One input file and what was read from it.
+pub struct Input {
+    pub path: PathBuf,
+    pub log: DumpLog,
+}
+
+/// Reads every file; fails (exit 2) when none holds a dump or a corruption
+/// message, explaining what the input was instead.
+pub fn load(files: &[PathBuf]) -> Result<Vec<Input>> {
+    let mut inputs = Vec::new();
+    for path in files {
+        let log = dump::read_path(path)?;
+        inputs.push(Input {
+            path: path.clone(),
+            log,
+        });
+    }
+    if inputs
+        .iter()
+        .all(|i| i.log.snapshots.is_empty() && i.log.corruption.is_empty())
+    {
+        let why: Vec<String> = inputs.iter().map(|i| not_a_dump(&i.path, &i.log)).collect();
+        bail!(
+            "{}\n  a dump needs memlog <= debug in the running proxy, then a trigger: `kmemdbg dump`, \
+`kamcmd cfg.set_now_int core mem_dump_pkg PID` / `mem_dump_shm 1`, SIGUSR1, or a shutdown",
+            why.join("\n")
+        );
+    }
+    Ok(inputs)
+}
+
+/// Why a file held no dump, in one line.
+fn not_a_dump(path: &Path, log: &DumpLog) -> String {
+    let l = &log.lines;
+    let shown = path.display();
+    if l.lines == 0 {
+        return format!("{shown}: empty (0 bytes): no memory dump in it");
+    }
+    if l.alloc_debug_lines > 0 {
+        return format!(
+            "{shown}: no memory dump in {} lines; it has {} per-allocation qm_malloc/qm_free lines \
+(memdbg <= debug logs every allocation; keep memdbg above debug) but no qm_status/qm_sums dump",
+            thousands(l.lines),
+            thousands(l.alloc_debug_lines)
+        );
+    }
+    let mut s = format!(
+        "{shown}: not a Kamailio memory dump: {} lines, {} Kamailio log lines, {} unreadable",
+        thousands(l.lines),
+        thousands(l.other_log_lines),
+        thousands(l.unreadable_lines)
+    );
+    if let Some(sample) = l.unreadable_samples.first() {
+        let _ = write!(s, " (line {}: {})", sample.line, sample.text);
+    }
+    s
+}
+
+fn matches(s: &Snapshot, pool: Option<Pool>, pid: Option<u32>) -> bool {
+    pool.map_or(true, |p| s.pool == Some(p)) && pid.map_or(true, |p| s.pid == Some(p))
+}
+
+/// The dumps selected by `--pool` / `--pid`; an error naming what exists when none match.
+pub fn select(inputs: &[Input], pool: Option<Pool>, pid: Option<u32>) -> Result<Vec<&Snapshot>> {
+    let all: Vec<&Snapshot> = inputs.iter().flat_map(|i| &i.log.snapshots).collect();
+    let chosen: Vec<&Snapshot> = all
+        .iter()
+        .copied()
+        .filter(|s| matches(s, pool, pid))
+        .collect();
+    if chosen.is_empty() && !all.is_empty() {
+        let mut seen: Vec<String> = all.iter().map(|s| s.label()).collect();
+        seen.dedup();
+        seen.truncate(12);
+        let mut filter = String::new();
+        if let Some(p) = pool {
+            let _ = write!(filter, " --pool {}", p.as_str());
+        }
+        if let Some(p) = pid {
+            let _ = write!(filter, " --pid {p}");
+        }
+        bail!(
+            "no dump matches{filter}; the input has: {}",
+            seen.join("; ")
+        );
+    }
+    Ok(chosen)
+}
+
+/// `analyze --json` schema `kmemdbg.analyze/1` (fields are only ever added).
+#[derive(Serialize)]
+pub struct AnalyzeReport {
+    pub schema: &'static str,
+    pub by: GroupBy,
+    pub top: usize,
+    pub files: Vec<FileReport>,
+    /// Every corruption marker, in dumps and outside them (also in `dumps[].corruption`).
+    pub corruption: Vec<CorruptionReport>,
+    pub dumps: Vec<DumpReport>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Serialize)]
+pub struct FileReport {
+    pub path: String,
+    pub dumps: usize,
+    pub lines: dump::LineStats,
+}
+
+#[derive(Serialize)]
+pub struct CorruptionReport {
+    pub file: String,
+    #[serde(flatten)]
+    pub marker: dump::Corruption,
+}
+
+#[derive(Serialize)]
+pub struct DumpReport {
+    pub file: String,
+    #[serde(flatten)]
+    pub summary: DumpSummary,
+    /// The top groups (all with `--top 0`), most bytes first.
+    pub groups: Vec<Group>,
+    /// What the top list left out.
+    pub rest: Rest,
+    pub corruption: Vec<dump::Corruption>,
+}
+
+/// A snapshot without its site list.
+#[derive(Serialize)]
+pub struct DumpSummary {
+    pub index: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pid: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub process_no: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pool: Option<Pool>,
+    pub kind: DumpKind,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allocator: Option<dump::Allocator>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<String>,
+    pub first_line: u64,
+    pub last_line: u64,
+    pub complete: bool,
+    pub headless: bool,
+    pub heap: dump::HeapStats,
+    pub total_count: u64,
+    pub total_bytes: u64,
+    pub distinct_sites: usize,
+    pub fragments_without_site: u64,
+    pub bytes_without_site: u64,
+    pub free_fragments: u64,
+    pub corruption_total: u64,
+}
+
+#[derive(Serialize, Default)]
+pub struct Rest {
+    pub groups: usize,
+    pub count: u64,
+    pub bytes: u64,
+}
+
+fn summary(s: &Snapshot) -> DumpSummary {
+    DumpSummary {
+        index: s.index,
+        pid: s.pid,
+        process_no: s.process_no,
+        pool: s.pool,
+        kind: s.kind,
+        allocator: s.allocator,
+        time: s.time.clone(),
+        first_line: s.first_line,
+        last_line: s.last_line,
+        complete: s.complete,
+        headless: s.headless,
+        heap: s.heap.clone(),
+        total_count: s.total_count,
+        total_bytes: s.total_bytes,
+        distinct_sites: s.sites.len(),
+        fragments_without_site: s.fragments_without_site,
+        bytes_without_site: s.bytes_without_site,
+        free_fragments: s.free_fragments,
+        corruption_total: s.corruption_total,
+    }
+}
+
+/// Top `top` groups (all when 0) and what was left out.
+pub fn top_groups(s: &Snapshot, by: GroupBy, top: usize) -> (Vec<Group>, Rest) {
+    let mut groups = dump::group(s, by);
+    let mut rest = Rest::default();
+    if top > 0 && groups.len() > top {
+        for g in groups.drain(top..) {
+            rest.groups += 1;
+            rest.count += g.count;
+            rest.bytes += g.bytes;
+        }
+    }
+    (groups, rest)
+}
+
+/// Warnings about the dumps themselves (truncated, headless, no sizes, ...).
+pub fn warnings(inputs: &[Input], chosen: &[&Snapshot]) -> Vec<String> {
+    let mut w = Vec::new();
+    for s in chosen {
+        let at = format!("{}:{}", s.source.as_deref().unwrap_or("-"), s.first_line);
+        if !s.complete {
+            w.push(format!(
+                "{at}: dump of {} stops at line {} before its end marker (process killed, or the log was cut): its numbers are a lower bound",
+                s.label(),
+                s.last_line
+            ));
+        }
+        if s.headless {
+            w.push(format!(
+                "{at}: dump of {} starts before the input does (its first lines are missing)",
+                s.label()
+            ));
+        }
+        if s.total_bytes == 0 && s.total_count > 0 {
+            w.push(format!(
+                "{at}: only `alloc'd from` lines, no fragment sizes: sites are ranked by count"
+            ));
+        }
+        if s.fragments_without_site > 0 {
+            w.push(format!(
+                "{at}: {} fragments listed without a site: the binary lacks memory debugging (DBG_QM_MALLOC / DBG_SR_MEMORY with -x qm)",
+                thousands(s.fragments_without_site)
+            ));
+        }
+        if s.kind == DumpKind::Status && s.allocator == Some(dump::Allocator::FMalloc) {
+            w.push(format!(
+                "{at}: f_malloc's status lists no fragments; its sites come from fm_sums (mem_summary 4 or 8), or run with -x qm"
+            ));
+        }
+    }
+    for i in inputs {
+        if i.log.snapshots.is_empty() && i.log.corruption.is_empty() {
+            w.push(not_a_dump(&i.path, &i.log));
+        }
+    }
+    w
+}
+
+pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
+    let inputs = load(&args.files)?;
+    let pool = args.pool.map(Pool::from);
+    let chosen = select(&inputs, pool, args.pid)?;
+    let by = GroupBy::from(args.by);
+    let corruption = corruption_list(&inputs, &chosen, args.pid);
+    let status = if corruption.is_empty() { 0 } else { 1 };
+    if args.json {
+        let report = AnalyzeReport {
+            schema: "kmemdbg.analyze/1",
+            by,
+            top: args.top,
+            files: inputs
+                .iter()
+                .map(|i| FileReport {
+                    path: i.path.display().to_string(),
+                    dumps: i.log.snapshots.len(),
+                    lines: i.log.lines.clone(),
+                })
+                .collect(),
+            corruption,
+            dumps: chosen
+                .iter()
+                .map(|s| {
+                    let (groups, rest) = top_groups(s, by, args.top);
+                    DumpReport {
+                        file: s.source.clone().unwrap_or_default(),
+                        summary: summary(s),
+                        groups,
+                        rest,
+                        corruption: s.corruption.clone(),
+                    }
+                })
+                .collect(),
+            warnings: warnings(&inputs, &chosen),
+        };
+        crate::commands::print_json(&report)?;
+        return Ok(status);
+    }
+    print!("{}", render_text(&inputs, &chosen, by, args.top, args.pid));
+    Ok(status)
+}
+
+/// Corruption in the chosen dumps, plus abort messages outside dumps (of `--pid` when given).
+fn corruption_list(
+    inputs: &[Input],
+    chosen: &[&Snapshot],
+    pid: Option<u32>,
+) -> Vec<CorruptionReport> {
+    let mut out = Vec::new();
+    for i in inputs {
+        let file = i.path.display().to_string();
+        for c in &i.log.corruption {
+            if pid.map_or(true, |p| c.pid == Some(p)) {
+                out.push(CorruptionReport {
+                    file: file.clone(),
+                    marker: c.clone(),
+                });
+            }
+        }
+    }
+    for s in chosen {
+        for c in &s.corruption {
+            out.push(CorruptionReport {
+                file: s.source.clone().unwrap_or_default(),
+                marker: c.clone(),
+            });
+        }
+    }
+    out.sort_by(|a, b| a.file.cmp(&b.file).then(a.marker.line.cmp(&b.marker.line)));
+    out
+}
+
+fn percent(share: f64) -> String {
+    format!("{:.1}%", share * 100.0)
+}
+
+/// The human report: corruption first, then each file's line statistics, then each dump.
+pub fn render_text(
+    inputs: &[Input],
+    chosen: &[&Snapshot],
+    by: GroupBy,
+    top: usize,
+    pid: Option<u32>,
+) -> String {
+    let mut o = String::new();
+    let corruption = corruption_list(inputs, chosen, pid);
+    if !corruption.is_empty() {
+        let listed_in_dumps: usize = chosen.iter().map(|s| s.corruption.len()).sum();
+        let total: u64 = chosen.iter().map(|s| s.corruption_total).sum::<u64>()
+            + (corruption.len() - listed_in_dumps) as u64;
+        let _ = writeln!(
+            o,
+            "!!! MEMORY CORRUPTION: {} marker(s). This is not a leak: code wrote past a fragment or freed it twice.",
+            thousands(total)
+        );
+        for c in corruption.iter().take(20) {
+            let m = &c.marker;
+            let _ = write!(o, "!!!   {}:{}", c.file, m.line);
+            if let Some(p) = m.pid {
+                let _ = write!(o, " pid {p}");
+            }
+            if let Some(a) = &m.address {
+                let _ = write!(o, " fragment {a}");
+            }
+            if let Some(site) = &m.site {
+                let _ = write!(o, " alloc'd from {site}");
+            }
+            let _ = writeln!(o, ": {}", m.text.trim());
+        }
+        if corruption.len() > 20 {
+            let _ = writeln!(o, "!!!   ... {} more (see --json)", corruption.len() - 20);
+        }
+        let _ = writeln!(
+            o,
+            "!!! next: an `end overwritten` fragment was overrun by the code that owns it (the site shown) or wrote \
+past the fragment before it; report these lines with the Kamailio version and modules\n"
+        );
+    }
+    for i in inputs {
+        let l = &i.log.lines;
+        let kinds = |k: DumpKind| i.log.snapshots.iter().filter(|s| s.kind == k).count();
+        let mut pids: Vec<Option<u32>> = i.log.snapshots.iter().map(|s| s.pid).collect();
+        pids.sort();
+        pids.dedup();
+        let _ = writeln!(
+            o,
+            "{}: {} lines, {} dumps ({} status, {} summary) from {} process(es)",
+            i.path.display(),
+            thousands(l.lines),
+            i.log.snapshots.len(),
+            kinds(DumpKind::Status),
+            kinds(DumpKind::Summary),
+            pids.len()
+        );
+        if l.alloc_debug_lines > 0 {
+            let _ = writeln!(
+                o,
+                "  {} per-allocation qm_malloc/qm_free lines skipped (memdbg <= debug logs every allocation; keep memdbg above debug)",
+                thousands(l.alloc_debug_lines)
+            );
+        }
+        if l.unreadable_lines > 0 {
+            let _ = writeln!(
+                o,
+                "  {} lines not understood, e.g.:",
+                thousands(l.unreadable_lines)
+            );
+            for s in &l.unreadable_samples {
+                let _ = writeln!(o, "    line {}: {}", s.line, s.text);
+            }
+        }
+    }
+    for w in warnings(inputs, chosen) {
+        let _ = writeln!(o, "warning: {w}");
+    }
+    for s in chosen {
+        o.push('\n');
+        render_dump(&mut o, s, by, top);
+    }
+    o
+}
+
+fn render_dump(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
+    let _ = write!(
+        o,
+        "== dump {}: {}, lines {}-{}",
+        s.index + 1,
+        s.label(),
+        s.first_line,
+        s.last_line
+    );
+    if let Some(t) = &s.time {
+        let _ = write!(o, ", {t}");
+    }
+    if !s.complete {
+        o.push_str(" [TRUNCATED]");
+    }
+    o.push('\n');
+    let h = &s.heap;
+    if let Some(size) = h.size_bytes {
+        let _ = write!(o, "   heap {}", human_bytes(size));
+        if let (Some(u), Some(uo), Some(f)) =
+            (h.used_bytes, h.used_with_overhead_bytes, h.free_bytes)
+        {
+            let _ = write!(
+                o,
+                ": used {} ({}), with overhead {}, free {}",
+                thousands(u),
+                percent(u as f64 / size.max(1) as f64),
+                thousands(uo),
+                thousands(f)
+            );
+        }
+        if let Some(m) = h.max_used_bytes {
+            let _ = write!(o, ", max used {}", thousands(m));
+        }
+        o.push('\n');
+    }
+    if s.sites.is_empty() {
+        if s.fragments_without_site == 0 {
+            o.push_str("   no allocation sites in this dump\n");
+        }
+        return;
+    }
+    let _ = writeln!(
+        o,
+        "   in use: {} bytes in {} fragments from {} sites",
+        thousands(s.total_bytes),
+        thousands(s.total_count),
+        s.sites.len()
+    );
+    if s.corruption_total > 0 {
+        let _ = writeln!(
+            o,
+            "   !!! {} damaged fragment(s) in this dump (listed at the top)",
+            s.corruption_total
+        );
+    }
+    let (groups, rest) = top_groups(s, by, top);
+    let _ = writeln!(
+        o,
+        "   {:>13} {:>6} {:>9}  {}",
+        "bytes",
+        "share",
+        "count",
+        by.as_str()
+    );
+    for g in &groups {
+        let _ = writeln!(
+            o,
+            "   {:>13} {:>6} {:>9}  {}",
+            thousands(g.bytes),
+            percent(g.share),
+            thousands(g.count),
+            g.key
+        );
+    }
+    if rest.groups > 0 {
+        let _ = writeln!(
+            o,
+            "   {:>13} {:>6} {:>9}  ({} more; --top 0 lists all)",
+            thousands(rest.bytes),
+            "",
+            thousands(rest.count),
+            rest.groups
+        );
+    }
+    if s.fragments_without_site > 0 {
+        let _ = writeln!(
+            o,
+            "   {:>13} {:>6} {:>9}  (fragments without a site)",
+            thousands(s.bytes_without_site),
+            "",
+            thousands(s.fragments_without_site)
+        );
+    }
+}

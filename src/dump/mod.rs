@@ -1,0 +1,25 @@
+//! The diagnosis path: read Kamailio memory dumps and name what grows.
+//!
+//! - [`parse`]: one log line in, what it is out (pure, fuzzed);
+//! - [`aggregate`]: lines in, one [`Snapshot`] per dump out (sites by bytes,
+//!   heap totals, corruption markers; pure, streaming);
+//! - [`diff`]: snapshots of the same heap over time in, growth per site out;
+//! - [`read`]: the only I/O: streams a file or pipe into the aggregator;
+//! - [`generate`]: synthetic dumps for benchmarks and scale tests.
+//!
+//! Nothing here writes a user's file, runs a program or touches a proxy.
+//! Capture (`kmemdbg dump`) calls [`read_snapshots`] on what it collected.
+
+pub mod aggregate;
+pub mod diff;
+pub mod generate;
+pub mod parse;
+pub mod read;
+
+pub use aggregate::{
+    aggregate_text, group, Aggregator, Corruption, DumpKind, DumpLog, Group, GroupBy, HeapStats,
+    LineStats, SiteStat, Snapshot,
+};
+pub use diff::{diff_all, Growth, Series, SeriesKey};
+pub use parse::{parse_line, parse_site, Allocator, Body, Pool, Site};
+pub use read::{read_path, read_snapshots};
