@@ -116,6 +116,17 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
                 req.restart.timeout
             )
         );
+        if prepared.needs_source {
+            println!(
+                "  the start command runs the new build instead of {}: {}",
+                prepared.setup.binary().display(),
+                if req.install {
+                    "the installed binary"
+                } else {
+                    "the binary built in the tree, with -L its modules directory"
+                }
+            );
+        }
     }
     crate::service::restart::check_restartable(&prepared.setup)?;
     if !confirm(args.guided.yes, "Convert now?")? {

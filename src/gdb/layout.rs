@@ -121,7 +121,7 @@ mod tests {
         assert_eq!(layout_for(&v("6.0.1")).qm_pkg, "_qm_pkg_block");
         assert_eq!(layout_for(&v("5.6.3")).fm_shm, "_fm_shm_block");
         assert_eq!(layout_for(&v("5.4.4")).qm_used, "$f->u.is_free == 0");
-        assert_eq!(layout_for(&v("4.4.0")).has_mname, true);
+        assert!(layout_for(&v("4.4.0")).has_mname);
         assert_eq!(layout_for(&v("4.3.7")).fm_used, "$f->is_free == 0");
         assert_eq!(layout_for(&v("4.3.2")).fm_used, "$f->prv_free == 0");
         assert_eq!(layout_for(&v("4.2.0")).qm_pkg, "mem_block");

@@ -58,17 +58,15 @@ pub fn udp_listen_address(text: &str) -> Option<SocketAddr> {
                 address = None;
             }
             "address" => address = Some(v.to_string()),
-            "port" => {
-                if proto.as_deref() == Some("udp") {
-                    let a = address.as_deref()?;
-                    let ip = match a {
-                        "0.0.0.0" | "*" => "127.0.0.1",
-                        "::" | "[::]" => "::1",
-                        other => other.trim_start_matches('[').trim_end_matches(']'),
-                    };
-                    if let (Ok(ip), Ok(port)) = (ip.parse(), v.parse()) {
-                        return Some(SocketAddr::new(ip, port));
-                    }
+            "port" if proto.as_deref() == Some("udp") => {
+                let a = address.as_deref()?;
+                let ip = match a {
+                    "0.0.0.0" | "*" => "127.0.0.1",
+                    "::" | "[::]" => "::1",
+                    other => other.trim_start_matches('[').trim_end_matches(']'),
+                };
+                if let (Ok(ip), Ok(port)) = (ip.parse(), v.parse()) {
+                    return Some(SocketAddr::new(ip, port));
                 }
             }
             _ => {}

@@ -150,7 +150,7 @@ pub fn sparkline(values: &[f64], width: usize) -> String {
     let hi = tail.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     tail.iter()
         .map(|v| {
-            if !(hi > lo) {
+            if hi.partial_cmp(&lo) != Some(std::cmp::Ordering::Greater) {
                 BARS[0]
             } else {
                 let i = ((v - lo) / (hi - lo) * 7.0).round() as usize;
