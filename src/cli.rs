@@ -57,6 +57,8 @@ pub enum Command {
     Gdb(GdbArgs),
     /// Make memory dumps visible in kamailio.cfg (memlog <= debug), checked by `kamailio -c`; or live via kamcmd
     Cfg(CfgArgs),
+    /// Make a running proxy print its memory (pkg per process, shm) and save exactly those lines
+    Dump(DumpArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.
@@ -86,6 +88,7 @@ pub struct GuidedArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Guided restart: pre-flight, stop, start, health check, rollback when the new setup fails",
     long_about = "Restarts kamailio the safe way. Finds how it runs (systemd unit, SysV script, or a plain \
 daemon by its pid file or in /proc, reusing its exact command line), makes a DBG_SR_MEMORY build run with \
 q_malloc (-x qm: in the options file when the service reads one, else a systemd drop-in, else the \
@@ -114,6 +117,7 @@ pub struct RestartArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Change the memory pool sizes (-m shared, -M private) with a guided restart",
     long_about = "The seed's \"memory pool is too small\" branch. Writes the new sizes where the service \
 reads them (SHM_MEMORY/PKG_MEMORY in /etc/default/kamailio or /etc/sysconfig/kamailio, else -m/-M in a \
 systemd drop-in, the init script or the process's command line), with backups, then does the guided \
@@ -145,6 +149,7 @@ pub struct SizeArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "The one command: inspect, patch, build, install, cfg, run-time options, restart",
     long_about = "Converts a box to memory-debug runs in one command: inspect the binary the service runs; \
 when it has no memory debugging, patch, build (and with --install, install) the sources; make the cfg \
 print dumps (memlog <= debug); give the build its run-time options (-x qm for DBG_SR_MEMORY); then the \
@@ -183,6 +188,7 @@ pub struct ConvertArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Undo a conversion (cfg, options, drop-in, command line) from the backups, with a guided restart",
     long_about = "Undoes a conversion: every file kmemdbg changed for this proxy goes back to the original \
 it kept (NAME.kmemdbg-orig): options file, init script, the cfg and the other backed-up files in its \
 directory; kmemdbg's systemd drop-in is removed; a plain daemon gets its original command line back. \
@@ -221,6 +227,7 @@ pub struct BinaryArg {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Show what a kamailio binary was compiled with and whether it can produce memory dumps",
     long_about = "Runs `kamailio -V` (and `-I`), parses version, source id, architecture, every compile \
 flag and compile-time size, and says whether this build can print memory dumps with allocation sites:\n\
   DBG_QM_MALLOC  ready (q_malloc with debug info)\n\
@@ -239,6 +246,7 @@ pub struct InspectArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "CI gate: exit 1 unless the binary has the required build flags (memory debugging, ...)",
     long_about = "Checks the build flags of a kamailio binary against requirements and exits 1 when any \
 fails, listing each. Meant for CI: run it on the binary your pipeline just built \
 (--binary src/kamailio) before it is installed.",
@@ -271,6 +279,7 @@ pub struct VerifyArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Print the shell completion script for bash, zsh or fish",
     long_about = "Prints the completion script for SHELL on stdout, generated from kmemdbg's own \
 command-line definitions (every subcommand and option). The Debian package installs the bash and zsh \
 scripts already; this is for `cargo install` users.",
@@ -291,6 +300,7 @@ pub struct CompletionsArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Write the man pages (kmemdbg.1 and one per subcommand) or print kmemdbg.1",
     long_about = "Generates the man pages from kmemdbg's own command-line definitions: kmemdbg(1) for \
 the tool and kmemdbg-NAME(1) for each subcommand. With --dir, writes every page there (creating the \
 directory; pages already up to date are left alone); without it, prints kmemdbg(1) as roff on stdout. \
@@ -361,6 +371,7 @@ pub struct PatchArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Rebuild a converted source tree (progress, full log, first error) and prove the binary has memory debugging",
     long_about = "Rebuilds a Kamailio source tree that `kmemdbg patch` converted, the way the tree needs:\n\
   make trees (3.x-6.x): `make cfg` (with the module list), `make -jN all`, `make install`;\n\
   CMake trees (6.x):    configure with the memory-debug option ON, build, install.\n\
@@ -417,6 +428,7 @@ pub struct CtlArg {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Sample a running proxy's memory (pkg per process, shm) over time: live view, CSV, SVG chart",
     long_about = "Samples a running proxy's memory every --interval for --duration (it always stops by \
 itself): each process's private memory (`pkg.stats`, needs the kex module), the shared pool \
 (`core.shmmem`) and, with --mod-stats, shared memory per module (`mod.stats all shm`).\n\n\
@@ -457,6 +469,7 @@ pub struct WatchArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Leak or pool too small? The stop-traffic-and-wait procedure, guided and measured",
     long_about = "The first question of every \"out of memory\" hunt: is the pool too small, or is \
 there a leak? The manual procedure: stop all traffic, wait about 20 minutes (transactions and \
 other temporary memory are released), place a few calls; if the errors start at once, it is a \
@@ -532,6 +545,7 @@ pub enum PoolArg {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Print the gdb script that walks q_malloc/f_malloc fragments, for this binary's version",
     long_about = "Prints a gdb script that walks every fragment of a q_malloc or f_malloc pool and \
 prints the used ones with the file, function, line and module that allocated them (builds with \
 memory debugging: DBG_QM_MALLOC, DBG_F_MALLOC or DBG_SR_MEMORY, and debug symbols).\n\n\
@@ -671,6 +685,73 @@ pub struct CfgArgs {
     #[arg(long, requires = "cfg", conflicts_with_all = ["live", "memlog", "memdbg", "summary", "dry_run"])]
     pub revert: bool,
     /// Machine-readable output (schema kmemdbg.cfg/1, see README)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    long_about = "Makes a running Kamailio print its memory and saves exactly the dump lines to a file, \
+for `kmemdbg analyze` and `kmemdbg diff`.\n\n\
+How each dump is asked for (Kamailio 5.x):\n  \
+--shm         cfg.set_now_int core mem_dump_shm 1: the shm status, printed at once\n  \
+--pkg PID     cfg.set_now_int core mem_dump_pkg PID: that process prints its pkg memory the next \
+time it runs its loop; receivers run it on their next SIP message (--poke sends them OPTIONS); \
+processes are asked one at a time\n  \
+--signal      SIGUSR1 to the main process (the seed's method, the only one on old versions): \
+main's pkg and the shm, printed only when memlog <= debug\n\n\
+The RPC dumps need the ctl and cfg_rpc modules. What a dump contains follows mem_summary \
+(1 pkg status, 2 shm status, 4 pkg summary, 8 shm summary, 16 short status). \
+kmemdbg reads the log from where it ended before the trigger (following rotation and \
+truncation), waits for each dump's end marker, and says which processes did not answer and why \
+(with the proxy's memlog, debug and mem_summary read over RPC).",
+    after_help = "Exit status: 0 every requested dump was captured; 1 one or more did not answer (listed); \
+2 usage or environment error (no ctl socket, unreadable log).\n\nExamples:\n  \
+kmemdbg dump --shm --log /var/log/syslog\n  \
+kmemdbg dump --shm --pkg all --poke 127.0.0.1:5060 --journal kamailio --out before.log\n  \
+kmemdbg dump --shm --ctl /run/kamailio/kamailio_ctl --stderr /var/log/kamailio.err --out after.log\n  \
+kmemdbg dump --signal --pid-file /run/kamailio/kamailio.pid --log /var/log/syslog\n  \
+kmemdbg diff before.log after.log"
+)]
+pub struct DumpArgs {
+    /// Dump the pkg (private) memory of this process, or of `all` of them (repeatable)
+    #[arg(long, value_name = "PID|all")]
+    pub pkg: Vec<String>,
+    /// Dump the shm (shared) memory; the default when nothing else is asked for
+    #[arg(long)]
+    pub shm: bool,
+    /// Also send SIGUSR1 to the main process (prints main's pkg and the shm when memlog <= debug)
+    #[arg(long)]
+    pub signal: bool,
+    /// The ctl module's socket (unix:/path, a bare path, or udp:HOST:PORT)
+    #[arg(long, value_name = "SOCKET", default_value = crate::kamcmd::DEFAULT_SOCKET)]
+    pub ctl: String,
+    /// Where the main PID is read when core.psx is not available (--signal without ctl)
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/run/kamailio/kamailio.pid"
+    )]
+    pub pid_file: PathBuf,
+    /// Read the dump from this syslog file (default /var/log/syslog when none of --log/--journal/--stderr is given)
+    #[arg(long, value_name = "FILE", group = "logsource")]
+    pub log: Option<PathBuf>,
+    /// Read the dump from journald for this unit (journalctl -u UNIT)
+    #[arg(long, value_name = "UNIT", group = "logsource")]
+    pub journal: Option<String>,
+    /// Read the dump from the file kamailio's stderr goes to (kamailio -E / log_stderror=yes)
+    #[arg(long, value_name = "FILE", group = "logsource")]
+    pub stderr: Option<PathBuf>,
+    /// Send SIP OPTIONS to this address (a listen address of the proxy) to wake receivers
+    #[arg(long, value_name = "ADDR:PORT")]
+    pub poke: Option<String>,
+    /// Write the captured dumps here (default ./kmemdbg-dump-YYYYMMDDTHHMMSSZ.log)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// How long to wait for each requested dump (90, 30s, 2m)
+    #[arg(long, value_name = "S", default_value = "10s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Machine-readable report on stdout (schema in README, "dump --json")
     #[arg(long)]
     pub json: bool,
 }

@@ -12,6 +12,7 @@
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
 pub mod build;
+pub mod capture;
 pub mod cfg;
 pub mod cli;
 pub mod commands;

@@ -195,7 +195,7 @@ impl Backend for CmakeBackend {
         let mut fp = String::new();
         for (name, (ty, value)) in &cache {
             let relevant = ty == "BOOL"
-                || name.starts_with("CMAKE_C_FLAGS")
+                || (name.starts_with("CMAKE_C_FLAGS") && ty != "INTERNAL")
                 || name == "CMAKE_C_COMPILER"
                 || name == "CMAKE_BUILD_TYPE";
             if relevant {

@@ -11,7 +11,8 @@
 //! "up to date" without compiling.
 //!
 //! The whole compiler output goes to a log file (kmemdbg's own file, written
-//! as it streams). This module never edits a source file (that is `patch`),
+//! as it streams). Build steps run with `LC_ALL=C`: untranslated compiler
+//! messages with plain quotes, so the first error can be read back. This module never edits a source file (that is `patch`),
 //! never prints (it reports through [`Observer`]), and runs every program
 //! through [`crate::runner`].
 
@@ -103,6 +104,8 @@ pub struct Outcome {
     /// The modules configured for this build (names).
     pub modules: Vec<String>,
     pub log: PathBuf,
+    /// False when this run wrote no log (up to date: the path is the last build's log).
+    pub log_written: bool,
     /// Objects from other defines were removed before compiling.
     pub cleaned: bool,
     /// An interrupted build with the same defines was continued.
@@ -202,9 +205,51 @@ pub fn memdebug_define(defines: &str) -> Option<String> {
         .map(|d| format!("-D{d}"))
 }
 
+/// The build log, opened (truncated) only when the first build step runs:
+/// a run that compiles nothing ("up to date") keeps the last build's log.
+/// Lines noted before that are kept in memory and written first.
+struct Log {
+    path: PathBuf,
+    file: Option<std::fs::File>,
+    pending: Vec<u8>,
+}
+
+impl Log {
+    fn start(&mut self) -> Result<()> {
+        if self.file.is_some() {
+            return Ok(());
+        }
+        let mut file = crate::fsx::create_stream(&self.path)
+            .context("cannot write the build log (pass --log FILE somewhere writable)")?;
+        file.write_all(&self.pending)
+            .with_context(|| format!("cannot write the build log {}", self.path.display()))?;
+        self.pending.clear();
+        self.file = Some(file);
+        Ok(())
+    }
+}
+
+impl Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match &mut self.file {
+            Some(f) => f.write(buf),
+            None => {
+                self.pending.extend_from_slice(buf);
+                Ok(buf.len())
+            }
+        }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        match &mut self.file {
+            Some(f) => f.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
 /// The running build: log file, observer, progress counters.
 pub struct Session<'a> {
-    log: std::fs::File,
+    log: Log,
     pub log_path: PathBuf,
     log_lines: usize,
     obs: &'a mut dyn Observer,
@@ -213,23 +258,22 @@ pub struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn open(log_path: &Path, obs: &'a mut dyn Observer) -> Result<Session<'a>> {
-        if let Some(dir) = log_path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create {} for the log", dir.display()))?;
-        }
-        let log = std::fs::File::create(log_path).with_context(|| {
-            format!(
-                "cannot write the build log {} (pass --log FILE somewhere writable)",
-                log_path.display()
-            )
-        })?;
         Ok(Session {
-            log,
+            log: Log {
+                path: log_path.to_path_buf(),
+                file: None,
+                pending: Vec::new(),
+            },
             log_path: log_path.to_path_buf(),
             log_lines: 0,
             obs,
             compiled: 0,
         })
+    }
+
+    /// True once a build step has written the log.
+    pub fn log_written(&self) -> bool {
+        self.log.file.is_some()
     }
 
     pub fn note(&mut self, text: &str) {
@@ -247,7 +291,10 @@ impl<'a> Session<'a> {
         cmd: xshell::Cmd<'_>,
         estimate: Option<usize>,
     ) -> Result<()> {
+        // Untranslated messages with plain quotes, so the log can be read.
+        let cmd = cmd.env("LC_ALL", "C");
         let display = cmd.to_string();
+        self.log.start()?;
         let _ = writeln!(self.log, "kmemdbg: {what}: {display}");
         self.log_lines += 1;
         self.obs.event(Event::Step {
@@ -322,7 +369,7 @@ impl<'a> Session<'a> {
 
     /// Runs a short command whose output is data (not logged line by line).
     pub fn query(&mut self, cmd: xshell::Cmd<'_>) -> Result<String> {
-        let out = runner::run(cmd, QUERY_TIMEOUT)?;
+        let out = runner::run(cmd.env("LC_ALL", "C"), QUERY_TIMEOUT)?;
         let _ = writeln!(self.log, "kmemdbg: query: {}", out.display);
         let _ = self.log.write_all(&out.stderr);
         self.log_lines += 1 + out.stderr_text().lines().count();
@@ -396,7 +443,8 @@ pub fn check_prereqs(generation: Generation) -> Result<()> {
 /// Runs the whole build (see the module doc).
 pub fn run(req: &Request, obs: &mut dyn Observer) -> Result<Outcome> {
     let started = Instant::now();
-    let tree = tree::detect(&req.source)?;
+    let source = std::fs::canonicalize(&req.source).unwrap_or_else(|_| req.source.clone());
+    let tree = tree::detect(&source)?;
     check_prereqs(tree.generation)?;
     for name in match &req.modules {
         Selection::List(l) => l.as_slice(),
@@ -430,6 +478,7 @@ pub fn run(req: &Request, obs: &mut dyn Observer) -> Result<Outcome> {
         jobs: req.jobs,
         modules: cfg.modules.clone(),
         log: log_path.clone(),
+        log_written: false,
         cleaned: false,
         resumed: false,
         compiled: 0,
@@ -448,6 +497,7 @@ pub fn run(req: &Request, obs: &mut dyn Observer) -> Result<Outcome> {
         s.note(&format!("not converted: {reason}"));
         out.status = Status::NotConverted;
         out.reason = Some(reason);
+        out.log_written = s.log_written();
         out.elapsed_s = started.elapsed().as_secs_f64();
         return Ok(out);
     }
@@ -477,6 +527,7 @@ pub fn run(req: &Request, obs: &mut dyn Observer) -> Result<Outcome> {
             if req.install {
                 install(&mut *backend, &mut s, &cfg, &mut out)?;
             }
+            out.log_written = s.log_written();
             out.elapsed_s = started.elapsed().as_secs_f64();
             return Ok(out);
         }
@@ -509,9 +560,7 @@ pub fn run(req: &Request, obs: &mut dyn Observer) -> Result<Outcome> {
                 backend.clean(&mut s)?;
                 let rest = stamp::objects(&objects_root, &skip_for_objects(&*backend));
                 for p in &rest {
-                    std::fs::remove_file(p).with_context(|| {
-                        format!("cannot remove the stale object {}", p.display())
-                    })?;
+                    crate::fsx::remove_build_output(p)?;
                 }
                 if !rest.is_empty() {
                     s.note(&format!(
@@ -571,6 +620,7 @@ pub fn run(req: &Request, obs: &mut dyn Observer) -> Result<Outcome> {
         }
     }
     out.compiled = s.compiled;
+    out.log_written = s.log_written();
     out.elapsed_s = started.elapsed().as_secs_f64();
     Ok(out)
 }
@@ -639,11 +689,12 @@ fn check_module_name(tree: &Tree, name: &str) -> Result<()> {
     if valid && names.iter().any(|n| n == name) {
         return Ok(());
     }
+    let prefix: String = name.chars().take(2).collect();
     let close: Vec<&String> = names
         .iter()
         .filter(|n| {
-            name.len() >= 2
-                && (n.contains(name) || name.contains(n.as_str()) || n.starts_with(&name[..2]))
+            prefix.chars().count() == 2
+                && (n.contains(name) || name.contains(n.as_str()) || n.starts_with(&prefix))
         })
         .take(8)
         .collect();
@@ -696,6 +747,23 @@ mod tests {
             memdebug_define("-DF_MALLOC -DQ_MALLOC -DDBG_SR_MEMORYX"),
             None
         );
+    }
+
+    #[test]
+    fn unknown_module_names_are_refused_with_suggestions() {
+        let d = tempfile::tempdir().unwrap();
+        for m in ["tm", "tmx", "sl"] {
+            std::fs::create_dir_all(d.path().join("src/modules").join(m)).unwrap();
+            std::fs::write(d.path().join("src/modules").join(m).join("Makefile"), "").unwrap();
+        }
+        std::fs::write(d.path().join("src/Makefile.defs"), "").unwrap();
+        let t = tree::detect(d.path()).unwrap();
+        assert!(check_module_name(&t, "tm").is_ok());
+        let err = check_module_name(&t, "tmm").unwrap_err().to_string();
+        assert!(err.contains("did you mean: tm, tmx?"), "{err}");
+        for odd in ["aé", "é", "../x", ""] {
+            assert!(check_module_name(&t, odd).is_err(), "{odd}");
+        }
     }
 
     #[test]

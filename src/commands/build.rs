@@ -173,7 +173,15 @@ pub fn render_text(o: &Outcome) -> String {
         };
         s.push_str(&format!("  installed: {} ({state})\n", i.display()));
     }
-    s.push_str(&format!("  log:      {}\n", o.log.display()));
+    s.push_str(&format!(
+        "  log:      {}{}\n",
+        o.log.display(),
+        if o.log_written {
+            ""
+        } else {
+            " (the last build's; this run wrote none)"
+        }
+    ));
     if let Some(v) = &o.verdict {
         s.push_str(&format!("  next: {}\n", v.next_step));
     }
@@ -216,6 +224,16 @@ impl Shown {
     }
 }
 
+/// A long command line (a 250-module exclude list) cut for the screen;
+/// the log has it whole.
+fn shorten(text: &str, max_chars: usize) -> String {
+    if text.chars().count() <= max_chars {
+        return text.to_string();
+    }
+    let cut: String = text.chars().take(max_chars).collect();
+    format!("{cut} ... (whole command in the log)")
+}
+
 fn clock(d: Duration) -> String {
     let s = d.as_secs();
     format!("{}:{:02}", s / 60, s % 60)
@@ -228,7 +246,7 @@ impl Observer for Shown {
                 self.finish();
                 self.compiling = what.starts_with("compile");
                 self.started = Instant::now();
-                self.say(&format!("kmemdbg: {what}: {command}"));
+                self.say(&format!("kmemdbg: {what}: {}", shorten(command, 160)));
                 if self.tty && self.compiling {
                     let bar = ProgressBar::new(1000);
                     bar.set_style(

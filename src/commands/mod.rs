@@ -6,6 +6,7 @@ pub mod build;
 pub mod cfg;
 pub mod completions;
 pub mod convert;
+pub mod dump;
 pub mod gdb;
 pub mod gdb_script;
 pub mod inspect;
@@ -35,6 +36,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
+        Command::Dump(a) => dump::run(&a),
         Command::Completions(a) => completions::run(&a),
         Command::Man(a) => man::run(&a),
         Command::Patch(a) => patch::run(&a),

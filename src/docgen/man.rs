@@ -46,13 +46,31 @@ fn render(cmd: clap::Command) -> Result<ManPage> {
         .section(SECTION)
         .manual("kmemdbg manual")
         .source(format!("kmemdbg {}", crate::commands::VERSION_LINE));
-    let mut roff = Vec::new();
-    man.render(&mut roff)
+    let mut rendered = Vec::new();
+    man.render(&mut rendered)
         .with_context(|| format!("cannot render the man page of {name}"))?;
+    let text = String::from_utf8(rendered)
+        .with_context(|| format!("the man page of {name} is not UTF-8"))?;
     Ok(ManPage {
         file_name: man.get_filename(),
-        roff,
+        roff: no_hyphenation(&text).into_bytes(),
     })
+}
+
+/// Flags, paths and examples must read as typed: after `.TH`, turn off
+/// hyphenation (`.nh`, no `src/ka-mailio`) and justification (`.ad l`, no
+/// stretched spaces inside a command line).
+fn no_hyphenation(roff: &str) -> String {
+    let mut out = String::with_capacity(roff.len() + 16);
+    let mut done = false;
+    for line in roff.split_inclusive('\n') {
+        out.push_str(line);
+        if !done && line.starts_with(".TH ") {
+            out.push_str(".nh\n.ad l\n");
+            done = true;
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -78,6 +96,35 @@ mod tests {
         assert_eq!(names.len(), 1 + subs.len(), "{names:?}");
     }
 
+    /// Every subcommand teaches (STYLE.md): a long description and examples.
+    /// Also catches a doc comment on a `Command` variant, which would
+    /// silently drop the Args struct's `long_about` from --help and the page.
+    #[test]
+    fn every_subcommand_has_long_about_and_examples() {
+        let mut cmd = crate::cli::Cli::command();
+        cmd.build();
+        for sub in cmd.get_subcommands().filter(|s| !s.is_hide_set()) {
+            let name = sub.get_name();
+            if name == "help" {
+                continue;
+            }
+            assert!(sub.get_about().is_some(), "{name}: no about");
+            let long = sub.get_long_about().map(|s| s.to_string());
+            assert!(
+                long.as_deref().is_some_and(|l| l.len() > 40),
+                "{name}: long_about missing (doc comment on the Command variant?)"
+            );
+            let after = sub
+                .get_after_help()
+                .map(|s| s.to_string())
+                .unwrap_or_default();
+            assert!(
+                after.contains(&format!("kmemdbg {name}")),
+                "{name}: after_help has no example: {after}"
+            );
+        }
+    }
+
     #[test]
     fn subcommand_page_has_its_title_synopsis_and_options() {
         let pages = all_pages().unwrap();
@@ -87,6 +134,7 @@ mod tests {
             .unwrap();
         let text = String::from_utf8(verify.roff.clone()).unwrap();
         assert!(text.contains(".TH kmemdbg-verify 1"), "{text}");
+        assert!(text.contains("\n.nh\n.ad l\n"), "{text}");
         assert!(text.contains("kmemdbg verify"), "{text}");
         assert!(text.contains("\\-\\-memdebug"), "{text}");
         let top = String::from_utf8(pages[0].roff.clone()).unwrap();

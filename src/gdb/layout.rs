@@ -10,8 +10,8 @@
 //! the next one starts at `f + sizeof(struct qm_frag) + f->size +
 //! sizeof(struct qm_frag_end)`; f_malloc fragments end at `last_frag` and the
 //! next starts at `f + sizeof(struct fm_frag) + f->size`. With memory
-//! debugging each fragment carries `file`, `func`, `line` (and `mname` from
-//! 4.4 on).
+//! debugging each fragment carries `file` (`MODULE: PATH`, 3.x on), `func`,
+//! `line` (and `mname` from 4.4 on, which repeats the module).
 
 use crate::probe::Version;
 use serde::Serialize;
@@ -29,12 +29,10 @@ pub struct Layout {
     /// Pool variable of shared memory for q_malloc and f_malloc.
     pub qm_shm: &'static str,
     pub fm_shm: &'static str,
-    /// gdb condition, on fragment `$f`, that is true for a used q_malloc fragment.
-    pub qm_used: &'static str,
-    /// Same for f_malloc.
-    pub fm_used: &'static str,
-    /// Fragments record the module name (`mname`).
-    pub has_mname: bool,
+    /// Field of `struct qm_frag` that is 0 exactly when the fragment is used.
+    pub qm_free_mark: &'static str,
+    /// Same for `struct fm_frag`.
+    pub fm_free_mark: &'static str,
     /// The allocator is chosen when compiling (one pool variable whose type
     /// says which), not at run time with -x/-X.
     pub compile_time_allocator: bool,
@@ -51,9 +49,8 @@ pub const LAYOUTS: &[Layout] = &[
         fm_pkg: "_fm_pkg_block",
         qm_shm: "_qm_shm_block",
         fm_shm: "_fm_shm_block",
-        qm_used: "$f->u.is_free == 0",
-        fm_used: "$f->is_free == 0",
-        has_mname: true,
+        qm_free_mark: "u.is_free",
+        fm_free_mark: "is_free",
         compile_time_allocator: false,
         note: "allocators are chosen at run time (-x for shm, -X for pkg); the pool variable of the allocator not in use is 0",
     },
@@ -64,9 +61,8 @@ pub const LAYOUTS: &[Layout] = &[
         fm_pkg: "mem_block",
         qm_shm: "shm_block",
         fm_shm: "shm_block",
-        qm_used: "$f->u.is_free == 0",
-        fm_used: "$f->is_free == 0",
-        has_mname: false,
+        qm_free_mark: "u.is_free",
+        fm_free_mark: "is_free",
         compile_time_allocator: true,
         note: "one allocator compiled in (MEMMNG); mem_block/shm_block have its type",
     },
@@ -77,9 +73,8 @@ pub const LAYOUTS: &[Layout] = &[
         fm_pkg: "mem_block",
         qm_shm: "shm_block",
         fm_shm: "shm_block",
-        qm_used: "$f->u.is_free == 0",
-        fm_used: "$f->prv_free == 0",
-        has_mname: false,
+        qm_free_mark: "u.is_free",
+        fm_free_mark: "prv_free",
         compile_time_allocator: true,
         note: "one allocator compiled in (MEMMNG); f_malloc fragments in a free list have prv_free set",
     },
@@ -90,9 +85,8 @@ pub const LAYOUTS: &[Layout] = &[
         fm_pkg: "mem_block",
         qm_shm: "shm_block",
         fm_shm: "shm_block",
-        qm_used: "$f->u.is_free == 0",
-        fm_used: "$f->u.nxt_free == 0",
-        has_mname: false,
+        qm_free_mark: "u.is_free",
+        fm_free_mark: "u.nxt_free",
         compile_time_allocator: true,
         note: "one allocator compiled in; f_malloc has no free mark here: the last free fragment of each free list (nxt_free == 0) is listed as used, as in the manual script (u.reserved == 0)",
     },
@@ -120,12 +114,12 @@ mod tests {
     fn versions_map_to_rows() {
         assert_eq!(layout_for(&v("6.0.1")).qm_pkg, "_qm_pkg_block");
         assert_eq!(layout_for(&v("5.6.3")).fm_shm, "_fm_shm_block");
-        assert_eq!(layout_for(&v("5.4.4")).qm_used, "$f->u.is_free == 0");
-        assert!(layout_for(&v("4.4.0")).has_mname);
-        assert_eq!(layout_for(&v("4.3.7")).fm_used, "$f->is_free == 0");
-        assert_eq!(layout_for(&v("4.3.2")).fm_used, "$f->prv_free == 0");
+        assert_eq!(layout_for(&v("5.4.4")).qm_free_mark, "u.is_free");
+        assert_eq!(layout_for(&v("4.4.0")).fm_free_mark, "is_free");
+        assert_eq!(layout_for(&v("4.3.7")).fm_free_mark, "is_free");
+        assert_eq!(layout_for(&v("4.3.2")).fm_free_mark, "prv_free");
         assert_eq!(layout_for(&v("4.2.0")).qm_pkg, "mem_block");
-        assert_eq!(layout_for(&v("4.1.9")).fm_used, "$f->u.nxt_free == 0");
+        assert_eq!(layout_for(&v("4.1.9")).fm_free_mark, "u.nxt_free");
         assert_eq!(layout_for(&v("3.3.7")).qm_shm, "shm_block");
         assert_eq!(layout_for(&v("1.5.0")).versions, "3.0 - 4.1");
     }
@@ -136,7 +130,7 @@ mod tests {
             assert!(w[0].since > w[1].since, "{:?} before {:?}", w[0], w[1]);
         }
         for l in LAYOUTS {
-            assert!(l.qm_used.starts_with("$f->") && l.fm_used.starts_with("$f->"));
+            assert!(!l.qm_free_mark.is_empty() && !l.fm_free_mark.is_empty());
             assert_eq!(l.compile_time_allocator, l.qm_pkg == l.fm_pkg);
         }
     }

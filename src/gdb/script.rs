@@ -42,22 +42,29 @@ pub fn pool_variable(layout: &Layout, allocator: Allocator, pool: PoolArg) -> &'
 }
 
 /// Renders the script.
+///
+/// gdb looks a struct type up again at every `sizeof(struct ...)` or
+/// `(struct ... *)` cast it evaluates: about 15 ms each on a -g build, which
+/// makes a naive walk of a few thousand fragments take minutes. So the
+/// script takes every size and field offset once, before the loop, and
+/// walks with a `char *` and plain `long` reads (the same fields, read by
+/// offset).
 pub fn render(spec: &ScriptSpec<'_>) -> String {
     let l = spec.layout;
-    let (frag, end_field, next, used, alloc_name, switch) = match spec.allocator {
+    let (frag, end_field, tail_size, free_mark, alloc_name, switch) = match spec.allocator {
         Allocator::Qm => (
             "struct qm_frag",
             "last_frag_end",
-            "(struct qm_frag *) ((char *) $f + sizeof(struct qm_frag) + $f->size + sizeof(struct qm_frag_end))",
-            l.qm_used,
+            "sizeof(struct qm_frag_end)",
+            l.qm_free_mark,
             "qm",
             "q_malloc",
         ),
         Allocator::Fm => (
             "struct fm_frag",
             "last_frag",
-            "(struct fm_frag *) ((char *) $f + sizeof(struct fm_frag) + $f->size)",
-            l.fm_used,
+            "0",
+            l.fm_free_mark,
             "fm",
             "f_malloc",
         ),
@@ -75,7 +82,7 @@ pub fn render(spec: &ScriptSpec<'_>) -> String {
             if alloc_name == "qm" { "fm" } else { "qm" }
         )
     };
-    let addr = format!("(char *) $f + sizeof({frag})");
+    let offset = |field: &str| format!("(unsigned long) &(({frag} *) 0)->{field}");
     let mut s = String::new();
     s.push_str(&format!(
         "# kmemdbg gdb-script: the used fragments of the {pool_name} pool, {switch}, Kamailio {} layout\n\
@@ -84,18 +91,23 @@ pub fn render(spec: &ScriptSpec<'_>) -> String {
          # Run on a live process: gdb -p PID -batch -x THIS_FILE   (the process pauses meanwhile)\n\
          # or on a core file:     gdb /path/to/kamailio CORE -batch -x THIS_FILE\n\
          # Fragments {} to {} (exclusive); each used one prints a line:\n\
-         #   {FRAG} INDEX size=BYTES addr=ADDRESS alloc'd from {}\n",
+         #   {FRAG} INDEX size=BYTES addr=ADDRESS alloc'd from {}\n\
+         # A fragment is used when its `{free_mark}` is 0; the next one starts at\n\
+         # fragment + sizeof({frag}) + size{}.\n",
         l.versions,
         spec.about,
         l.note,
         spec.from,
         spec.to,
-        if !spec.debug_fields {
-            "? (this build has no memory debugging: no allocation sites)"
-        } else if l.has_mname {
-            "MODULE: FILE: FUNCTION(LINE)"
+        if spec.debug_fields {
+            "MODULE: FILE: FUNCTION(LINE)   (as qm_status prints it)"
         } else {
-            "FILE: FUNCTION(LINE)"
+            "? (this build has no memory debugging: no allocation sites)"
+        },
+        if spec.allocator == Allocator::Qm {
+            " + sizeof(struct qm_frag_end)"
+        } else {
+            ""
         }
     ));
     s.push_str("set pagination off\nset confirm off\nset print elements 400\n");
@@ -106,45 +118,55 @@ pub fn render(spec: &ScriptSpec<'_>) -> String {
     s.push_str(&format!(
         "  printf \"{BEGIN} pool={pool} allocator={alloc_name} heap=%lu used=%lu real_used=%lu\\n\", $blk->size, $blk->used, $blk->real_used\n"
     ));
+    s.push_str("  # sizes and field offsets, looked up once (slow in gdb)\n");
+    s.push_str(&format!("  set $head = sizeof({frag})\n"));
+    s.push_str(&format!("  set $tail = {tail_size}\n"));
+    s.push_str(&format!("  set $o_size = {}\n", offset("size")));
+    s.push_str(&format!("  set $o_free = {}\n", offset(free_mark)));
     s.push_str(&format!(
-        "  set $f = $blk->first_frag\n  set $end = (char *) $blk->{end_field}\n  set $i = 0\n  set $n = 0\n"
+        "  set $w_free = sizeof((({frag} *) 0)->{free_mark})\n"
     ));
-    s.push_str(&format!("  while (char *) $f < $end && $i < {}\n", spec.to));
-    s.push_str(&format!("    if $i >= {} && ({used})\n", spec.from));
+    if spec.debug_fields {
+        s.push_str(&format!("  set $o_file = {}\n", offset("file")));
+        s.push_str(&format!("  set $o_func = {}\n", offset("func")));
+        s.push_str(&format!("  set $o_line = {}\n", offset("line")));
+    }
+    s.push_str(&format!(
+        "  set $p = (char *) $blk->first_frag\n  set $end = (char *) $blk->{end_field}\n  set $i = 0\n  set $n = 0\n"
+    ));
+    s.push_str(&format!("  while $p < $end && $i < {}\n", spec.to));
+    s.push_str("    if $w_free == 4\n");
+    s.push_str("      set $free = *(unsigned int *) ($p + $o_free)\n");
+    s.push_str("    else\n");
+    s.push_str("      set $free = *(unsigned long *) ($p + $o_free)\n");
+    s.push_str("    end\n");
+    s.push_str("    set $size = *(unsigned long *) ($p + $o_size)\n");
+    s.push_str(&format!("    if $i >= {} && $free == 0\n", spec.from));
     s.push_str("      set $n = $n + 1\n");
     if spec.debug_fields {
-        let (cond, fmt, args) = if l.has_mname {
-            (
-                "$f->file != 0 && $f->func != 0 && $f->mname != 0",
-                "%s: %s: %s(%lu)",
-                "$f->mname, $f->file, $f->func, $f->line",
-            )
-        } else {
-            (
-                "$f->file != 0 && $f->func != 0",
-                "%s: %s(%lu)",
-                "$f->file, $f->func, $f->line",
-            )
-        };
-        s.push_str(&format!("      if {cond}\n"));
+        // `file` already reads `MODULE: PATH` (_SRC_LOC_ is module ": " file
+        // since 3.x), exactly what qm_status prints after "alloc'd from".
+        s.push_str("      set $file = *(char **) ($p + $o_file)\n");
+        s.push_str("      set $func = *(char **) ($p + $o_func)\n");
+        s.push_str("      if $file != 0 && $func != 0\n");
         s.push_str(&format!(
-            "        printf \"{FRAG} %lu size=%lu addr=%p alloc'd from {fmt}\\n\", $i, $f->size, {addr}, {args}\n"
+            "        printf \"{FRAG} %lu size=%lu addr=%p alloc'd from %s: %s(%lu)\\n\", $i, $size, $p + $head, $file, $func, *(unsigned long *) ($p + $o_line)\n"
         ));
         s.push_str("      else\n");
         s.push_str(&format!(
-            "        printf \"{FRAG} %lu size=%lu addr=%p alloc'd from ?\\n\", $i, $f->size, {addr}\n"
+            "        printf \"{FRAG} %lu size=%lu addr=%p alloc'd from ?\\n\", $i, $size, $p + $head\n"
         ));
         s.push_str("      end\n");
     } else {
         s.push_str(&format!(
-            "      printf \"{FRAG} %lu size=%lu addr=%p alloc'd from ?\\n\", $i, $f->size, {addr}\n"
+            "      printf \"{FRAG} %lu size=%lu addr=%p alloc'd from ?\\n\", $i, $size, $p + $head\n"
         ));
     }
     s.push_str("    end\n");
-    s.push_str(&format!("    set $f = {next}\n"));
+    s.push_str("    set $p = $p + $head + $size + $tail\n");
     s.push_str("    set $i = $i + 1\n  end\n");
     s.push_str(&format!(
-        "  printf \"{END} fragments=%lu used=%lu complete=%d\\n\", $i, $n, (char *) $f >= $end\n"
+        "  printf \"{END} fragments=%lu used=%lu complete=%d\\n\", $i, $n, $p >= $end\n"
     ));
     s.push_str("end\n");
     s
@@ -182,10 +204,17 @@ mod tests {
         let s = render(&spec(&LAYOUTS[0], Allocator::Qm, PoolArg::Pkg));
         assert!(s.contains("set $blk = _qm_pkg_block\n"), "{s}");
         assert!(s.contains("$blk->last_frag_end"));
-        assert!(s.contains("if $i >= 2000 && ($f->u.is_free == 0)"));
-        assert!(s.contains("while (char *) $f < $end && $i < 10000"));
-        assert!(s.contains("$f->mname, $f->file, $f->func, $f->line"));
-        assert!(s.contains("sizeof(struct qm_frag_end)"));
+        assert!(s.contains("set $o_free = (unsigned long) &((struct qm_frag *) 0)->u.is_free"));
+        assert!(s.contains("if $i >= 2000 && $free == 0"));
+        assert!(s.contains("while $p < $end && $i < 10000"));
+        assert!(s.contains("set $o_file = (unsigned long) &((struct qm_frag *) 0)->file"));
+        assert!(s.contains("set $tail = sizeof(struct qm_frag_end)"));
+        // No struct type lookup inside the loop (slow in gdb).
+        let body = &s[s.find("  while $p").unwrap()..];
+        assert!(
+            !body.contains("sizeof") && !body.contains("struct"),
+            "{body}"
+        );
         assert!(s.contains("-X qm"));
     }
 
@@ -195,9 +224,9 @@ mod tests {
         let s = render(&spec(l, Allocator::Fm, PoolArg::Shm));
         assert!(s.contains("set $blk = shm_block\n"));
         assert!(s.contains("$blk->last_frag\n"));
-        assert!(s.contains("($f->u.nxt_free == 0)"));
+        assert!(s.contains("((struct fm_frag *) 0)->u.nxt_free"));
+        assert!(s.contains("set $tail = 0\n"));
         assert!(!s.contains("mname"));
-        assert!(s.contains("$f->file, $f->func, $f->line"));
     }
 
     #[test]
@@ -218,7 +247,7 @@ mod tests {
                             .count();
                         let ends = s.lines().filter(|x| x.trim() == "end").count();
                         assert_eq!(opens, ends, "{s}");
-                        assert_eq!(s.contains("$f->file"), debug);
+                        assert_eq!(s.contains("$o_file"), debug);
                     }
                 }
             }

@@ -39,7 +39,7 @@ const COLORS: [&str; 10] = [
 ];
 const DASHES: [&str; 3] = ["", "6 3", "2 3"];
 
-const WIDTH: f64 = 1000.0;
+const WIDTH: f64 = 1100.0;
 const LEFT: f64 = 90.0;
 const PLOT_W: f64 = 560.0;
 const LEGEND_X: f64 = LEFT + PLOT_W + 24.0;
@@ -49,7 +49,7 @@ const LEGEND_ROW: f64 = 17.0;
 /// Renders `chart` as a standalone SVG document.
 pub fn render(chart: &Chart) -> String {
     let mut body = String::new();
-    let mut y = 78.0;
+    let mut y = 100.0;
     for panel in &chart.panels {
         let legend_h = 24.0 + LEGEND_ROW * panel.lines.len() as f64;
         let plot_h = PLOT_H.max(legend_h - 30.0);
@@ -205,7 +205,7 @@ fn render_panel(s: &mut String, panel: &Panel, top: f64, plot_h: f64) {
             ly - 4.0,
             LEGEND_X + 28.0,
             esc(&human_bytes(last)),
-            esc(&truncate(&line.label, 38))
+            esc(&truncate(&line.label, 44))
         );
     }
 }
