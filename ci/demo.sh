@@ -59,3 +59,7 @@ echo "          kamcmd -s $ctl cfg.set_now_int core mem_dump_pkg PID      (one p
 echo "          kill -USR1 \$(cat $pidfile), or stop the proxy: summaries at shutdown"
 echo "undo:     $kmemdbg revert --cfg $cfg --pidfile $pidfile --yes"
 [ "$lines" -gt 0 ] || { echo "no dump lines in the log"; exit 1; }
+
+echo
+echo "== controlled-leak demo: a proxy that leaks on purpose, two dumps, what grew (ci/leak-demo.sh)"
+KMEMDBG="$kmemdbg" bash ci/leak-demo.sh

@@ -4,7 +4,7 @@ use crate::cli::ConvertArgs;
 use crate::commands::restart::{
     confirm, options, render_outcome, render_plan, render_setup, target,
 };
-use crate::convert::{self, cfg_step, Report, Request, Step, StepStatus};
+use crate::convert::{self, source_step, Report, Request, Step, StepStatus};
 use crate::ExitStatus;
 use anyhow::Result;
 use serde::Serialize;
@@ -50,7 +50,7 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
         install: args.install,
         restart: options(&args.guided),
     };
-    let prepared = convert::prepare(&req, &cfg_step::Interim)?;
+    let prepared = convert::prepare(&req)?;
     let json = args.guided.json;
     if args.check {
         let pending = prepared.pending();
@@ -79,8 +79,12 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
         return Ok(if pending { 3 } else { 0 });
     }
     let undo = format!(
-        "kmemdbg revert --cfg {}{}",
+        "kmemdbg revert --cfg {}{}{}",
         args.cfg.display(),
+        match &args.source {
+            Some(s) => format!(" --source {}", s.display()),
+            None => String::new(),
+        },
         match (&args.target.service, &args.target.pidfile) {
             (Some(s), _) => format!(" --service {s}"),
             (_, Some(p)) => format!(" --pidfile {}", p.display()),
@@ -112,6 +116,17 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
                 req.restart.timeout
             )
         );
+        if prepared.needs_source {
+            println!(
+                "  the start command runs the new build instead of {}: {}",
+                prepared.setup.binary().display(),
+                if req.install {
+                    "the installed binary"
+                } else {
+                    "the binary built in the tree, with -L its modules directory"
+                }
+            );
+        }
     }
     crate::service::restart::check_restartable(&prepared.setup)?;
     if !confirm(args.guided.yes, "Convert now?")? {
@@ -123,13 +138,7 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
             println!("- {e}");
         }
     };
-    let report = convert::execute(
-        prepared,
-        &req,
-        &convert::SourceUnavailable,
-        &undo,
-        &mut events,
-    )?;
+    let report = convert::execute(prepared, &req, &source_step::Real, &undo, &mut events)?;
     finish(&report, json, true)
 }
 

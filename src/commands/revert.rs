@@ -2,7 +2,7 @@
 
 use crate::cli::RevertArgs;
 use crate::commands::restart::{guided, target};
-use crate::convert::{self, SourceSteps};
+use crate::convert::{self, source_step, SourceSteps};
 use crate::ExitStatus;
 use anyhow::Result;
 
@@ -12,7 +12,7 @@ pub fn run(args: &RevertArgs) -> Result<ExitStatus> {
         if !args.guided.json {
             println!("source tree {}:", src.display());
         }
-        let changed = convert::SourceUnavailable.revert(src)?;
+        let changed = source_step::Real.revert(src)?;
         if !args.guided.json {
             println!(
                 "  {}",

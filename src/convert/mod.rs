@@ -5,12 +5,12 @@
 //! guided restart.
 //!
 //! Orchestration only: every step is a capability module ([`crate::probe`],
-//! the source/build seam [`SourceSteps`], the cfg seam
-//! [`cfg_step::CfgFixer`], [`crate::service`]). [`prepare`] changes nothing
+//! the source/build seam [`SourceSteps`] (real: [`source_step::Real`] over
+//! [`crate::patch`] and [`crate::build`]), [`crate::cfg`], [`crate::service`]). [`prepare`] changes nothing
 //! (it is what `--check` runs); [`execute`] does the work. A SIGINT is
 //! honoured between steps, never inside the restart. Never prints.
 
-pub mod cfg_step;
+pub mod source_step;
 
 use crate::probe::{self, BuildInfo, Verdict};
 use crate::service::journal::FileChange;
@@ -54,37 +54,36 @@ pub struct Step {
     pub detail: String,
 }
 
-/// The source/build/install seam (issues 3 and 4: `kmemdbg patch`, `kmemdbg build`).
+/// What the build step made.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub binary: PathBuf,
+    /// The directory of the built modules (`kamailio -L`).
+    pub modules_dir: PathBuf,
+    /// Something was compiled (false: the build was up to date).
+    pub compiled: bool,
+}
+
+/// The source/build/install seam ([`source_step::Real`] in production).
 pub trait SourceSteps {
     /// Rewrites the tree for a memory-debug build; Ok(true) when it changed something.
     fn patch(&self, source: &Path) -> Result<bool>;
-    /// Builds the tree (`modules`: the module list); returns the built binary.
-    fn build(&self, source: &Path, modules: Option<&str>) -> Result<PathBuf>;
+    /// Builds the tree (`modules`: the module list).
+    fn build(
+        &self,
+        source: &Path,
+        modules: Option<&str>,
+        events: &mut dyn FnMut(&str),
+    ) -> Result<Built>;
     /// Installs the build; returns the installed binary.
-    fn install(&self, source: &Path) -> Result<PathBuf>;
-    /// Undoes `patch` from its backups.
+    fn install(
+        &self,
+        source: &Path,
+        modules: Option<&str>,
+        events: &mut dyn FnMut(&str),
+    ) -> Result<PathBuf>;
+    /// Undoes `patch` from its backups; Ok(true) when it restored something.
     fn revert(&self, source: &Path) -> Result<bool>;
-}
-
-/// Used until the source and build modules are merged: says so plainly.
-pub struct SourceUnavailable;
-
-impl SourceSteps for SourceUnavailable {
-    fn patch(&self, source: &Path) -> Result<bool> {
-        bail!("the patch step is not in this kmemdbg build yet; run `kmemdbg patch --source {}` and `kmemdbg build` separately, then convert again", source.display())
-    }
-    fn build(&self, source: &Path, _: Option<&str>) -> Result<PathBuf> {
-        bail!(
-            "the build step is not in this kmemdbg build yet; run `kmemdbg build --source {}`",
-            source.display()
-        )
-    }
-    fn install(&self, source: &Path) -> Result<PathBuf> {
-        bail!("the install step is not in this kmemdbg build yet; run `kmemdbg build --source {} --install`", source.display())
-    }
-    fn revert(&self, source: &Path) -> Result<bool> {
-        bail!("reverting sources is not in this kmemdbg build yet; run `kmemdbg patch --source {} --revert`", source.display())
-    }
 }
 
 /// What `convert` was asked to do.
@@ -106,6 +105,8 @@ pub struct Prepared {
     pub steps: Vec<Step>,
     pub cfg_changes: Vec<FileChange>,
     pub run_plan: RunPlan,
+    /// The run-time settings asked for (the source steps add the new binary).
+    pub desired: Desired,
     /// Why a restart is needed, when it is.
     pub restart_reason: Option<String>,
     /// The source steps must run first.
@@ -136,8 +137,13 @@ fn step(name: &'static str, status: StepStatus, detail: impl Into<String>) -> St
 
 /// The run-time options a verdict asks for, as (option, value) pairs.
 pub fn runtime_pairs(v: &Verdict) -> Vec<(char, String)> {
+    option_pairs(&v.runtime_options)
+}
+
+/// `["-x", "qm"]` -> `[('x', "qm")]`.
+fn option_pairs(opts: &[String]) -> Vec<(char, String)> {
     let mut out = Vec::new();
-    let mut it = v.runtime_options.iter();
+    let mut it = opts.iter();
     while let Some(o) = it.next() {
         if let (Some(c), Some(val)) = (
             o.strip_prefix('-').and_then(|s| s.chars().next()),
@@ -149,8 +155,50 @@ pub fn runtime_pairs(v: &Verdict) -> Vec<(char, String)> {
     out
 }
 
+/// The cfg step: [`crate::cfg::plan`] evaluated with the service's own
+/// `-A` defines and `-d`/`--debug`, as file changes the guided restart
+/// writes (and puts back on a failed restart). Returns the changes and
+/// one line for the report.
+pub fn plan_cfg(
+    cfg: &Path,
+    command: &[String],
+    binary: &Path,
+) -> Result<(Vec<FileChange>, String)> {
+    let facts = crate::cfg::argv::parse_argv(command);
+    let opts = crate::cfg::Options {
+        defines: facts.defines,
+        goals: crate::cfg::Goals::default(),
+        binary: Some(binary.to_path_buf()),
+        debug_override: facts.debug,
+    };
+    let plan = crate::cfg::plan(cfg, &opts)?;
+    let changes: Vec<FileChange> = plan
+        .files
+        .iter()
+        .map(|f| FileChange {
+            mode: std::fs::metadata(&f.path)
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+                .unwrap_or(0o644),
+            path: f.path.clone(),
+            before: Some(f.old.clone()),
+            after: Some(f.new.clone()),
+            why: "memory dumps visible (kmemdbg cfg's edit)".into(),
+        })
+        .collect();
+    let mut lines: Vec<String> = if plan.changed() {
+        plan.changes.iter().map(|c| c.text.clone()).collect()
+    } else {
+        plan.kept.clone()
+    };
+    lines.extend(plan.warnings.iter().map(|w| format!("warning: {w}")));
+    if lines.is_empty() {
+        lines.push("memlog <= debug already".into());
+    }
+    Ok((changes, lines.join("; ")))
+}
+
 /// Finds the setup, inspects the binary and plans every step. Changes nothing.
-pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
+pub fn prepare(req: &Request) -> Result<Prepared> {
     let setup = discover::discover(&req.target)?;
     let binary = restart::resolve_binary(&setup);
     let build = probe::run_probe(&binary, probe::PROBE_TIMEOUT)?;
@@ -167,6 +215,7 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
         ),
     )];
     let needs_source = !verdict.ready;
+    let mut source_runtime = Vec::new();
     if needs_source {
         let Some(src) = &req.source else {
             bail!(
@@ -175,20 +224,35 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
                 verdict.summary
             );
         };
-        steps.push(step(
-            "patch",
-            StepStatus::Pending,
-            format!("rewrite {} for a memory-debug build", src.display()),
-        ));
+        let state = source_step::inspect(src)
+            .with_context(|| format!("inspecting the source tree {}", src.display()))?;
+        source_runtime = option_pairs(&state.runtime_options);
+        steps.push(if state.patch_pending.is_empty() {
+            step(
+                "patch",
+                StepStatus::Already,
+                format!(
+                    "{} is patched for a memory-debug build ({})",
+                    src.display(),
+                    state.generations.join(", ")
+                ),
+            )
+        } else {
+            step(
+                "patch",
+                StepStatus::Pending,
+                format!("{}: {}", src.display(), state.patch_pending.join("; ")),
+            )
+        });
         steps.push(step(
             "build",
             StepStatus::Pending,
             format!(
-                "build {}{}",
+                "build {}{} (compiles only what changed)",
                 src.display(),
                 req.modules
                     .as_deref()
-                    .map(|m| format!(" (modules: {m})"))
+                    .map(|m| format!(" with modules {m}"))
                     .unwrap_or_default()
             ),
         ));
@@ -200,9 +264,9 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
                 StepStatus::Skipped
             },
             if req.install {
-                "install the new binary".to_string()
+                "install the new build (make install / cmake --install) and run it".to_string()
             } else {
-                "not asked (--install); the service keeps its binary".into()
+                "not asked (--install): the proxy will run the built binary from the tree".into()
             },
         ));
     } else {
@@ -227,17 +291,11 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
             );
         }
     }
-    let cfg_plan = cfg_fixer
-        .plan(&req.cfg, &setup.defines(), &binary)
+    let (cfg_changes, cfg_detail) = plan_cfg(&req.cfg, &setup.command(), &binary)
         .with_context(|| format!("planning the cfg step for {}", req.cfg.display()))?;
-    let cfg_detail = if cfg_plan.notes.is_empty() {
-        "memlog <= debug already".to_string()
-    } else {
-        cfg_plan.notes.join("; ")
-    };
     steps.push(step(
         "cfg",
-        if cfg_plan.changes.is_empty() {
+        if cfg_changes.is_empty() {
             StepStatus::Already
         } else {
             StepStatus::Pending
@@ -248,7 +306,11 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
     // runtime: what the build needs on the command line.
     let desired = Desired {
         options: if needs_source {
-            vec![('x', "qm".into())]
+            if source_runtime.is_empty() {
+                vec![('x', "qm".into())]
+            } else {
+                source_runtime
+            }
         } else {
             runtime_pairs(&verdict)
         },
@@ -296,7 +358,7 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
     ));
 
     // restart: needed for changes, or when the running proxy lags behind what is on disk.
-    let restart_reason = if !cfg_plan.changes.is_empty() || !run_plan.is_empty() || needs_source {
+    let restart_reason = if !cfg_changes.is_empty() || !run_plan.is_empty() || needs_source {
         Some("to load the changes above".to_string())
     } else {
         lagging(&setup, &req.cfg, &desired)
@@ -318,8 +380,9 @@ pub fn prepare(req: &Request, cfg_fixer: &dyn CfgFixer) -> Result<Prepared> {
         build,
         verdict,
         steps,
-        cfg_changes: cfg_plan.changes,
+        cfg_changes,
         run_plan,
+        desired,
         restart_reason,
         needs_source,
     })
@@ -374,8 +437,6 @@ fn process_start(pid: u32) -> Option<std::time::SystemTime> {
         .ok()
 }
 
-pub use cfg_step::CfgFixer;
-
 /// The result of [`execute`].
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -414,7 +475,8 @@ pub fn execute(
         ok: false,
         undo: None,
     };
-    let mut new_binary: Option<PathBuf> = None;
+    // The binary the restart will run, and its modules when it runs from the tree.
+    let mut new_binary: Option<(PathBuf, Option<PathBuf>)> = None;
     let order = ["patch", "build", "install"];
     for name in order {
         if stop_here(&mut report, name) {
@@ -427,30 +489,44 @@ pub fn execute(
             continue;
         }
         let src = req.source.clone().unwrap_or_default();
+        let modules = req.modules.as_deref();
         events(&format!("{name}: {}", report.steps[i].detail));
-        let r: Result<String> = match name {
+        let r: Result<(bool, String)> = match name {
             "patch" => source.patch(&src).map(|c| {
                 if c {
-                    "patched".into()
+                    (true, format!("patched {}", src.display()))
                 } else {
-                    "already patched".into()
+                    (false, format!("{} was patched already", src.display()))
                 }
             }),
-            "build" => source.build(&src, req.modules.as_deref()).map(|b| {
-                new_binary = Some(b.clone());
-                format!("built {}", b.display())
+            "build" => source.build(&src, modules, events).map(|b| {
+                new_binary = Some((b.binary.clone(), Some(b.modules_dir.clone())));
+                if b.compiled {
+                    (true, format!("built {}", b.binary.display()))
+                } else {
+                    (
+                        false,
+                        format!("{} is up to date (nothing compiled)", b.binary.display()),
+                    )
+                }
             }),
-            _ => source.install(&src).map(|b| {
-                new_binary = Some(b.clone());
-                format!("installed {}", b.display())
+            _ => source.install(&src, modules, events).map(|b| {
+                new_binary = Some((b.clone(), None));
+                (true, format!("installed {}", b.display()))
             }),
         };
         match r {
-            Ok(d) => {
-                report.steps[i].status = StepStatus::Done;
-                report.steps[i].changed = true;
+            Ok((changed, d)) => {
+                report.steps[i].status = if changed {
+                    StepStatus::Done
+                } else {
+                    StepStatus::Already
+                };
+                report.steps[i].changed = changed;
                 report.steps[i].detail = d;
-                report.undo = Some(undo_hint.to_string());
+                if changed {
+                    report.undo = Some(undo_hint.to_string());
+                }
             }
             Err(e) => {
                 report.steps[i].status = StepStatus::Failed;
@@ -460,7 +536,43 @@ pub fn execute(
             }
         }
     }
-    let _ = new_binary; // the restart plan picks up an installed binary once the build seam returns one
+    // The new build goes into the restart plan: its binary (and, run from
+    // the tree, `-L` its modules directory).
+    let (run_plan, new_setup) = match &new_binary {
+        Some((bin, modules_dir)) => {
+            let mut desired = p.desired.clone();
+            desired.binary = Some(bin.clone());
+            if let Some(dir) = modules_dir {
+                desired.options.push(('L', dir.display().to_string()));
+            }
+            match plan::plan(&p.setup, &desired) {
+                Ok(rp) => {
+                    if let Some(s) = report.steps.iter_mut().find(|s| s.name == "runtime") {
+                        s.detail = rp
+                            .settings
+                            .iter()
+                            .map(|s| format!("{} -> {} in {}", s.option, s.new, s.written_to))
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        if s.status == StepStatus::Already && !rp.is_empty() {
+                            s.status = StepStatus::Pending;
+                        }
+                    }
+                    let ns = rp.new_setup.clone();
+                    (rp, ns)
+                }
+                Err(e) => {
+                    if let Some(s) = report.steps.iter_mut().find(|s| s.name == "runtime") {
+                        s.status = StepStatus::Failed;
+                        s.detail = format!("running {} needs: {e:#}", bin.display());
+                    }
+                    mark_not_run(&mut report);
+                    return Ok(report);
+                }
+            }
+        }
+        None => (p.run_plan.clone(), p.run_plan.new_setup.clone()),
+    };
     if stop_here(&mut report, "cfg") {
         return Ok(report);
     }
@@ -471,18 +583,13 @@ pub fn execute(
     if stop_here(&mut report, "restart") {
         return Ok(report);
     }
-    let changes = p.file_changes();
+    let mut changes = p.cfg_changes.clone();
+    changes.extend(run_plan.file_changes.iter().cloned());
     events(&format!(
         "restart: {}",
         p.restart_reason.clone().unwrap_or_default()
     ));
-    let outcome = restart::execute(
-        &p.setup,
-        &p.run_plan.new_setup,
-        &changes,
-        &req.restart,
-        events,
-    )?;
+    let outcome = restart::execute(&p.setup, &new_setup, &changes, &req.restart, events)?;
     let ok = outcome.ok();
     for name in ["cfg", "runtime", "restart"] {
         if let Some(s) = report.steps.iter_mut().find(|s| s.name == name) {
