@@ -27,45 +27,26 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Show what a kamailio binary was compiled with and whether it can produce memory dumps
     Inspect(InspectArgs),
-    /// CI gate: exit 1 unless the binary has the required build flags (memory debugging, ...)
     Verify(VerifyArgs),
-    /// Print the shell completion script for bash, zsh or fish
-    Completions(CompletionsArgs),
-    /// Write the man pages (kmemdbg.1 and one per subcommand) or print kmemdbg.1
-    Man(ManArgs),
-    /// Rewrite a Kamailio source tree for a memory-debug build (one recipe per generation)
     Patch(PatchArgs),
-    /// Rebuild a converted source tree (progress, full log, first error) and prove the binary has memory debugging
     Build(BuildArgs),
-    /// Guided restart: pre-flight, stop, start, health check, rollback when the new setup fails
-    Restart(RestartArgs),
-    /// Change the memory pool sizes (-m shared, -M private) with a guided restart
-    Size(SizeArgs),
-    /// The one command: inspect, patch, build, install, cfg, run-time options, restart
-    Convert(ConvertArgs),
-    /// Undo a conversion (cfg, options, drop-in, command line) from the backups, with a guided restart
-    Revert(RevertArgs),
-    /// Sample a running proxy's memory (pkg per process, shm) over time: live view, CSV, SVG chart
-    Watch(WatchArgs),
-    /// Leak or pool too small? The stop-traffic-and-wait procedure, guided and measured
-    Triage(TriageArgs),
-    /// Print the gdb script that walks q_malloc/f_malloc fragments, for this binary's version
-    GdbScript(GdbScriptArgs),
-    /// Walk a live process (--pid) or a core file with gdb and rank the allocation sites
-    Gdb(GdbArgs),
-    /// Make memory dumps visible in kamailio.cfg (memlog <= debug), checked by `kamailio -c`; or live via kamcmd
     Cfg(CfgArgs),
-    /// Make a running proxy print its memory (pkg per process, shm) and save exactly those lines
+    Restart(RestartArgs),
+    Size(SizeArgs),
+    Convert(ConvertArgs),
+    Revert(RevertArgs),
     Dump(DumpArgs),
-    /// Read memory dumps from a log: heap use and allocation sites per process and pool
     Analyze(AnalyzeArgs),
-    /// Compare dumps taken at different times and name the allocation sites that grow
     Diff(DiffArgs),
-    /// Write a synthetic memory dump to stdout (benchmarks and scale tests)
+    Watch(WatchArgs),
+    Triage(TriageArgs),
+    GdbScript(GdbScriptArgs),
+    Gdb(GdbArgs),
     #[command(hide = true)]
     GenDump(GenDumpArgs),
+    Completions(CompletionsArgs),
+    Man(ManArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.
@@ -324,6 +305,7 @@ pub struct ManArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Rewrite a Kamailio source tree for a memory-debug build (one recipe per generation)",
     long_about = "Rewrites a Kamailio source tree so that it builds with memory debugging, the way \
 the \"out of memory\" procedure asks (\"remove F_MALLOC, add DBG_QM_MALLOC\"), for the tree's own \
 generation: it finds Makefile.defs (top level or src/), the version, a saved `make cfg` \
@@ -592,6 +574,7 @@ pub struct GdbScriptArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Walk a live process (--pid) or a core file with gdb and rank the allocation sites",
     long_about = "Runs gdb in batch mode on a running process (--pid; the process is paused while gdb \
 walks it) or on a core file (--core), walks the used fragments of its pkg or shm pool with the \
 script `kmemdbg gdb-script` prints, and ranks the allocation sites by bytes and count - the \
@@ -642,6 +625,7 @@ pub struct GdbArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Make memory dumps visible in kamailio.cfg (memlog <= debug), checked by `kamailio -c`; or live via kamcmd",
     long_about = "A memory-debug build prints no memory summary unless memlog <= debug. This reads the cfg the \
 way Kamailio does (#!define/#!trydef/#!redefine, nested #!ifdef/#!ifndef/#!else, #!substdef, include_file/\
 import_file, -A defines), shows which line sets debug, memlog, memdbg, mem_summary, log_stderror, \
@@ -705,6 +689,7 @@ pub struct CfgArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Make a running proxy print its memory (pkg per process, shm) and save exactly those lines",
     long_about = "Makes a running Kamailio print its memory and saves exactly the dump lines to a file, \
 for `kmemdbg analyze` and `kmemdbg diff`.\n\n\
 How each dump is asked for (Kamailio 5.x):\n  \
@@ -785,6 +770,7 @@ pub enum ByArg {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Read memory dumps from a log: heap use and allocation sites per process and pool",
     long_about = "Reads Kamailio memory dumps out of a log and prints, for each dump (process, pool, time), \
 the heap use and the allocation sites sorted by bytes, with fragment count and share.\n\n\
 Understands q_malloc fragment lists (qm_status) and summaries (qm_sums), f_malloc (fm_status, \
@@ -825,6 +811,7 @@ pub struct AnalyzeArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Compare dumps taken at different times and name the allocation sites that grow",
     long_about = "Compares dumps of the same heap taken at different times and ranks the allocation \
 sites whose fragment count or bytes grew. The dumps come from the files in the order given \
 (oldest first), and from several dumps inside one file in the order they appear.\n\n\
@@ -861,6 +848,7 @@ pub struct DiffArgs {
 
 #[derive(Debug, Args)]
 #[command(
+    about = "Write a synthetic memory dump to stdout (benchmarks and scale tests)",
     long_about = "Writes a synthetic Kamailio memory dump to stdout, deterministic for a given \
 seed: the input of ci/bench-analyze.sh and of scale tests.",
     after_help = "Example:\n  kmemdbg gen-dump --layout qm-status --size 512MiB > /tmp/dump.log"
