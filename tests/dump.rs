@@ -269,6 +269,41 @@ fn real_proxy_dump_measures_htable_leak() {
             );
         }
     }
+    // `kmemdbg diff` on the two captured files names the leak: the htable
+    // site first in shm, with the same count growth; no receiver pkg site grows.
+    let (code, out, err) = run_kmemdbg(&[
+        "diff",
+        before.to_str().unwrap(),
+        after.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let series = d["series"].as_array().unwrap();
+    let shm = series
+        .iter()
+        .find(|s| s["key"]["pool"] == "shm")
+        .expect("a shm series");
+    let first = &shm["growing"][0];
+    assert!(
+        first["key"].as_str().unwrap().contains("ht_cell_new"),
+        "diff ranks {} first",
+        first["key"]
+    );
+    assert_eq!(first["count_growth"].as_i64().unwrap(), growth, "{first:#}");
+    for s in series.iter().filter(|s| s["key"]["pool"] == "pkg") {
+        for g in s["growing"].as_array().unwrap() {
+            assert!(
+                g["count_growth"].as_i64().unwrap() < 20
+                    && !g["key"].as_str().unwrap().contains("ht_cell_new"),
+                "pkg site grew: {g:#}"
+            );
+        }
+    }
+    let (code, text, _) = run_kmemdbg(&["diff", before.to_str().unwrap(), after.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(text.contains("htable: ht_api.c: ht_cell_new("), "{text}");
+
     // The seed's method, without RPC: SIGUSR1 to the main PID from the PID
     // file; memlog=2 <= debug=2 and mem_summary=12, so main prints its pkg
     // summary and the shm summary. With no settings to go by, kmemdbg
@@ -598,6 +633,14 @@ fn real_proxy_dump_of_killed_process_is_truncated() {
     assert!(
         printed > 0 && printed < entries,
         "{printed} of {entries} htable fragments"
+    );
+    // The truncated dump is analysed with a warning, not an error.
+    let (code, report, warn) = run_kmemdbg(&["analyze", out.to_str().unwrap()]);
+    assert_eq!(code, 0, "{report}\n{warn}");
+    assert!(report.contains("[TRUNCATED]"), "{report}");
+    assert!(
+        format!("{report}{warn}").contains("before its end marker"),
+        "{report}\n{warn}"
     );
     // Regenerates tests/fixtures/capture/killed-mid-dump-shm.log.
     if let Some(dir) = std::env::var_os("KMEMDBG_FIXTURE_OUT") {
