@@ -63,12 +63,5 @@ echo "== sipp: $requests OPTIONS, one new Call-ID each"
 echo "== kmemdbg dump --shm (after)"
 dump "$work/after.log"
 echo "== what grew"
-if "$kmemdbg" diff --help >/dev/null 2>&1; then
-  "$kmemdbg" diff "$work/before.log" "$work/after.log"
-else
-  # This kmemdbg has no `diff` yet: the same question with sort/uniq/join.
-  sites() { sed -n "s/.*alloc'd from //p" "$1" | sort | uniq -c | awk '{c=$1; $1=""; print substr($0,2) "\t" c}' | sort -t "$(printf '\t')" -k1,1; }
-  join -t "$(printf '\t')" -a 2 -e 0 -o 0,1.2,2.2 <(sites "$work/before.log") <(sites "$work/after.log") \
-    | awk -F '\t' '{ printf "%+8d  %s\n", $3 - $2, $1 }' | sort -rn | head -5
-fi
+"$kmemdbg" diff --top 5 "$work/before.log" "$work/after.log"
 [ -z "${LEAK_KEEP:-}" ] || echo "kept: $work/before.log $work/after.log $log"
