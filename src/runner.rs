@@ -121,18 +121,7 @@ pub fn run_command(command: &mut Command, display: String, timeout: Duration) ->
         }
         buf
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if start.elapsed() >= timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(TimedOut { display, timeout }.into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_or_kill(&mut child, &display, timeout)?;
     // A grandchild holding the pipes open must not hang us: give the readers
     // a short grace period after the child itself has exited.
     let stdout = join_within(t_out, Duration::from_secs(2));
@@ -143,6 +132,30 @@ pub fn run_command(command: &mut Command, display: String, timeout: Duration) ->
         stdout,
         stderr,
     })
+}
+
+/// Waits for `child` to exit; kills it (and reports [`TimedOut`]) after `timeout`.
+fn wait_or_kill(
+    child: &mut std::process::Child,
+    display: &str,
+    timeout: Duration,
+) -> Result<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if start.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(TimedOut {
+                display: display.to_string(),
+                timeout,
+            }
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 fn join_within(handle: std::thread::JoinHandle<Vec<u8>>, grace: Duration) -> Vec<u8> {
@@ -180,18 +193,7 @@ pub fn run_logged(
     let mut child = command
         .spawn()
         .with_context(|| format!("could not start `{display}`"))?;
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if start.elapsed() >= timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(TimedOut { display, timeout }.into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_or_kill(&mut child, &display, timeout)?;
     let gained = std::fs::read(log)
         .map(|b| {
             b.get(start_len as usize..)
