@@ -204,6 +204,73 @@ pub fn revert(path: &Path) -> Result<Reverted> {
     Ok(Reverted::Restored)
 }
 
+/// A scratch file beside a user's file, removed when dropped: a candidate
+/// that `kamailio -c` checks where relative includes resolve exactly as
+/// for the real file. Mode 0600 (configs hold passwords); never replaces
+/// anything (created with O_EXCL).
+#[derive(Debug)]
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Creates `.kmemdbg-check-<pid>-<n>.cfg` in `beside`'s directory with `contents`.
+pub fn scratch_beside(beside: &Path, contents: &[u8]) -> Result<Scratch> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match beside.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let pid = std::process::id();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    for n in 0..100u32 {
+        let path = dir.join(format!(
+            ".kmemdbg-check-{pid}-{:x}.cfg",
+            seed.wrapping_add(n.wrapping_mul(7919)) & 0xffffff
+        ));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                let scratch = Scratch { path };
+                f.write_all(contents)
+                    .and_then(|_| f.sync_all())
+                    .with_context(|| {
+                        format!("cannot write the candidate {}", scratch.path.display())
+                    })?;
+                return Ok(scratch);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot create a candidate file in {} (read-only directory?)",
+                        dir.display()
+                    )
+                })
+            }
+        }
+    }
+    bail!("cannot find a free candidate name in {}", dir.display())
+}
+
 /// A unified diff of two texts, labelled with the file's path.
 pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
     let name = path.display().to_string();

@@ -156,6 +156,57 @@ fn join_within(handle: std::thread::JoinHandle<Vec<u8>>, grace: Duration) -> Vec
     handle.join().unwrap_or_default()
 }
 
+/// Runs `cmd` with stdin closed and stdout/stderr appended to `log` (not
+/// pipes): for programs that daemonize and keep their output open, such as
+/// kamailio started without `-D`. Waits up to `timeout` for the launched
+/// program itself to exit; the returned stderr is what the log gained.
+pub fn run_logged(
+    cmd: xshell::Cmd<'_>,
+    log: &std::path::Path,
+    timeout: Duration,
+) -> Result<Output> {
+    let display = cmd.to_string();
+    let mut command: Command = cmd.into();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open log {}", log.display()))?;
+    let start_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start `{display}`"))?;
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        if start.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(TimedOut { display, timeout }.into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    let gained = std::fs::read(log)
+        .map(|b| {
+            b.get(start_len as usize..)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    Ok(Output {
+        display,
+        code: status.code(),
+        stdout: Vec::new(),
+        stderr: gained,
+    })
+}
+
 /// A fresh xshell handle (no shell is ever involved).
 pub fn shell() -> Result<xshell::Shell> {
     xshell::Shell::new().context("could not set up the command runner")

@@ -756,7 +756,7 @@ mod tests {
             std::fs::create_dir_all(d.path().join("src/modules").join(m)).unwrap();
             std::fs::write(d.path().join("src/modules").join(m).join("Makefile"), "").unwrap();
         }
-        std::fs::write(d.path().join("src/Makefile.defs"), "").unwrap();
+        std::fs::write(d.path().join("src/Makefile.defs"), "MAIN_NAME=kamailio\n").unwrap();
         let t = tree::detect(d.path()).unwrap();
         assert!(check_module_name(&t, "tm").is_ok());
         let err = check_module_name(&t, "tmm").unwrap_err().to_string();
