@@ -5,6 +5,7 @@
 #
 #   bash ci/bench-build.sh                  # 5.6.3, small module list, 3 runs each
 #   RUNS=5 MODULES=all JOBS=2 bash ci/bench-build.sh
+#   KMEMDBG_BIN=target/debug/kmemdbg RUNS=1 MODULES=sl bash ci/bench-build.sh
 #
 # Each run builds a fresh copy of Debian's pristine tree (ci/fetch-sources.sh).
 # The two contenders alternate (plain first on odd runs, kmemdbg first on
@@ -20,8 +21,12 @@ MODULES=${MODULES:-ctl,cfg_rpc,sl,pv,kex}
 UPTODATE_RUNS=${UPTODATE_RUNS:-10}
 PRISTINE=${KMEMDBG_SRC_CACHE:-/var/cache/kmemdbg/src}/kamailio-$VERSION
 [ -f "$PRISTINE/.kmemdbg-complete" ] || { echo "no $PRISTINE: run ci/fetch-sources.sh" >&2; exit 2; }
-cargo build --release --quiet
-KMEMDBG=$PWD/target/release/kmemdbg
+if [ -n "${KMEMDBG_BIN:-}" ]; then
+  KMEMDBG=$KMEMDBG_BIN   # an already built kmemdbg (skips the release build)
+else
+  cargo build --release --quiet
+  KMEMDBG=$PWD/target/release/kmemdbg
+fi
 WORK=$(mktemp -d /tmp/kmemdbg-bench.XXXXXX)
 echo "bench: $VERSION, modules=$MODULES, -j$JOBS, $RUNS runs each; files in $WORK"
 

@@ -294,7 +294,12 @@ impl<'a> Session<'a> {
         // Untranslated messages with plain quotes, so the log can be read.
         let cmd = cmd.env("LC_ALL", "C");
         let display = cmd.to_string();
-        self.log.start()?;
+        if !self.log_written() {
+            self.log.start()?;
+            let path = self.log_path.display().to_string();
+            self.obs
+                .event(Event::Note(&format!("whole compiler output: {path}")));
+        }
         let _ = writeln!(self.log, "kmemdbg: {what}: {display}");
         self.log_lines += 1;
         self.obs.event(Event::Step {
@@ -756,7 +761,7 @@ mod tests {
             std::fs::create_dir_all(d.path().join("src/modules").join(m)).unwrap();
             std::fs::write(d.path().join("src/modules").join(m).join("Makefile"), "").unwrap();
         }
-        std::fs::write(d.path().join("src/Makefile.defs"), "").unwrap();
+        std::fs::write(d.path().join("src/Makefile.defs"), "MAIN_NAME=kamailio\n").unwrap();
         let t = tree::detect(d.path()).unwrap();
         assert!(check_module_name(&t, "tm").is_ok());
         let err = check_module_name(&t, "tmm").unwrap_err().to_string();

@@ -77,6 +77,13 @@ fn cmake() -> Tool {
 /// call (the `CC` environment variable), when set.
 pub fn required(generation: Generation, cc: Option<&str>) -> Vec<Tool> {
     let compiler = match cc.and_then(|c| c.split_whitespace().next()) {
+        Some("clang") => Tool {
+            name: "clang".to_string(),
+            alternatives: &[],
+            debian: "clang",
+            rpm: "clang",
+            ..cc_tool()
+        },
         Some(c) if c != "gcc" => Tool {
             name: c.to_string(),
             alternatives: &[],
@@ -150,7 +157,9 @@ mod tests {
     #[test]
     fn cc_from_the_environment_is_the_compiler_checked() {
         let tools = required(Generation::Make, Some("clang"));
-        assert!(tools.iter().any(|t| t.name == "clang"));
+        assert!(tools
+            .iter()
+            .any(|t| t.name == "clang" && t.debian == "clang"));
         assert!(!tools.iter().any(|t| t.name == "gcc"));
     }
 }

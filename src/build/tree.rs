@@ -1,10 +1,10 @@
 //! Which build system a Kamailio source tree uses, and where its parts are.
 //!
-//! Only what `build` needs: the make tree (`src/Makefile.defs`, or
-//! `Makefile.defs` at the top for 3.x/4.x) or the CMake tree (6.x). It reads
-//! directory entries and never writes. (To be replaced by `source::detect`
-//! once `patch` lands.)
+//! Only what `build` needs, on top of [`crate::source::detect`]: the make
+//! tree (`src/Makefile.defs`, or `Makefile.defs` at the top for 3.x/4.x) or
+//! the CMake tree (6.x) and its build directory. It reads and never writes.
 
+use crate::source;
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
 
@@ -56,58 +56,64 @@ impl Tree {
     }
 }
 
-/// Finds the tree at `dir` (its top or its `src/`). A 6.x tree has both
-/// make files and CMake files: CMake is used unless the tree was already
-/// configured with make (`src/config.mak` exists).
+/// Finds the tree at `dir` (its top or its `src/`) with
+/// [`crate::source::detect`] and picks the build system: a 6.x tree has
+/// both make files and CMake files, and CMake is used unless the tree was
+/// already configured with make (`src/config.mak` exists). The CMake build
+/// directory is the configured one (`build/` preferred), else `build/`.
 pub fn detect(dir: &Path) -> Result<Tree> {
     if !dir.is_dir() {
         bail!("{}: no such directory (given with --source)", dir.display());
     }
-    let root = if dir.file_name().is_some_and(|n| n == "src")
+    // `--source kamailio-5.6.3/src` means the tree above it.
+    let dir = if dir.file_name().is_some_and(|n| n == "src")
         && dir.join("Makefile.defs").is_file()
-        && dir.parent().is_some_and(|p| p.join("src").is_dir())
+        && dir
+            .parent()
+            .is_some_and(|p| !p.join("Makefile.defs").is_file())
     {
-        dir.parent().unwrap_or(dir).to_path_buf()
+        dir.parent().unwrap_or(dir)
     } else {
-        dir.to_path_buf()
+        dir
     };
-    let src = root.join("src");
-    let make_configured = src.join("config.mak").is_file();
-    if is_kamailio_cmake(&root) && !make_configured {
-        return Ok(Tree {
-            build_dir: Some(root.join("build")),
-            root,
-            src,
-            generation: Generation::Cmake,
-        });
+    let found = source::detect(dir, &[])?;
+    let root = found.root().to_path_buf();
+    let make_dir = found
+        .make
+        .as_ref()
+        .map(|m| root.join(m.defs.parent().unwrap_or(Path::new(""))));
+    let make_configured = make_dir
+        .as_ref()
+        .is_some_and(|d| d.join("config.mak").is_file());
+    if let Some(cm) = &found.cmake {
+        if !make_configured || make_dir.is_none() {
+            let build = cm
+                .build_dirs
+                .iter()
+                .find(|b| b.as_path() == Path::new("build"))
+                .or_else(|| cm.build_dirs.iter().find(|b| !b.as_os_str().is_empty()))
+                .map(|b| root.join(b))
+                .unwrap_or_else(|| root.join("build"));
+            return Ok(Tree {
+                src: root.join("src"),
+                root,
+                generation: Generation::Cmake,
+                build_dir: Some(build),
+            });
+        }
     }
-    if src.join("Makefile.defs").is_file() {
-        return Ok(Tree {
+    match make_dir {
+        Some(src) => Ok(Tree {
             root,
             src,
             generation: Generation::Make,
             build_dir: None,
-        });
+        }),
+        None => bail!(
+            "{}: a CMake tree without make files, but its CMake side was not recognised",
+            root.display()
+        ),
     }
-    if root.join("Makefile.defs").is_file() {
-        return Ok(Tree {
-            src: root.clone(),
-            root,
-            generation: Generation::Make,
-            build_dir: None,
-        });
-    }
-    bail!(
-        "{}: not a Kamailio source tree (no src/Makefile.defs, Makefile.defs or CMakeLists.txt); \
-         pass the directory that holds src/ (e.g. --source ~/kamailio-5.6.3)",
-        dir.display()
-    )
-}
-
-fn is_kamailio_cmake(root: &Path) -> bool {
-    std::fs::read_to_string(root.join("CMakeLists.txt"))
-        .map(|t| t.contains("project(") && t.to_lowercase().contains("kamailio"))
-        .unwrap_or(false)
 }
 
 #[cfg(test)]
@@ -122,14 +128,17 @@ mod tests {
     #[test]
     fn make_tree_from_top_or_src() {
         let d = tempfile::tempdir().unwrap();
-        touch(&d.path().join("src/Makefile.defs"), "MEMDBG ?= 1\n");
+        touch(
+            &d.path().join("src/Makefile.defs"),
+            "MAIN_NAME=kamailio\nMEMDBG ?= 1\n",
+        );
         touch(&d.path().join("src/modules/sl/Makefile"), "");
         touch(&d.path().join("src/modules/notamodule.txt"), "");
         for dir in [d.path().to_path_buf(), d.path().join("src")] {
             let t = detect(&dir).unwrap();
             assert_eq!(t.generation, Generation::Make);
-            assert_eq!(t.root, d.path());
-            assert_eq!(t.src, d.path().join("src"));
+            assert_eq!(t.root, d.path().canonicalize().unwrap());
+            assert_eq!(t.src, t.root.join("src"));
             assert_eq!(t.module_names(), ["sl"]);
         }
     }
@@ -137,14 +146,18 @@ mod tests {
     #[test]
     fn cmake_unless_configured_with_make() {
         let d = tempfile::tempdir().unwrap();
-        touch(&d.path().join("src/Makefile.defs"), "");
+        touch(&d.path().join("src/Makefile.defs"), "MAIN_NAME=kamailio\n");
         touch(
             &d.path().join("CMakeLists.txt"),
             "project(\n  kamailio\n  VERSION 6.0.0)\n",
         );
+        touch(
+            &d.path().join("cmake/defs.cmake"),
+            "option(DBG_SR_MEMORY \"x\" ON)\n",
+        );
         let t = detect(d.path()).unwrap();
         assert_eq!(t.generation, Generation::Cmake);
-        assert_eq!(t.build_dir, Some(d.path().join("build")));
+        assert_eq!(t.build_dir, Some(t.root.join("build")));
         touch(&d.path().join("src/config.mak"), "");
         assert_eq!(detect(d.path()).unwrap().generation, Generation::Make);
     }
