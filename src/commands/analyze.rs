@@ -434,12 +434,12 @@ past the fragment before it; report these lines with the Kamailio version and mo
     }
     for s in chosen {
         o.push('\n');
-        render_dump(&mut o, s, by, top);
+        render_dump(&mut o, s, by, top, inputs.len() > 1);
     }
     o
 }
 
-fn render_dump(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
+fn render_dump(o: &mut String, s: &Snapshot, by: GroupBy, top: usize, name_file: bool) {
     let _ = write!(
         o,
         "== dump {}: {}, lines {}-{}",
@@ -448,6 +448,9 @@ fn render_dump(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
         s.first_line,
         s.last_line
     );
+    if name_file {
+        let _ = write!(o, " of {}", s.source.as_deref().unwrap_or("-"));
+    }
     if let Some(t) = &s.time {
         let _ = write!(o, ", {t}");
     }

@@ -104,11 +104,10 @@ pub fn render_series(o: &mut String, s: &Series, by: GroupBy) {
     }
     let _ = writeln!(
         o,
-        "   change: {} fragments, {} bytes; {} {} grew, {} shrank or vanished",
+        "   change: {} fragments, {} bytes; {} grew, {} shrank or vanished",
         signed_thousands(s.total_count_growth),
         signed_thousands(s.total_bytes_growth),
-        s.growing.len(),
-        by.as_str(),
+        plural(s.growing.len(), by.as_str()),
         s.shrinking
     );
     if s.growing.is_empty() {
@@ -159,5 +158,14 @@ pub fn render_series(o: &mut String, s: &Series, by: GroupBy) {
             s.suspects,
             s.points.len() - 1
         );
+    }
+}
+
+/// `1 site`, `3 sites`.
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
     }
 }

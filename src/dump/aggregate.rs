@@ -1550,6 +1550,8 @@ mod tests {
     }
 
     proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(128))]
+
         #[test]
         fn joined_parts_equal_one_pass(
             lines in proptest::collection::vec(soup_line(), 0..80),

@@ -268,7 +268,6 @@ struct Proc {
 /// Writes the dumps described by `spec` to `w`.
 pub fn generate<W: Write>(spec: &Spec, w: W) -> io::Result<Written> {
     let sites = make_sites(spec);
-    let mut rng = Rng(spec.seed | 1);
     let mut out = Out {
         w,
         prefix: spec.prefix,
@@ -304,6 +303,8 @@ pub fn generate<W: Write>(spec: &Spec, w: W) -> io::Result<Written> {
             header(&mut out, spec, p)?;
         }
         if spec.layout.is_status() {
+            // every dump has the same background; only the leak grows
+            let mut rng = Rng(spec.seed | 1);
             let start = out.written.bytes;
             let leak_left = spec.leak.saturating_mul(d);
             let mut leaked = vec![0u64; procs.len()];

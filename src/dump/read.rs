@@ -112,12 +112,20 @@ pub fn read_snapshots<R: Read + Send>(reader: R) -> io::Result<DumpLog> {
 }
 
 /// Feeds everything from `reader` into `agg` (which may already hold lines).
-pub fn read_into<R: Read + Send>(mut reader: R, agg: Aggregator) -> io::Result<Aggregator> {
+pub fn read_into<R: Read + Send>(reader: R, agg: Aggregator) -> io::Result<Aggregator> {
+    read_into_blocks(reader, agg, BLOCK_BYTES)
+}
+
+fn read_into_blocks<R: Read + Send>(
+    mut reader: R,
+    agg: Aggregator,
+    block_bytes: usize,
+) -> io::Result<Aggregator> {
     let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BLOCKS_IN_FLIGHT);
     let (empty_tx, empty_rx) = mpsc::sync_channel::<Vec<u8>>(BLOCKS_IN_FLIGHT + 1);
     for _ in 0..BLOCKS_IN_FLIGHT {
         // cannot fail: the channel has room for every buffer and the receiver is alive
-        let _ = empty_tx.send(vec![0u8; BLOCK_BYTES]);
+        let _ = empty_tx.send(vec![0u8; block_bytes.max(1)]);
     }
     std::thread::scope(|scope| {
         let reader_thread = scope.spawn(move || -> io::Result<()> {
@@ -156,11 +164,16 @@ pub fn read_into<R: Read + Send>(mut reader: R, agg: Aggregator) -> io::Result<A
 
 /// Reads a file: in parallel parts when it is a large regular file.
 pub fn read_file(file: &File) -> io::Result<DumpLog> {
-    let meta = file.metadata()?;
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(MAX_THREADS);
-    if !meta.is_file() || threads < 2 || meta.len() < PARALLEL_MIN_BYTES {
+    read_file_with(file, threads, PARALLEL_MIN_BYTES)
+}
+
+/// [`read_file`] with `threads` parts for files of at least `min_bytes`.
+fn read_file_with(file: &File, threads: usize, min_bytes: u64) -> io::Result<DumpLog> {
+    let meta = file.metadata()?;
+    if !meta.is_file() || threads < 2 || meta.len() < min_bytes {
         return read_snapshots(file);
     }
     let parts = split_points(file, meta.len(), threads)?;
@@ -295,23 +308,38 @@ mod tests {
 ";
 
     #[test]
-    fn same_result_whatever_the_read_sizes() {
-        // many dumps so that lines straddle block boundaries
-        let text = SUMS.repeat(30_000);
+    fn same_result_whatever_the_block_sizes() {
+        let text = SUMS.repeat(300);
         let whole = super::super::aggregate::aggregate_text(text.as_bytes());
-        for n in [1usize << 20, 4093, 100_003] {
-            let got = read_snapshots(Trickle {
-                data: text.as_bytes(),
-                n,
-            })
-            .expect("read");
-            assert_eq!(got.snapshots.len(), whole.snapshots.len(), "read size {n}");
-            assert_eq!(got.lines, whole.lines);
-            assert!(got
-                .snapshots
-                .iter()
-                .all(|s| s.complete && s.total_bytes == 327792));
+        for n in [1usize, 7, 100, 4093] {
+            let mut split = LineSplitter::new(Aggregator::new());
+            for block in text.as_bytes().chunks(n) {
+                split.block(block);
+            }
+            let got = split.finish().finish();
+            assert_eq!(
+                format!("{got:?}"),
+                format!("{whole:?}"),
+                "blocks of {n} bytes"
+            );
         }
+        // through the reader thread, in small blocks, from a reader that returns little at a time
+        let got = read_into_blocks(
+            Trickle {
+                data: text.as_bytes(),
+                n: 1001,
+            },
+            Aggregator::new(),
+            4096,
+        )
+        .expect("read")
+        .finish();
+        assert_eq!(format!("{got:?}"), format!("{whole:?}"), "reader thread");
+        assert_eq!(got.snapshots.len(), 300);
+        assert!(got
+            .snapshots
+            .iter()
+            .all(|s| s.complete && s.total_bytes == 327792));
     }
 
     #[test]
@@ -327,7 +355,7 @@ mod tests {
             let spec = Spec {
                 layout,
                 prefix: LinePrefix::Stderr,
-                size_bytes: 3 * PARALLEL_MIN_BYTES,
+                size_bytes: 150_000,
                 dumps: 3,
                 processes,
                 sites: 50,
@@ -356,6 +384,12 @@ mod tests {
                     format!("{:?}", parallel),
                     format!("{:?}", one),
                     "{layout:?} in {n} parts"
+                );
+                let threaded = read_file_with(&file, n, 0).expect("threads");
+                assert_eq!(
+                    format!("{threaded:?}"),
+                    format!("{one:?}"),
+                    "{layout:?} on {n} threads"
                 );
             }
         }
