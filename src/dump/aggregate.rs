@@ -143,11 +143,6 @@ impl Snapshot {
         let pool = self.pool.map_or("pool ?", Pool::as_str);
         format!("{who}, {pool} {}", self.kind.as_str())
     }
-
-    /// True when the input had fragment sizes (fragment lists or summaries).
-    pub fn has_bytes(&self) -> bool {
-        self.total_bytes > 0 || self.sites.is_empty()
-    }
 }
 
 /// An unreadable line kept as an example.
@@ -1609,6 +1604,31 @@ mod tests {
             }
             let joined = whole.finish();
             proptest::prop_assert_eq!(format!("{:?}", joined), format!("{:?}", one));
+        }
+
+        #[test]
+        fn bytes_never_panic_and_join_exactly(
+            bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+            at in 0usize..100,
+        ) {
+            let one = aggregate_text(&bytes);
+            // the same lines, as aggregate_text cuts them, read in two parts
+            let mut lines = Vec::new();
+            let mut rest = &bytes[..];
+            while !rest.is_empty() {
+                let i = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
+                lines.push(&rest[..i]);
+                rest = &rest[(i + 1).min(rest.len())..];
+            }
+            let cut = at.min(lines.len());
+            let mut whole = Aggregator::new();
+            lines[..cut].iter().for_each(|l| whole.feed(l));
+            let mut chunk = Aggregator::new_chunk();
+            lines[cut..].iter().for_each(|l| chunk.feed(l));
+            if whole.join(chunk).is_err() {
+                lines[cut..].iter().for_each(|l| whole.feed(l));
+            }
+            proptest::prop_assert_eq!(format!("{:?}", whole.finish()), format!("{:?}", one));
         }
 
         #[test]
