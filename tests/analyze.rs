@@ -689,3 +689,31 @@ fn diff_with_nothing_to_compare_exits_2() {
     assert_eq!(v["series"][0]["total_bytes_growth"], 0);
     assert_eq!(v["series"][0]["growing"].as_array().map(Vec::len), Some(0));
 }
+
+#[test]
+fn reads_standard_input() {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = kmemdbg()
+        .args(["analyze", "-", "--json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let text = fixture();
+    let writer = std::thread::spawn(move || stdin.write_all(text.as_bytes()));
+    let out = child.wait_with_output().expect("wait");
+    writer.join().expect("writer").expect("write");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(v["dumps"].as_array().map(Vec::len), Some(5));
+    assert_eq!(v["dumps"][1]["total_bytes"], 2474872);
+    assert_eq!(v["files"][0]["path"], "-");
+}

@@ -136,7 +136,7 @@ pub fn render_series(o: &mut String, s: &Series, by: GroupBy) {
             let counts: Vec<String> = g.counts.iter().map(|c| thousands(*c)).collect();
             let _ = writeln!(
                 o,
-                "   {:>13} {:>10} {:>6}  {}count {} ({:+.1} fragments, {:+.0} bytes per snapshot)",
+                "   {:>13} {:>10} {:>6}  {}count {} ({} fragments, {} bytes per snapshot)",
                 "",
                 "",
                 "",
@@ -146,8 +146,8 @@ pub fn render_series(o: &mut String, s: &Series, by: GroupBy) {
                     ""
                 },
                 counts.join(" -> "),
-                g.count_per_snapshot,
-                g.bytes_per_snapshot
+                rate(g.count_per_snapshot),
+                rate(g.bytes_per_snapshot)
             );
         }
     }
@@ -167,5 +167,14 @@ fn plural(n: usize, what: &str) -> String {
         format!("1 {what}")
     } else {
         format!("{n} {what}s")
+    }
+}
+
+/// `+400`, `+38,400`, `+0.5`, `-2.3`: growth per snapshot.
+fn rate(v: f64) -> String {
+    if v.fract().abs() < 1e-9 && v.abs() < 9.0e15 {
+        signed_thousands(v as i64)
+    } else {
+        format!("{v:+.1}")
     }
 }

@@ -235,11 +235,11 @@ fn strip_prefixes<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> (&'a [u8], Option
 /// proptest checks it); only faster.
 #[derive(Debug, Default)]
 pub struct LineParser {
-    /// The previous line's bytes up to the end of its allocator word or location.
+    /// The previous line's bytes up to the end of its allocator word or
+    /// location (`prefix_len` bytes), then its function name (`qm_status(): `), if any.
     bytes: Vec<u8>,
+    prefix_len: usize,
     cached: Option<CachedPrefix>,
-    /// The function name the previous line had after that (`qm_status(): `).
-    function: Vec<u8>,
 }
 
 /// A parsed prefix, with offsets instead of borrowed slices.
@@ -269,8 +269,17 @@ impl LineParser {
     pub fn parse<'a>(&mut self, line: &'a [u8]) -> Line<'a> {
         let s = strip_suffixes(line);
         if let Some(c) = self.cached {
-            let n = self.bytes.len();
-            if s.len() > n && s[..n] == self.bytes[..] {
+            let n = self.prefix_len;
+            let full = self.bytes.len();
+            // the same prefix and function (one comparison), or the same prefix
+            let msg_at = if full > n && s.len() > full && s[..full] == self.bytes[..] {
+                Some(full)
+            } else if s.len() > n && s[..n] == self.bytes[..n] {
+                None
+            } else {
+                return self.parse_fresh(s);
+            };
+            {
                 let prefix = Prefix {
                     repeat: c.repeat,
                     time: c.time.map(|(a, b)| &s[a..b]),
@@ -281,15 +290,36 @@ impl LineParser {
                     log_line: c.log_line,
                 };
                 let loc_file = c.loc_file.map(|(a, b)| &s[a..b]);
-                let rest = &s[n..];
-                let msg = match rest.strip_prefix(&self.function[..]) {
-                    Some(msg) if !self.function.is_empty() => msg,
-                    _ => self.remember_function(rest),
+                let msg = match msg_at {
+                    Some(at) => &s[at..],
+                    None => self.remember_function(&s[n..]),
                 };
+                // the two lines a fragment list is made of, read directly
+                // (what `classify` would conclude for them, without its detours)
+                if loc_file.is_none() {
+                    let m = skip_blanks(msg);
+                    if let Some(site) = m.strip_prefix(b"alloc'd from ") {
+                        let body = Body::Site {
+                            freed: false,
+                            site: trim_end(site),
+                        };
+                        return Line { prefix, body };
+                    }
+                    if m.first().is_some_and(u8::is_ascii_digit) {
+                        if let Some(body) = fragment(m) {
+                            return Line { prefix, body };
+                        }
+                    }
+                }
                 let body = classify(msg, &prefix, loc_file);
                 return Line { prefix, body };
             }
         }
+        self.parse_fresh(s)
+    }
+
+    /// Parses `s` (suffixes already stripped) without the cache, and caches its prefix.
+    fn parse_fresh<'a>(&mut self, s: &'a [u8]) -> Line<'a> {
         let mut prefix = Prefix {
             repeat: 1,
             ..Prefix::default()
@@ -305,6 +335,7 @@ impl LineParser {
             let n = s.len() - rest.len();
             self.bytes.clear();
             self.bytes.extend_from_slice(&s[..n]);
+            self.prefix_len = n;
             self.cached = Some(CachedPrefix {
                 repeat: prefix.repeat,
                 time: prefix.time.map(|t| range_in(s, t)),
@@ -327,9 +358,9 @@ impl LineParser {
     fn remember_function<'a>(&mut self, rest: &'a [u8]) -> &'a [u8] {
         let msg = strip_function(rest);
         let stripped = &rest[..rest.len() - msg.len()];
-        self.function.clear();
+        self.bytes.truncate(self.prefix_len);
         if stripped.ends_with(b"(): ") {
-            self.function.extend_from_slice(stripped);
+            self.bytes.extend_from_slice(stripped);
         }
         msg
     }
@@ -337,11 +368,13 @@ impl LineParser {
 
 // ---------------------------------------------------------------- prefixes
 
+#[inline]
 fn is_digit(b: u8) -> bool {
     b.is_ascii_digit()
 }
 
 /// Leading ASCII digits of `s`: (value, digit count). Value saturates.
+#[inline]
 fn digits(s: &[u8]) -> (u64, usize) {
     let mut v: u64 = 0;
     let mut n = 0;
@@ -355,6 +388,7 @@ fn digits(s: &[u8]) -> (u64, usize) {
     (v, n)
 }
 
+#[inline]
 fn skip_blanks(s: &[u8]) -> &[u8] {
     // dump lines are indented by up to a dozen spaces: skip eight at a time
     let mut i = 0;
@@ -368,6 +402,7 @@ fn skip_blanks(s: &[u8]) -> &[u8] {
     &s[i + n..]
 }
 
+#[inline]
 fn trim_end(mut s: &[u8]) -> &[u8] {
     while let [rest @ .., last] = s {
         if last.is_ascii_whitespace() {
@@ -637,6 +672,27 @@ fn find_close(s: &[u8]) -> Option<usize> {
     find(s, b"]: ")
 }
 
+/// Position of `byte` in a short `hay`, eight bytes at a time.
+#[inline]
+fn find_byte(hay: &[u8], byte: u8) -> Option<usize> {
+    const LOW: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let pattern = LOW.wrapping_mul(u64::from(byte));
+    let mut i = 0;
+    while i + 8 <= hay.len() {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&hay[i..i + 8]);
+        let x = u64::from_le_bytes(w) ^ pattern;
+        // the lowest byte of x that is zero is the first match (exact for the lowest one)
+        let zero = x.wrapping_sub(LOW) & !x & HIGH;
+        if zero != 0 {
+            return Some(i + (zero.trailing_zeros() / 8) as usize);
+        }
+        i += 8;
+    }
+    hay[i..].iter().position(|&b| b == byte).map(|p| i + p)
+}
+
 /// Position of `needle` in `hay` (short needles: memchr on the first byte).
 fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     let (&first, rest) = needle.split_first()?;
@@ -661,11 +717,13 @@ fn strip_function(s: &[u8]) -> &[u8] {
 
 // ---------------------------------------------------------------- messages
 
+#[inline]
 fn after<'a>(s: &'a [u8], word: &[u8]) -> Option<&'a [u8]> {
     s.strip_prefix(word)
 }
 
 /// `= N` / `=N` / `= N,` : the number after optional blanks.
+#[inline]
 fn number_after(s: &[u8]) -> Option<(u64, &[u8])> {
     let t = skip_blanks(s);
     let (v, n) = digits(t);
@@ -692,6 +750,12 @@ fn hex_after(s: &[u8]) -> Option<(u64, &[u8])> {
 
 fn classify<'a>(s: &'a [u8], prefix: &Prefix<'a>, loc_file: Option<&'a [u8]>) -> Body<'a> {
     let m = skip_blanks(s);
+    if loc_file.is_none() {
+        // the common case: a dump line
+        if let Some(body) = dump_message(m, prefix) {
+            return body;
+        }
+    }
     let bug = prefix.level == Some(&b"BUG"[..]);
     let fallback = || {
         if prefix.log_line {
@@ -712,8 +776,10 @@ fn classify<'a>(s: &'a [u8], prefix: &Prefix<'a>, loc_file: Option<&'a [u8]>) ->
             };
         }
     }
-    if let Some(body) = dump_message(m, prefix) {
-        return body;
+    if loc_file.is_some() {
+        if let Some(body) = dump_message(m, prefix) {
+            return body;
+        }
     }
     if is_alloc_debug(m) {
         return Body::AllocDebug;
@@ -877,7 +943,7 @@ fn looks_like_block(r: &[u8]) -> bool {
 
 /// `12. N  address=0x.. frag=0x.. size=N used=1`
 fn fragment(m: &[u8]) -> Option<Body<'_>> {
-    let (_, n) = digits(m);
+    let n = m.iter().take(20).take_while(|b| b.is_ascii_digit()).count();
     let r = m[n..].strip_prefix(b".")?;
     let r = skip_blanks(r);
     let flag = *r.first()?;
@@ -886,13 +952,18 @@ fn fragment(m: &[u8]) -> Option<Body<'_>> {
     }
     let r = skip_blanks(&r[1..]);
     let r = after(r, b"address=")?;
-    let end = r.iter().position(|&b| b == b' ').unwrap_or(r.len());
+    let end = find_byte(r, b' ').unwrap_or(r.len());
     let address = &r[..end];
     let r = &r[end..];
-    // " frag=0x.. size=N": find "size=" within the next few dozen bytes
-    let window = &r[..r.len().min(64)];
-    let at = find(window, b"size=")?;
-    let (size, _) = number_after(&r[at + 5..])?;
+    // " frag=0x.. size=N": the word after the next blank, or "size=" a little further
+    let size_at = match r.strip_prefix(b" frag=") {
+        Some(f) => match find_byte(f, b' ') {
+            Some(sp) if f[sp + 1..].starts_with(b"size=") => r.len() - f.len() + sp + 6,
+            _ => find(&r[..r.len().min(64)], b"size=")? + 5,
+        },
+        None => find(&r[..r.len().min(64)], b"size=")? + 5,
+    };
+    let (size, _) = number_after(&r[size_at..])?;
     Some(Body::Fragment {
         free: flag != b'N',
         address,
@@ -1406,6 +1477,21 @@ mod tests {
             body(" 0(1) INFO: foo [x.c:1]: count= 5 apples"),
             Body::OtherLog
         );
+    }
+
+    #[test]
+    fn find_byte_agrees_with_position() {
+        let hay = b"0x7f528898a6c8 frag=0x7f528898a690 size=8 used=1\x80\x00 \xff";
+        for start in 0..hay.len() {
+            for byte in [b' ', b'=', b'x', 0x80, 0x00, 0xff, 0x01, b'q'] {
+                let h = &hay[start..];
+                assert_eq!(
+                    find_byte(h, byte),
+                    h.iter().position(|&b| b == byte),
+                    "{byte} from {start}"
+                );
+            }
+        }
     }
 
     #[test]
