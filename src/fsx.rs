@@ -75,6 +75,61 @@ pub fn create(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     write_atomic(path, contents, mode, None)
 }
 
+/// A new file written in pieces (a captured dump can be larger than
+/// memory): the bytes go to a temp file in the target's directory and
+/// [`Staged::commit`] renames it into place atomically. Dropped without a
+/// commit, it leaves nothing behind.
+pub struct Staged {
+    path: PathBuf,
+    mode: u32,
+    tmp: tempfile::NamedTempFile,
+}
+
+impl Staged {
+    pub fn new(path: &Path, mode: u32) -> Result<Staged> {
+        let dir = match path.parent() {
+            Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let tmp = tempfile::Builder::new()
+            .prefix(".kmemdbg-")
+            .suffix(".tmp")
+            .tempfile_in(&dir)
+            .with_context(|| {
+                format!(
+                    "cannot create a file in {} (missing or read-only directory?)",
+                    dir.display()
+                )
+            })?;
+        Ok(Staged {
+            path: path.to_path_buf(),
+            mode,
+            tmp,
+        })
+    }
+
+    /// Where the pieces go.
+    pub fn file(&mut self) -> &mut fs::File {
+        self.tmp.as_file_mut()
+    }
+
+    /// fsync, set the mode, rename over the target.
+    pub fn commit(self) -> Result<()> {
+        let path = self.path;
+        self.tmp
+            .as_file()
+            .sync_all()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        fs::set_permissions(self.tmp.path(), fs::Permissions::from_mode(self.mode))
+            .with_context(|| format!("cannot set the mode of {}", path.display()))?;
+        self.tmp
+            .persist(&path)
+            .map_err(|e| e.error)
+            .with_context(|| format!("cannot rename the temp file over {}", path.display()))?;
+        Ok(())
+    }
+}
+
 fn write_atomic(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32)>) -> Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -204,6 +259,73 @@ pub fn revert(path: &Path) -> Result<Reverted> {
     Ok(Reverted::Restored)
 }
 
+/// A scratch file beside a user's file, removed when dropped: a candidate
+/// that `kamailio -c` checks where relative includes resolve exactly as
+/// for the real file. Mode 0600 (configs hold passwords); never replaces
+/// anything (created with O_EXCL).
+#[derive(Debug)]
+pub struct Scratch {
+    path: PathBuf,
+}
+
+impl Scratch {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Creates `.kmemdbg-check-<pid>-<n>.cfg` in `beside`'s directory with `contents`.
+pub fn scratch_beside(beside: &Path, contents: &[u8]) -> Result<Scratch> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = match beside.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let pid = std::process::id();
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    for n in 0..100u32 {
+        let path = dir.join(format!(
+            ".kmemdbg-check-{pid}-{:x}.cfg",
+            seed.wrapping_add(n.wrapping_mul(7919)) & 0xffffff
+        ));
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+        {
+            Ok(mut f) => {
+                let scratch = Scratch { path };
+                f.write_all(contents)
+                    .and_then(|_| f.sync_all())
+                    .with_context(|| {
+                        format!("cannot write the candidate {}", scratch.path.display())
+                    })?;
+                return Ok(scratch);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "cannot create a candidate file in {} (read-only directory?)",
+                        dir.display()
+                    )
+                })
+            }
+        }
+    }
+    bail!("cannot find a free candidate name in {}", dir.display())
+}
+
 /// A unified diff of two texts, labelled with the file's path.
 pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
     let name = path.display().to_string();
@@ -212,6 +334,36 @@ pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
         .context_radius(2)
         .header(&format!("a/{name}"), &format!("b/{name}"))
         .to_string()
+}
+
+/// Creates (truncating) a file kmemdbg writes as a stream, e.g. a build log
+/// that a person may `tail -f` while it grows. Only for kmemdbg's own files:
+/// a user's file is never truncated, it is [`replace`]d.
+pub fn create_stream(path: &Path) -> Result<fs::File> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Removes a file a compiler produced (`.o`, `.so`, `.so.N`, `.a`). Anything
+/// else is refused: this never deletes a source.
+pub fn remove_build_output(path: &Path) -> Result<()> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let generated = name.ends_with(".o")
+        || name.ends_with(".so")
+        || name.ends_with(".a")
+        || name.contains(".so.");
+    if !generated {
+        bail!(
+            "{}: not a build output; refusing to remove it",
+            path.display()
+        );
+    }
+    fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
 }
 
 #[cfg(test)]
@@ -267,5 +419,18 @@ mod tests {
             names.iter().all(|n| !n.starts_with(".kmemdbg-")),
             "{names:?}"
         );
+    }
+
+    #[test]
+    fn removes_only_build_outputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let o = dir.path().join("action.o");
+        let c = dir.path().join("action.c");
+        fs::write(&o, "obj").unwrap();
+        fs::write(&c, "src").unwrap();
+        remove_build_output(&o).unwrap();
+        assert!(!o.exists());
+        assert!(remove_build_output(&c).is_err());
+        assert!(c.exists());
     }
 }

@@ -4,17 +4,35 @@
 //! Layers, arrows pointing down only (see ARCHITECTURE.md):
 //! - face: [`cli`] declares the command line, [`commands`] runs each
 //!   subcommand and is the only layer that prints; [`report`] formats.
-//! - capabilities: [`probe`] (what a binary was built with), [`dump`]
-//!   (reading memory dumps, naming the site that grows), ...
-//! - ground: [`runner`] (every external program), [`fsx`] (every write).
+//! - orchestration: [`convert`] (the one command, and revert).
+//! - capabilities: one module per step (probe, source, patch, build, cfg,
+//!   service, capture, dump, watch, triage, gdb, docgen); the table in
+//!   ARCHITECTURE.md says which module owns what.
+//! - ground: [`runner`] (every external program), [`fsx`] (every write),
+//!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
+pub mod build;
+pub mod capture;
+pub mod cfg;
 pub mod cli;
 pub mod commands;
+pub mod convert;
+pub mod docgen;
 pub mod dump;
 pub mod fsx;
+pub mod gdb;
+pub mod interrupt;
+pub mod kamcmd;
+pub mod patch;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod service;
+pub mod sip;
+pub mod source;
+pub mod triage;
+pub mod units;
+pub mod watch;
 
 /// Exit status of a command that ran to its end: 0 all good, 1 a check
 /// failed, 3 changes are pending (`--check`). Errors (usage, environment,

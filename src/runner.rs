@@ -121,18 +121,7 @@ pub fn run_command(command: &mut Command, display: String, timeout: Duration) ->
         }
         buf
     });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        if start.elapsed() >= timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            return Err(TimedOut { display, timeout }.into());
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
+    let status = wait_or_kill(&mut child, &display, timeout)?;
     // A grandchild holding the pipes open must not hang us: give the readers
     // a short grace period after the child itself has exited.
     let stdout = join_within(t_out, Duration::from_secs(2));
@@ -145,6 +134,30 @@ pub fn run_command(command: &mut Command, display: String, timeout: Duration) ->
     })
 }
 
+/// Waits for `child` to exit; kills it (and reports [`TimedOut`]) after `timeout`.
+fn wait_or_kill(
+    child: &mut std::process::Child,
+    display: &str,
+    timeout: Duration,
+) -> Result<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok(status);
+        }
+        if start.elapsed() >= timeout {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(TimedOut {
+                display: display.to_string(),
+                timeout,
+            }
+            .into());
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
 fn join_within(handle: std::thread::JoinHandle<Vec<u8>>, grace: Duration) -> Vec<u8> {
     let start = Instant::now();
     while !handle.is_finished() {
@@ -154,6 +167,46 @@ fn join_within(handle: std::thread::JoinHandle<Vec<u8>>, grace: Duration) -> Vec
         std::thread::sleep(Duration::from_millis(5));
     }
     handle.join().unwrap_or_default()
+}
+
+/// Runs `cmd` with stdin closed and stdout/stderr appended to `log` (not
+/// pipes): for programs that daemonize and keep their output open, such as
+/// kamailio started without `-D`. Waits up to `timeout` for the launched
+/// program itself to exit; the returned stderr is what the log gained.
+pub fn run_logged(
+    cmd: xshell::Cmd<'_>,
+    log: &std::path::Path,
+    timeout: Duration,
+) -> Result<Output> {
+    let display = cmd.to_string();
+    let mut command: Command = cmd.into();
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open log {}", log.display()))?;
+    let start_len = file.metadata().map(|m| m.len()).unwrap_or(0);
+    command
+        .stdin(Stdio::null())
+        .stdout(file.try_clone()?)
+        .stderr(file);
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start `{display}`"))?;
+    let status = wait_or_kill(&mut child, &display, timeout)?;
+    let gained = std::fs::read(log)
+        .map(|b| {
+            b.get(start_len as usize..)
+                .map(<[u8]>::to_vec)
+                .unwrap_or_default()
+        })
+        .unwrap_or_default();
+    Ok(Output {
+        display,
+        code: status.code(),
+        stdout: Vec::new(),
+        stderr: gained,
+    })
 }
 
 /// A fresh xshell handle (no shell is ever involved).
@@ -176,6 +229,153 @@ pub fn find_program(name: &str) -> Option<std::path::PathBuf> {
         }
     }
     None
+}
+
+/// How a streamed program ended (see [`run_streaming`]).
+#[derive(Debug, Clone)]
+pub struct Streamed {
+    /// The command line, for messages.
+    pub display: String,
+    /// Exit code; `None` when killed by a signal.
+    pub code: Option<i32>,
+}
+
+impl Streamed {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+/// What [`run_streaming`] tells its caller while the program runs.
+pub enum StreamEvent<'a> {
+    /// One line the program printed (stdout or stderr, in arrival order).
+    Line(&'a str),
+    /// Nothing printed for a while; lets the caller refresh elapsed time.
+    Tick,
+}
+
+/// Runs a long program (a compiler driver) with stdin closed: every line it
+/// prints on stdout or stderr goes, byte for byte, to `log` and, as text, to
+/// `on_event`. After `timeout` the program gets SIGTERM (make then deletes
+/// half-written targets and stops its children) and, 10 s later, SIGKILL;
+/// that is an error. A non-zero exit is not an error (see [`Streamed`]).
+/// The child stays in our process group, so a Ctrl-C at the terminal stops
+/// the whole build at once.
+pub fn run_streaming(
+    cmd: xshell::Cmd<'_>,
+    timeout: Duration,
+    log: &mut dyn std::io::Write,
+    on_event: &mut dyn FnMut(StreamEvent<'_>),
+) -> Result<Streamed> {
+    use std::io::BufRead;
+    let display = cmd.to_string();
+    let mut command: Command = cmd.into();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start `{display}`"))?;
+    let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
+    let mut readers = Vec::new();
+    let pipes: Vec<Box<dyn Read + Send>> = [
+        child
+            .stdout
+            .take()
+            .map(|o| Box::new(o) as Box<dyn Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|e| Box::new(e) as Box<dyn Read + Send>),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for pipe in pipes {
+        let tx = tx.clone();
+        readers.push(std::thread::spawn(move || {
+            let mut reader = std::io::BufReader::new(pipe);
+            loop {
+                let mut line = Vec::new();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if tx.send(line).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    drop(tx);
+    let start = Instant::now();
+    let mut terminated_at: Option<Instant> = None;
+    let mut log_error: Option<std::io::Error> = None;
+    let mut deliver = |bytes: &[u8], on_event: &mut dyn FnMut(StreamEvent<'_>)| {
+        if log_error.is_none() {
+            if let Err(e) = log.write_all(bytes) {
+                log_error = Some(e);
+            }
+        }
+        let text = String::from_utf8_lossy(bytes);
+        on_event(StreamEvent::Line(text.trim_end_matches(['\n', '\r'])));
+    };
+    let status = loop {
+        match rx.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) => deliver(&line, on_event),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => on_event(StreamEvent::Tick),
+            Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                // Both pipes closed: the program (and anything holding its
+                // pipes) is done printing; wait for it below.
+                if let Some(status) = child.try_wait()? {
+                    break status;
+                }
+                std::thread::sleep(Duration::from_millis(20));
+                on_event(StreamEvent::Tick);
+            }
+        }
+        if let Some(status) = child.try_wait()? {
+            // Drain what is still buffered, without waiting on grandchildren.
+            let drain_until = Instant::now() + Duration::from_secs(2);
+            while Instant::now() < drain_until {
+                match rx.recv_timeout(Duration::from_millis(50)) {
+                    Ok(line) => deliver(&line, on_event),
+                    Err(std::sync::mpsc::RecvTimeoutError::Timeout) => continue,
+                    Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
+                }
+            }
+            break status;
+        }
+        match terminated_at {
+            None if start.elapsed() >= timeout => {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(child.id().to_string())
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                terminated_at = Some(Instant::now());
+            }
+            Some(t) if t.elapsed() >= Duration::from_secs(10) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(TimedOut { display, timeout }.into());
+            }
+            _ => {}
+        }
+    };
+    if terminated_at.is_some() {
+        return Err(TimedOut { display, timeout }.into());
+    }
+    if let Some(e) = log_error {
+        return Err(e).context("cannot write the build log");
+    }
+    Ok(Streamed {
+        display,
+        code: status.code(),
+    })
 }
 
 #[cfg(test)]
@@ -215,5 +415,43 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("could not start"), "{err}");
+    }
+
+    #[test]
+    fn streaming_logs_every_line_and_reports_status() {
+        let sh = shell().unwrap();
+        let mut log = Vec::new();
+        let mut lines = Vec::new();
+        let out = run_streaming(
+            xshell::cmd!(sh, "sh -c 'echo one; echo two >&2; printf three; exit 4'"),
+            Duration::from_secs(5),
+            &mut log,
+            &mut |e| {
+                if let StreamEvent::Line(l) = e {
+                    lines.push(l.to_string())
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(out.code, Some(4));
+        lines.sort();
+        assert_eq!(lines, ["one", "three", "two"]);
+        let log = String::from_utf8(log).unwrap();
+        assert!(log.contains("one\n") && log.contains("two\n") && log.contains("three"));
+    }
+
+    #[test]
+    fn streaming_terminates_on_timeout() {
+        let sh = shell().unwrap();
+        let start = Instant::now();
+        let err = run_streaming(
+            xshell::cmd!(sh, "sleep 30"),
+            Duration::from_millis(300),
+            &mut Vec::new(),
+            &mut |_| {},
+        )
+        .unwrap_err();
+        assert!(err.downcast_ref::<TimedOut>().is_some(), "{err}");
+        assert!(start.elapsed() < Duration::from_secs(10));
     }
 }

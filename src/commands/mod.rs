@@ -3,10 +3,24 @@
 //! Only this layer prints.
 
 pub mod analyze;
+pub mod build;
+pub mod cfg;
+pub mod completions;
+pub mod convert;
 pub mod diff;
+pub mod dump;
+pub mod gdb;
+pub mod gdb_script;
 pub mod gen_dump;
 pub mod inspect;
+pub mod man;
+pub mod patch;
+pub mod restart;
+pub mod revert;
+pub mod size;
+pub mod triage;
 pub mod verify;
+pub mod watch;
 
 use crate::cli::{Cli, Command};
 use crate::ExitStatus;
@@ -25,6 +39,20 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {
         Command::Inspect(a) => inspect::run(&a),
         Command::Verify(a) => verify::run(&a),
+        Command::Dump(a) => dump::run(&a),
+        Command::Completions(a) => completions::run(&a),
+        Command::Man(a) => man::run(&a),
+        Command::Patch(a) => patch::run(&a),
+        Command::Build(a) => build::run(&a),
+        Command::Restart(a) => restart::run(&a),
+        Command::Size(a) => size::run(&a),
+        Command::Convert(a) => convert::run(&a),
+        Command::Revert(a) => revert::run(&a),
+        Command::Watch(a) => watch::run(&a),
+        Command::Triage(a) => triage::run(&a),
+        Command::GdbScript(a) => gdb_script::run(&a),
+        Command::Gdb(a) => gdb::run(&a),
+        Command::Cfg(a) => cfg::run(&a),
         Command::Analyze(a) => analyze::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::GenDump(a) => gen_dump::run(&a),

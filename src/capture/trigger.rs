@@ -1,0 +1,104 @@
+//! How a running proxy is made to print its memory: the two live dump
+//! settings over RPC, SIGUSR1 to the main process, and SIP OPTIONS to wake a
+//! receiver. It reads `cfg.get core memlog | debug | mem_summary`.
+//!
+//! It never changes any other setting (not even memlog, which the operator
+//! may lower on purpose), never sends a signal other than SIGUSR1, and only
+//! to the main PID of the proxy it was pointed at.
+
+use super::explain::Settings;
+use crate::kamcmd::{Kamcmd, Process};
+use crate::runner;
+use anyhow::{bail, Context, Result};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// `cfg.set_now_int core mem_dump_shm 1`: the process running the RPC
+/// prints the shm status before the call returns.
+pub fn shm(k: &Kamcmd) -> Result<()> {
+    k.cfg_set_now_int("core", "mem_dump_shm", 1).context(
+        "cannot trigger the shm dump (core.mem_dump_shm needs Kamailio 4.0 or later and cfg_rpc)",
+    )
+}
+
+/// `cfg.set_now_int core mem_dump_pkg PID`: that process prints its pkg
+/// memory the next time it runs its loop.
+pub fn pkg(k: &Kamcmd, pid: u32) -> Result<()> {
+    k.cfg_set_now_int("core", "mem_dump_pkg", i64::from(pid))
+        .with_context(|| format!("cannot trigger the pkg dump of PID {pid}"))
+}
+
+/// Reads the settings that decide whether and what a dump prints. Values
+/// that cannot be read stay `None` (and the reason is kept).
+pub fn settings(k: &Kamcmd) -> Settings {
+    let mut s = Settings::default();
+    let mut errors = Vec::new();
+    let mut get = |name: &str| match k.cfg_get_int("core", name) {
+        Ok(v) => Some(v),
+        Err(e) => {
+            errors.push(format!("{name}: {e:#}"));
+            None
+        }
+    };
+    s.debug = get("debug");
+    s.memlog = get("memlog");
+    s.mem_summary = get("mem_summary");
+    if !errors.is_empty() {
+        s.unreadable = Some(errors.join("; "));
+    }
+    s
+}
+
+/// SIGUSR1 to `pid` (through `kill`, via the runner).
+pub fn sigusr1(pid: u32) -> Result<()> {
+    if pid <= 1 {
+        bail!("refusing to signal PID {pid}");
+    }
+    let kill = runner::find_program("kill").context("`kill` not found (Debian: procps)")?;
+    let sh = runner::shell()?;
+    let pid = pid.to_string();
+    runner::run(
+        xshell::cmd!(sh, "{kill} -USR1 {pid}"),
+        Duration::from_secs(5),
+    )?
+    .check()
+    .with_context(|| {
+        format!("cannot send SIGUSR1 to PID {pid} (run as root or as the kamailio user)")
+    })?;
+    Ok(())
+}
+
+/// One SIP OPTIONS to `target`, to make a receiver run its loop. The reply
+/// (or its absence) does not matter; an error means nothing listens there.
+pub fn poke(target: SocketAddr) -> Result<()> {
+    match crate::sip::options(target, Duration::from_millis(300)) {
+        Ok(_) => Ok(()),
+        Err(e) if e.to_string().contains("no answer") => Ok(()),
+        Err(e) => Err(e),
+    }
+}
+
+/// The main process: `core.psx`'s first entry, else the PID file.
+pub fn main_pid(procs: Option<&[Process]>, pid_file: &Path) -> Result<u32> {
+    if let Some(p) = procs.and_then(|ps| {
+        ps.iter()
+            .find(|p| p.idx == 0 || p.description.contains("main process"))
+    }) {
+        return Ok(p.pid);
+    }
+    let text = std::fs::read_to_string(pid_file).with_context(|| {
+        format!(
+            "cannot read the PID file {} to find the main process (pass --pid-file, or --ctl for core.psx)",
+            pid_file.display()
+        )
+    })?;
+    text.trim()
+        .parse()
+        .with_context(|| format!("{}:1: {:?} is not a PID", pid_file.display(), text.trim()))
+}
+
+/// True while `pid` exists (local proxies only: /proc).
+pub fn alive(pid: u32) -> bool {
+    Path::new("/proc").join(pid.to_string()).exists()
+}

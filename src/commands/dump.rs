@@ -1,0 +1,343 @@
+//! `kmemdbg dump`: trigger memory dumps on a running proxy, save exactly
+//! those lines, and say which processes did not answer and why.
+
+use crate::capture::source::SourceInfo;
+use crate::capture::{self, blocks::Block, Event, Outcome, PkgSelection, Status, Target};
+use crate::cli::DumpArgs;
+use crate::fsx;
+use crate::ExitStatus;
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::io::{BufWriter, Write};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+/// `dump --json` schema (fields are only ever added):
+/// `{ "schema": "kmemdbg.dump/1", "ok": bool, "out": path|null,
+///    "source": {"kind": "syslog|stderr|journal", "path"|"unit"},
+///    "stats": {"start_offset","bytes","lines","rotations","truncations"},
+///    "settings": {"debug","memlog","mem_summary","log_facility","unreadable"?},
+///    "requests": [{"target": {"kind": "shm"|"pkg"|"signal", "pid"?, "description"?},
+///                  "status": "ok|truncated|missing|skipped", "expected_blocks",
+///                  "blocks": [index], "causes": [text], "pokes", "waited_s"}],
+///    "blocks": [{"pid","pool","kind","state","lines","entries","short","heading",
+///                "corruption","note","kept"}],
+///    "kept_lines", "notes": [text] }`.
+#[derive(Serialize)]
+pub struct DumpReport<'a> {
+    pub schema: &'static str,
+    pub ok: bool,
+    pub out: Option<String>,
+    pub source: &'a SourceInfo,
+    pub stats: &'a capture::source::SourceStats,
+    pub settings: &'a capture::explain::Settings,
+    pub requests: &'a [capture::Request],
+    pub blocks: Vec<BlockReport<'a>>,
+    pub kept_lines: u64,
+    pub notes: &'a [String],
+}
+
+#[derive(Serialize)]
+pub struct BlockReport<'a> {
+    #[serde(flatten)]
+    pub block: &'a Block,
+    /// Written to the output (it answers a request).
+    pub kept: bool,
+}
+
+pub fn run(args: &DumpArgs) -> Result<ExitStatus> {
+    let opts = options(args)?;
+    let out_path = args.out.clone().unwrap_or_else(default_out);
+    let mut staged = fsx::Staged::new(&out_path, 0o640)?;
+    let json = args.json;
+    let outcome = {
+        let mut w = BufWriter::new(staged.file());
+        let outcome = capture::capture(&opts, &mut w, &mut |e| progress(&e))?;
+        w.flush()
+            .with_context(|| format!("cannot write {}", out_path.display()))?;
+        outcome
+    };
+    let wrote = outcome.kept_lines > 0;
+    if wrote {
+        staged.commit()?;
+    }
+    let out_shown = wrote.then(|| out_path.display().to_string());
+    if json {
+        crate::commands::print_json(&DumpReport {
+            schema: "kmemdbg.dump/1",
+            ok: outcome.all_ok(),
+            out: out_shown,
+            source: &outcome.source,
+            stats: &outcome.stats,
+            settings: &outcome.settings,
+            requests: &outcome.requests,
+            blocks: outcome
+                .blocks
+                .iter()
+                .zip(&outcome.owners)
+                .map(|(block, o)| BlockReport {
+                    block,
+                    kept: o.is_some(),
+                })
+                .collect(),
+            kept_lines: outcome.kept_lines,
+            notes: &outcome.notes,
+        })?;
+    } else {
+        print!(
+            "{}",
+            render_text(&outcome, wrote.then_some(out_path.as_path()))
+        );
+    }
+    Ok(if outcome.all_ok() { 0 } else { 1 })
+}
+
+/// Turns the command line into capture options (validating it first).
+fn options(args: &DumpArgs) -> Result<capture::Options> {
+    let pkg = pkg_selection(&args.pkg)?;
+    let shm = args.shm || (pkg == PkgSelection::None && !args.signal);
+    let source = if let Some(p) = &args.stderr {
+        SourceInfo::Stderr { path: p.clone() }
+    } else if let Some(u) = &args.journal {
+        SourceInfo::Journal { unit: u.clone() }
+    } else if let Some(p) = &args.log {
+        SourceInfo::Syslog { path: p.clone() }
+    } else {
+        default_source()?
+    };
+    let poke = match &args.poke {
+        Some(a) => Some(parse_addr(a)?),
+        None => None,
+    };
+    if args.timeout.is_zero() {
+        bail!("--timeout 0: give the time to wait for each dump, e.g. 10s");
+    }
+    Ok(capture::Options {
+        pkg,
+        shm,
+        signal: args.signal,
+        ctl: Some(args.ctl.clone()),
+        pid_file: args.pid_file.clone(),
+        source,
+        poke,
+        timeout: args.timeout,
+    })
+}
+
+/// `--pkg 123 --pkg 456`, `--pkg all`, `--pkg 123,456`.
+pub fn pkg_selection(values: &[String]) -> Result<PkgSelection> {
+    let mut pids = Vec::new();
+    for v in values.iter().flat_map(|v| v.split(',')) {
+        let v = v.trim();
+        if v.eq_ignore_ascii_case("all") {
+            return Ok(PkgSelection::All);
+        }
+        let pid: u32 = v.parse().ok().filter(|&p| p > 0).with_context(|| {
+            format!("--pkg {v:?}: expected a PID (see `kamcmd core.psx`) or `all`")
+        })?;
+        if !pids.contains(&pid) {
+            pids.push(pid);
+        }
+    }
+    Ok(if pids.is_empty() {
+        PkgSelection::None
+    } else {
+        PkgSelection::Pids(pids)
+    })
+}
+
+fn parse_addr(a: &str) -> Result<SocketAddr> {
+    let addr = a
+        .strip_prefix("udp:")
+        .or_else(|| a.strip_prefix("sip:"))
+        .unwrap_or(a);
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .with_context(|| format!("--poke {a:?}: expected ADDR:PORT, e.g. 127.0.0.1:5060"))
+}
+
+/// Debian's syslog file when it exists; otherwise the operator must say.
+fn default_source() -> Result<SourceInfo> {
+    let syslog = Path::new("/var/log/syslog");
+    if syslog.is_file() {
+        eprintln!(
+            "kmemdbg: reading {} (choose with --log, --journal or --stderr)",
+            syslog.display()
+        );
+        return Ok(SourceInfo::Syslog {
+            path: syslog.to_path_buf(),
+        });
+    }
+    bail!("where does kamailio log? /var/log/syslog does not exist: pass --journal kamailio (systemd), --log FILE (syslog file) or --stderr FILE (kamailio -E)")
+}
+
+/// `kmemdbg-dump-20261125T221501Z.log` in the current directory.
+fn default_out() -> PathBuf {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    PathBuf::from(format!("kmemdbg-dump-{}.log", utc_stamp(secs)))
+}
+
+/// `YYYYMMDDTHHMMSSZ` for a UNIX time (UTC).
+pub fn utc_stamp(secs: u64) -> String {
+    // `2026-11-25 22:21:15 UTC` -> `20261125T222115Z`
+    let text = crate::units::utc_text(secs * 1000);
+    let digits: String = text.chars().filter(char::is_ascii_digit).collect();
+    format!("{}T{}Z", &digits[..8], &digits[8..])
+}
+
+/// Progress on stderr while waiting (the report itself goes to stdout).
+fn progress(e: &Event<'_>) {
+    match e {
+        Event::Following { source, offset } => {
+            eprintln!("kmemdbg: following the {source} from byte {offset}")
+        }
+        Event::Triggered { target } => eprintln!("kmemdbg: asked for {target}, waiting ..."),
+        Event::Done { request } => eprintln!(
+            "kmemdbg: {}: {} after {:.1}s",
+            request.target,
+            status_word(request.status),
+            request.waited_s
+        ),
+    }
+}
+
+fn status_word(s: Status) -> &'static str {
+    match s {
+        Status::Ok => "captured",
+        Status::Truncated => "TRUNCATED",
+        Status::Missing => "did not answer",
+        Status::Skipped => "skipped",
+    }
+}
+
+/// The human report: one line per request, causes under each failure.
+pub fn render_text(o: &Outcome, out: Option<&Path>) -> String {
+    let mut s = String::new();
+    for r in &o.requests {
+        let who = match &r.target {
+            Target::Shm => "shm".to_string(),
+            t => t.to_string(),
+        };
+        let blocks: Vec<String> = r
+            .blocks
+            .iter()
+            .map(|&i| describe_block(&o.blocks[i], r.pid()))
+            .collect();
+        let status = match r.status {
+            Status::Ok => "ok",
+            Status::Truncated => "TRUNCATED",
+            Status::Missing => "NO ANSWER",
+            Status::Skipped => "SKIPPED",
+        };
+        s.push_str(&format!("{status:<9} {who}"));
+        if !blocks.is_empty() {
+            s.push_str(&format!(": {}", blocks.join("; ")));
+        }
+        if r.pokes > 0 {
+            s.push_str(&format!(" ({} SIP OPTIONS sent)", r.pokes));
+        }
+        s.push('\n');
+        for c in &r.causes {
+            s.push_str(&format!("          - {c}\n"));
+        }
+    }
+    let ignored = o.owners.iter().filter(|x| x.is_none()).count();
+    if ignored > 0 {
+        s.push_str(&format!(
+            "ignored {ignored} other dump(s) in the log: not requested, or repeats (a process that wakes late runs every queued mem_dump_pkg change with the latest value)\n"
+        ));
+    }
+    for n in &o.notes {
+        s.push_str(&format!("note: {n}\n"));
+    }
+    if o.stats.rotations + o.stats.truncations > 0 {
+        s.push_str(&format!(
+            "note: the log was rotated {} and truncated {} time(s) while reading; no line was skipped\n",
+            o.stats.rotations, o.stats.truncations
+        ));
+    }
+    match out {
+        Some(p) => {
+            let p = p.display();
+            s.push_str(&format!(
+                "wrote {} lines to {p}\nnext: kmemdbg analyze {p}   (kmemdbg diff BEFORE {p} compares two dumps)\n",
+                o.kept_lines
+            ));
+        }
+        None => s.push_str("nothing captured; no file written\n"),
+    }
+    s
+}
+
+fn describe_block(b: &Block, requested_pid: Option<u32>) -> String {
+    let pool = match b.pool {
+        Some(capture::blocks::Pool::Pkg) => "pkg ",
+        Some(capture::blocks::Pool::Shm) => "shm ",
+        None => "",
+    };
+    let kind = match b.kind {
+        Some(capture::blocks::Kind::Status) if b.short => "short status",
+        Some(capture::blocks::Kind::Status) => "status",
+        Some(capture::blocks::Kind::Summary) => "summary",
+        None => "dump",
+    };
+    let unit = match b.kind {
+        Some(capture::blocks::Kind::Summary) => "sites",
+        _ => "fragments",
+    };
+    let state = match b.state {
+        capture::blocks::State::Complete => String::new(),
+        capture::blocks::State::Truncated => ", cut off".into(),
+        capture::blocks::State::Open => ", unfinished".into(),
+        capture::blocks::State::Empty => ", empty".into(),
+    };
+    let corrupt = if b.corruption {
+        ", MEMORY CORRUPTION reported"
+    } else {
+        ""
+    };
+    let who = if requested_pid == Some(b.pid) {
+        String::new()
+    } else {
+        format!("PID {} ", b.pid)
+    };
+    format!(
+        "{who}{pool}{kind}, {} lines, {} {unit}{state}{corrupt}",
+        b.lines, b.entries
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stamps() {
+        assert_eq!(utc_stamp(0), "19700101T000000Z");
+        assert_eq!(utc_stamp(951_782_400), "20000229T000000Z");
+        assert_eq!(utc_stamp(1_795_645_275), "20261125T222115Z");
+    }
+
+    #[test]
+    fn pkg_values() {
+        assert_eq!(pkg_selection(&[]).unwrap(), PkgSelection::None);
+        assert_eq!(
+            pkg_selection(&["12,13".into(), "12".into()]).unwrap(),
+            PkgSelection::Pids(vec![12, 13])
+        );
+        assert_eq!(pkg_selection(&["ALL".into()]).unwrap(), PkgSelection::All);
+        let e = pkg_selection(&["x".into()]).unwrap_err().to_string();
+        assert!(e.contains("expected a PID"), "{e}");
+        assert!(pkg_selection(&["0".into()]).is_err());
+    }
+
+    #[test]
+    fn poke_addresses() {
+        assert_eq!(parse_addr("udp:127.0.0.1:5060").unwrap().port(), 5060);
+        assert!(parse_addr("127.0.0.1").is_err());
+    }
+}

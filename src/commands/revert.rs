@@ -1,0 +1,61 @@
+//! `kmemdbg revert`: undo a conversion from the backups, guided restart.
+
+use crate::cli::RevertArgs;
+use crate::commands::restart::{guided, target};
+use crate::convert::{self, source_step, SourceSteps};
+use crate::ExitStatus;
+use anyhow::Result;
+
+pub fn run(args: &RevertArgs) -> Result<ExitStatus> {
+    let p = convert::plan_revert(&target(&args.target), args.cfg.as_deref())?;
+    if let Some(src) = &args.source {
+        if !args.guided.json {
+            println!("source tree {}:", src.display());
+        }
+        let changed = source_step::Real.revert(src)?;
+        if !args.guided.json {
+            println!(
+                "  {}",
+                if changed {
+                    "patch reverted"
+                } else {
+                    "no patch to revert"
+                }
+            );
+        }
+    }
+    if p.changes.is_empty() {
+        let msg = "nothing to revert: no kmemdbg backups or drop-in for this proxy";
+        if args.guided.json {
+            crate::commands::print_json(
+                &serde_json::json!({"schema": "kmemdbg.restart/1", "changed": false, "detail": msg}),
+            )?;
+        } else {
+            println!("{msg}");
+        }
+        // Stale backups identical to their files are just removed.
+        convert::remove_backups(&p.backups);
+        return Ok(0);
+    }
+    if !args.guided.json {
+        for n in &p.notes {
+            println!("revert: {n}");
+        }
+    }
+    let code = guided(
+        &p.setup,
+        &p.new_setup,
+        &[],
+        &p.changes,
+        &args.guided,
+        args.dry_run,
+    )?;
+    if code == 0 && !args.dry_run {
+        for line in convert::remove_backups(&p.backups) {
+            if !args.guided.json {
+                println!("- {line}");
+            }
+        }
+    }
+    Ok(code)
+}

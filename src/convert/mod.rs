@@ -1,0 +1,777 @@
+//! The one command: inspect -> patch -> build -> install -> cfg -> runtime
+//! -> restart, each step skipped when it is already done, stopping at the
+//! first failure with what was done, what was not, and how to undo; and
+//! `revert`, which undoes a conversion from the backups with the same
+//! guided restart.
+//!
+//! Orchestration only: every step is a capability module ([`crate::probe`],
+//! the source/build seam [`SourceSteps`] (real: [`source_step::Real`] over
+//! [`crate::patch`] and [`crate::build`]), [`crate::cfg`], [`crate::service`]). [`prepare`] changes nothing
+//! (it is what `--check` runs); [`execute`] does the work. A SIGINT is
+//! honoured between steps, never inside the restart. Never prints.
+
+pub mod source_step;
+
+use crate::probe::{self, BuildInfo, Verdict};
+use crate::service::journal::FileChange;
+use crate::service::plan::{self, Desired, RunPlan};
+use crate::service::restart::{self, Outcome};
+use crate::service::{argv, discover, CommandSource, Manager, Setup, Target};
+use crate::{fsx, interrupt, kamcmd};
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// Step names, in order (the `--json` contract: `steps[].name`).
+pub const STEPS: &[&str] = &[
+    "inspect", "patch", "build", "install", "cfg", "runtime", "restart",
+];
+
+/// Where a step stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepStatus {
+    /// Nothing to do: already so.
+    Already,
+    /// Not needed on this box (e.g. no build for a binary that has debug support).
+    Skipped,
+    /// Would change (`--check`), or is about to.
+    Pending,
+    /// Changed by this run.
+    Done,
+    Failed,
+    /// Not reached (an earlier step failed or a signal stopped the run).
+    NotRun,
+}
+
+/// One step of the report (`{name, changed, detail}` plus `status`).
+#[derive(Debug, Clone, Serialize)]
+pub struct Step {
+    pub name: &'static str,
+    /// With `--check`: would change. Otherwise: changed by this run.
+    pub changed: bool,
+    pub status: StepStatus,
+    pub detail: String,
+}
+
+/// What the build step made.
+#[derive(Debug, Clone)]
+pub struct Built {
+    pub binary: PathBuf,
+    /// The directory of the built modules (`kamailio -L`).
+    pub modules_dir: PathBuf,
+    /// Something was compiled (false: the build was up to date).
+    pub compiled: bool,
+}
+
+/// The source/build/install seam ([`source_step::Real`] in production).
+pub trait SourceSteps {
+    /// Rewrites the tree for a memory-debug build; Ok(true) when it changed something.
+    fn patch(&self, source: &Path) -> Result<bool>;
+    /// Builds the tree (`modules`: the module list).
+    fn build(
+        &self,
+        source: &Path,
+        modules: Option<&str>,
+        events: &mut dyn FnMut(&str),
+    ) -> Result<Built>;
+    /// Installs the build; returns the installed binary.
+    fn install(
+        &self,
+        source: &Path,
+        modules: Option<&str>,
+        events: &mut dyn FnMut(&str),
+    ) -> Result<PathBuf>;
+    /// Undoes `patch` from its backups; Ok(true) when it restored something.
+    fn revert(&self, source: &Path) -> Result<bool>;
+}
+
+/// What `convert` was asked to do.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub source: Option<PathBuf>,
+    pub cfg: PathBuf,
+    pub target: Target,
+    pub modules: Option<String>,
+    pub install: bool,
+    pub restart: restart::Options,
+}
+
+/// Everything [`prepare`] found; nothing has changed yet.
+pub struct Prepared {
+    pub setup: Setup,
+    pub build: BuildInfo,
+    pub verdict: Verdict,
+    pub steps: Vec<Step>,
+    pub cfg_changes: Vec<FileChange>,
+    pub run_plan: RunPlan,
+    /// The run-time settings asked for (the source steps add the new binary).
+    pub desired: Desired,
+    /// Why a restart is needed, when it is.
+    pub restart_reason: Option<String>,
+    /// The source steps must run first.
+    pub needs_source: bool,
+}
+
+impl Prepared {
+    /// Any step would change something.
+    pub fn pending(&self) -> bool {
+        self.steps.iter().any(|s| s.status == StepStatus::Pending)
+    }
+    /// Every file the restart would write, cfg first.
+    pub fn file_changes(&self) -> Vec<FileChange> {
+        let mut v = self.cfg_changes.clone();
+        v.extend(self.run_plan.file_changes.iter().cloned());
+        v
+    }
+}
+
+fn step(name: &'static str, status: StepStatus, detail: impl Into<String>) -> Step {
+    Step {
+        name,
+        changed: status == StepStatus::Pending,
+        status,
+        detail: detail.into(),
+    }
+}
+
+/// The run-time options a verdict asks for, as (option, value) pairs.
+pub fn runtime_pairs(v: &Verdict) -> Vec<(char, String)> {
+    option_pairs(&v.runtime_options)
+}
+
+/// `["-x", "qm"]` -> `[('x', "qm")]`.
+fn option_pairs(opts: &[String]) -> Vec<(char, String)> {
+    let mut out = Vec::new();
+    let mut it = opts.iter();
+    while let Some(o) = it.next() {
+        if let (Some(c), Some(val)) = (
+            o.strip_prefix('-').and_then(|s| s.chars().next()),
+            it.next(),
+        ) {
+            out.push((c, val.clone()));
+        }
+    }
+    out
+}
+
+/// The cfg step: [`crate::cfg::plan`] evaluated with the service's own
+/// `-A` defines and `-d`/`--debug`, as file changes the guided restart
+/// writes (and puts back on a failed restart). Returns the changes and
+/// one line for the report.
+pub fn plan_cfg(
+    cfg: &Path,
+    command: &[String],
+    binary: &Path,
+) -> Result<(Vec<FileChange>, String)> {
+    let facts = crate::cfg::argv::parse_argv(command);
+    let opts = crate::cfg::Options {
+        defines: facts.defines,
+        goals: crate::cfg::Goals::default(),
+        binary: Some(binary.to_path_buf()),
+        debug_override: facts.debug,
+    };
+    let plan = crate::cfg::plan(cfg, &opts)?;
+    let changes: Vec<FileChange> = plan
+        .files
+        .iter()
+        .map(|f| FileChange {
+            mode: std::fs::metadata(&f.path)
+                .map(|m| std::os::unix::fs::PermissionsExt::mode(&m.permissions()) & 0o7777)
+                .unwrap_or(0o644),
+            path: f.path.clone(),
+            before: Some(f.old.clone()),
+            after: Some(f.new.clone()),
+            why: "memory dumps visible (kmemdbg cfg's edit)".into(),
+        })
+        .collect();
+    let mut lines: Vec<String> = if plan.changed() {
+        plan.changes.iter().map(|c| c.text.clone()).collect()
+    } else {
+        plan.kept.clone()
+    };
+    lines.extend(plan.warnings.iter().map(|w| format!("warning: {w}")));
+    if lines.is_empty() {
+        lines.push("memlog <= debug already".into());
+    }
+    Ok((changes, lines.join("; ")))
+}
+
+/// Finds the setup, inspects the binary and plans every step. Changes nothing.
+pub fn prepare(req: &Request) -> Result<Prepared> {
+    let setup = discover::discover(&req.target)?;
+    let binary = restart::resolve_binary(&setup);
+    let build = probe::run_probe(&binary, probe::PROBE_TIMEOUT)?;
+    let verdict = probe::verdict::verdict(&build);
+    let mut steps = vec![step(
+        "inspect",
+        StepStatus::Already,
+        format!(
+            "{} {} ({}): {}",
+            build.product,
+            build.version,
+            binary.display(),
+            verdict.summary
+        ),
+    )];
+    let needs_source = !verdict.ready;
+    let mut source_runtime = Vec::new();
+    if needs_source {
+        let Some(src) = &req.source else {
+            bail!(
+                "{} has no memory debugging ({}); convert needs the Kamailio sources to rebuild it: pass --source DIR (Debian: apt-get source kamailio)",
+                binary.display(),
+                verdict.summary
+            );
+        };
+        let state = source_step::inspect(src)
+            .with_context(|| format!("inspecting the source tree {}", src.display()))?;
+        source_runtime = option_pairs(&state.runtime_options);
+        steps.push(if state.patch_pending.is_empty() {
+            step(
+                "patch",
+                StepStatus::Already,
+                format!(
+                    "{} is patched for a memory-debug build ({})",
+                    src.display(),
+                    state.generations.join(", ")
+                ),
+            )
+        } else {
+            step(
+                "patch",
+                StepStatus::Pending,
+                format!("{}: {}", src.display(), state.patch_pending.join("; ")),
+            )
+        });
+        steps.push(step(
+            "build",
+            StepStatus::Pending,
+            format!(
+                "build {}{} (compiles only what changed)",
+                src.display(),
+                req.modules
+                    .as_deref()
+                    .map(|m| format!(" with modules {m}"))
+                    .unwrap_or_default()
+            ),
+        ));
+        steps.push(step(
+            "install",
+            if req.install {
+                StepStatus::Pending
+            } else {
+                StepStatus::Skipped
+            },
+            if req.install {
+                "install the new build (make install / cmake --install) and run it".to_string()
+            } else {
+                "not asked (--install): the proxy will run the built binary from the tree".into()
+            },
+        ));
+    } else {
+        let why = format!(
+            "the binary already has {}",
+            verdict.flag.unwrap_or("memory debugging")
+        );
+        steps.push(step("patch", StepStatus::Skipped, why.clone()));
+        steps.push(step("build", StepStatus::Skipped, why.clone()));
+        steps.push(step("install", StepStatus::Skipped, why));
+    }
+
+    // cfg: the file the service loads must be the one named.
+    let running_cfg = setup.cfg();
+    if let Some(rc) = &running_cfg {
+        if !same_file(rc, &req.cfg) {
+            bail!(
+                "the proxy loads {}, not {}: pass --cfg {}",
+                rc.display(),
+                req.cfg.display(),
+                rc.display()
+            );
+        }
+    }
+    let (cfg_changes, cfg_detail) = plan_cfg(&req.cfg, &setup.command(), &binary)
+        .with_context(|| format!("planning the cfg step for {}", req.cfg.display()))?;
+    steps.push(step(
+        "cfg",
+        if cfg_changes.is_empty() {
+            StepStatus::Already
+        } else {
+            StepStatus::Pending
+        },
+        cfg_detail,
+    ));
+
+    // runtime: what the build needs on the command line.
+    let desired = Desired {
+        options: if needs_source {
+            if source_runtime.is_empty() {
+                vec![('x', "qm".into())]
+            } else {
+                source_runtime
+            }
+        } else {
+            runtime_pairs(&verdict)
+        },
+        ..Desired::default()
+    };
+    let run_plan = plan::plan(&setup, &desired)?;
+    let rt_detail = if run_plan.is_empty() {
+        if desired.options.is_empty() {
+            "no run-time options needed".to_string()
+        } else {
+            format!(
+                "runs with {} already",
+                desired
+                    .options
+                    .iter()
+                    .map(|(o, v)| format!("-{o} {v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            )
+        }
+    } else {
+        run_plan
+            .settings
+            .iter()
+            .map(|s| {
+                format!(
+                    "{} {} -> {} in {}",
+                    s.option,
+                    s.old.clone().unwrap_or_else(|| "(unset)".into()),
+                    s.new,
+                    s.written_to
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
+    };
+    steps.push(step(
+        "runtime",
+        if run_plan.is_empty() {
+            StepStatus::Already
+        } else {
+            StepStatus::Pending
+        },
+        rt_detail,
+    ));
+
+    // restart: needed for changes, or when the running proxy lags behind what is on disk.
+    let restart_reason = if !cfg_changes.is_empty() || !run_plan.is_empty() || needs_source {
+        Some("to load the changes above".to_string())
+    } else {
+        lagging(&setup, &req.cfg, &desired)
+    };
+    steps.push(match &restart_reason {
+        Some(r) => step(
+            "restart",
+            StepStatus::Pending,
+            format!("{} ({r})", describe_target(&setup)),
+        ),
+        None => step(
+            "restart",
+            StepStatus::Already,
+            format!("{} runs the converted setup", describe_target(&setup)),
+        ),
+    });
+    Ok(Prepared {
+        setup,
+        build,
+        verdict,
+        steps,
+        cfg_changes,
+        run_plan,
+        desired,
+        restart_reason,
+        needs_source,
+    })
+}
+
+fn describe_target(s: &Setup) -> String {
+    match (&s.manager, &s.running) {
+        (Manager::Process, Some(r)) => format!("kamailio PID {}", r.pid),
+        (m, _) => m.describe(),
+    }
+}
+
+fn same_file(a: &Path, b: &Path) -> bool {
+    match (a.canonicalize(), b.canonicalize()) {
+        (Ok(x), Ok(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+/// Why the running proxy does not run what is on disk (after an interrupted run).
+fn lagging(setup: &Setup, cfg: &Path, desired: &Desired) -> Option<String> {
+    let Some(r) = &setup.running else {
+        return Some("no kamailio is running".into());
+    };
+    let running = argv::from_argv(&r.argv);
+    for (opt, val) in &desired.options {
+        if argv::find(&running, *opt).map(|f| f.value) != Some(val.clone()) {
+            return Some(format!("PID {} runs without -{opt} {val}", r.pid));
+        }
+    }
+    // Live values, when the proxy's ctl socket answers.
+    let cfg_text = std::fs::read_to_string(cfg).unwrap_or_default();
+    if let Some(sock) = crate::service::health::ctl_socket(&r.argv, &cfg_text) {
+        if let Ok(k) = kamcmd::Kamcmd::new(Some(&sock)) {
+            if let (Ok(m), Ok(d)) = (
+                k.cfg_get_int("core", "memlog"),
+                k.cfg_get_int("core", "debug"),
+            ) {
+                return (m > d).then(|| format!("PID {} runs with memlog={m} > debug={d}: it has not loaded the converted cfg", r.pid));
+            }
+        }
+    }
+    // Else: a cfg newer than the process.
+    let started = process_start(r.pid)?;
+    let modified = std::fs::metadata(cfg).and_then(|m| m.modified()).ok()?;
+    (modified > started).then(|| format!("{} changed after PID {} started", cfg.display(), r.pid))
+}
+
+fn process_start(pid: u32) -> Option<std::time::SystemTime> {
+    std::fs::metadata(format!("/proc/{pid}"))
+        .and_then(|m| m.modified())
+        .ok()
+}
+
+/// The result of [`execute`].
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub steps: Vec<Step>,
+    pub restart: Option<Outcome>,
+    /// A signal stopped the run between steps.
+    pub interrupted: bool,
+    pub ok: bool,
+    /// How to undo what was done.
+    pub undo: Option<String>,
+}
+
+impl Report {
+    pub fn changed(&self) -> bool {
+        self.steps.iter().any(|s| s.changed)
+    }
+}
+
+/// Runs the pending steps of `p`. `undo_hint` is the command that reverts.
+pub fn execute(
+    p: Prepared,
+    req: &Request,
+    source: &dyn SourceSteps,
+    undo_hint: &str,
+    events: &mut dyn FnMut(&str),
+) -> Result<Report> {
+    interrupt::arm();
+    let mut steps = p.steps.clone();
+    for s in &mut steps {
+        s.changed = false;
+    }
+    let mut report = Report {
+        steps,
+        restart: None,
+        interrupted: false,
+        ok: false,
+        undo: None,
+    };
+    // The binary the restart will run, and its modules when it runs from the tree.
+    let mut new_binary: Option<(PathBuf, Option<PathBuf>)> = None;
+    let order = ["patch", "build", "install"];
+    for name in order {
+        if stop_here(&mut report, name) {
+            return Ok(report);
+        }
+        let Some(i) = report.steps.iter().position(|s| s.name == name) else {
+            continue;
+        };
+        if report.steps[i].status != StepStatus::Pending {
+            continue;
+        }
+        let src = req.source.clone().unwrap_or_default();
+        let modules = req.modules.as_deref();
+        events(&format!("{name}: {}", report.steps[i].detail));
+        let r: Result<(bool, String)> = match name {
+            "patch" => source.patch(&src).map(|c| {
+                if c {
+                    (true, format!("patched {}", src.display()))
+                } else {
+                    (false, format!("{} was patched already", src.display()))
+                }
+            }),
+            "build" => source.build(&src, modules, events).map(|b| {
+                new_binary = Some((b.binary.clone(), Some(b.modules_dir.clone())));
+                if b.compiled {
+                    (true, format!("built {}", b.binary.display()))
+                } else {
+                    (
+                        false,
+                        format!("{} is up to date (nothing compiled)", b.binary.display()),
+                    )
+                }
+            }),
+            _ => source.install(&src, modules, events).map(|b| {
+                new_binary = Some((b.clone(), None));
+                (true, format!("installed {}", b.display()))
+            }),
+        };
+        match r {
+            Ok((changed, d)) => {
+                report.steps[i].status = if changed {
+                    StepStatus::Done
+                } else {
+                    StepStatus::Already
+                };
+                report.steps[i].changed = changed;
+                report.steps[i].detail = d;
+                if changed {
+                    report.undo = Some(undo_hint.to_string());
+                }
+            }
+            Err(e) => {
+                report.steps[i].status = StepStatus::Failed;
+                report.steps[i].detail = format!("{e:#}");
+                mark_not_run(&mut report);
+                return Ok(report);
+            }
+        }
+    }
+    // The new build goes into the restart plan: its binary (and, run from
+    // the tree, `-L` its modules directory).
+    let (run_plan, new_setup) = match &new_binary {
+        Some((bin, modules_dir)) => {
+            let mut desired = p.desired.clone();
+            desired.binary = Some(bin.clone());
+            if let Some(dir) = modules_dir {
+                desired.options.push(('L', dir.display().to_string()));
+            }
+            match plan::plan(&p.setup, &desired) {
+                Ok(rp) => {
+                    if let Some(s) = report.steps.iter_mut().find(|s| s.name == "runtime") {
+                        s.detail = rp
+                            .settings
+                            .iter()
+                            .map(|s| format!("{} -> {} in {}", s.option, s.new, s.written_to))
+                            .collect::<Vec<_>>()
+                            .join("; ");
+                        if s.status == StepStatus::Already && !rp.is_empty() {
+                            s.status = StepStatus::Pending;
+                        }
+                    }
+                    let ns = rp.new_setup.clone();
+                    (rp, ns)
+                }
+                Err(e) => {
+                    if let Some(s) = report.steps.iter_mut().find(|s| s.name == "runtime") {
+                        s.status = StepStatus::Failed;
+                        s.detail = format!("running {} needs: {e:#}", bin.display());
+                    }
+                    mark_not_run(&mut report);
+                    return Ok(report);
+                }
+            }
+        }
+        None => (p.run_plan.clone(), p.run_plan.new_setup.clone()),
+    };
+    if stop_here(&mut report, "cfg") {
+        return Ok(report);
+    }
+    if p.restart_reason.is_none() {
+        report.ok = true;
+        return Ok(report);
+    }
+    if stop_here(&mut report, "restart") {
+        return Ok(report);
+    }
+    let mut changes = p.cfg_changes.clone();
+    changes.extend(run_plan.file_changes.iter().cloned());
+    events(&format!(
+        "restart: {}",
+        p.restart_reason.clone().unwrap_or_default()
+    ));
+    let outcome = restart::execute(&p.setup, &new_setup, &changes, &req.restart, events)?;
+    let ok = outcome.ok();
+    for name in ["cfg", "runtime", "restart"] {
+        if let Some(s) = report.steps.iter_mut().find(|s| s.name == name) {
+            if s.status == StepStatus::Pending {
+                s.status = if ok {
+                    StepStatus::Done
+                } else {
+                    StepStatus::Failed
+                };
+                s.changed = ok;
+                if !ok && name == "restart" {
+                    s.detail = format!(
+                        "{:?}: {}",
+                        outcome.status,
+                        outcome
+                            .failure
+                            .clone()
+                            .unwrap_or_else(|| outcome.preflight.output.clone())
+                    );
+                }
+            }
+        }
+    }
+    report.ok = ok;
+    if ok {
+        report.undo = Some(undo_hint.to_string());
+    }
+    report.restart = Some(outcome);
+    if interrupt::requested() {
+        report.interrupted = true;
+    }
+    Ok(report)
+}
+
+/// Honours a signal before `name`: the remaining steps are marked not run.
+fn stop_here(report: &mut Report, name: &str) -> bool {
+    restart::pause_hook(&format!("step:{name}"));
+    if !interrupt::requested() {
+        return false;
+    }
+    report.interrupted = true;
+    mark_not_run(report);
+    true
+}
+
+fn mark_not_run(report: &mut Report) {
+    for s in &mut report.steps {
+        if s.status == StepStatus::Pending {
+            s.status = StepStatus::NotRun;
+        }
+    }
+}
+
+// ---------------------------------------------------------------- revert
+
+/// What `revert` will do.
+pub struct RevertPlan {
+    pub setup: Setup,
+    pub new_setup: Setup,
+    pub changes: Vec<FileChange>,
+    /// Backups to remove once the reverted setup runs.
+    pub backups: Vec<PathBuf>,
+    pub notes: Vec<String>,
+}
+
+/// Plans the undo of a conversion: every file kmemdbg changed for this
+/// proxy (options files, drop-in, init script, cfg and its directory's
+/// backed-up files, a bare process's original argv) back to its first original.
+pub fn plan_revert(target: &Target, cfg: Option<&Path>) -> Result<RevertPlan> {
+    let setup = discover::discover(target)?;
+    let mut changes = Vec::new();
+    let mut backups = Vec::new();
+    let mut notes = Vec::new();
+    let mut candidates: Vec<PathBuf> = setup.options_files.iter().map(|f| f.path.clone()).collect();
+    if let CommandSource::InitScript { path, .. } = &setup.source {
+        candidates.push(path.clone());
+    }
+    let cfg = cfg.map(Path::to_path_buf).or_else(|| setup.cfg());
+    if let Some(cfg) = &cfg {
+        candidates.push(cfg.clone());
+        if let Some(dir) = cfg.parent() {
+            if let Ok(rd) = std::fs::read_dir(dir) {
+                let mut v: Vec<PathBuf> = rd
+                    .flatten()
+                    .filter_map(|e| {
+                        let n = e.file_name().to_string_lossy().into_owned();
+                        n.strip_suffix(fsx::BACKUP_SUFFIX)
+                            .map(|orig| dir.join(orig))
+                    })
+                    .collect();
+                v.sort();
+                candidates.extend(v);
+            }
+        }
+    }
+    candidates.dedup();
+    for path in candidates {
+        let backup = fsx::backup_path(&path);
+        if !backup.exists() || changes.iter().any(|c: &FileChange| c.path == path) {
+            continue;
+        }
+        let original = fsx::read(&backup)?;
+        let current = std::fs::read(&path).ok();
+        if current.as_deref() != Some(original.as_slice()) {
+            notes.push(format!(
+                "{}: back to the original kept in {}",
+                path.display(),
+                backup.display()
+            ));
+            changes.push(FileChange {
+                path: path.clone(),
+                before: current,
+                after: Some(original),
+                mode: 0o644,
+                why: "kmemdbg's backup of the original".into(),
+            });
+        }
+        backups.push(backup);
+    }
+    if let CommandSource::Unit { dropin, .. } = &setup.source {
+        if dropin.exists() && !fsx::backup_path(dropin).exists() {
+            let text = fsx::read(dropin)?;
+            if text.starts_with(crate::service::unit::DROPIN_MARK.as_bytes()) {
+                notes.push(format!("{}: remove kmemdbg's drop-in", dropin.display()));
+                changes.push(FileChange {
+                    path: dropin.clone(),
+                    before: Some(text),
+                    after: None,
+                    mode: 0o644,
+                    why: "written by kmemdbg".into(),
+                });
+                backups.push(fsx::backup_path(dropin));
+            }
+        }
+    }
+    let mut new_setup = plan::with_files(&setup, &changes)?;
+    if setup.source == CommandSource::Argv {
+        if let Some(pidfile) = &setup.pidfile {
+            let record = crate::service::argv_record_path(pidfile);
+            if record.exists() {
+                let orig = plan::read_argv_record(&record)?;
+                notes.push(format!("command line back to: {}", orig.join(" ")));
+                new_setup.template = argv::from_argv(&orig);
+                changes.push(FileChange {
+                    path: record.clone(),
+                    before: Some(fsx::read(&record)?),
+                    after: None,
+                    mode: 0o600,
+                    why: "record of the original command line".into(),
+                });
+                backups.push(fsx::backup_path(&record));
+            }
+        }
+    }
+    Ok(RevertPlan {
+        setup,
+        new_setup,
+        changes,
+        backups,
+        notes,
+    })
+}
+
+/// After a successful revert: the backups go, so the box is as before kmemdbg.
+pub fn remove_backups(backups: &[PathBuf]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in backups {
+        if b.exists() {
+            match std::fs::remove_file(b) {
+                Ok(()) => out.push(format!("removed {}", b.display())),
+                Err(e) => out.push(format!("could not remove {}: {e}", b.display())),
+            }
+        }
+        if let Some(dir) = b.parent() {
+            if dir.extension().is_some_and(|e| e == "d")
+                && std::fs::read_dir(dir)
+                    .map(|mut d| d.next().is_none())
+                    .unwrap_or(false)
+            {
+                let _ = std::fs::remove_dir(dir);
+            }
+        }
+    }
+    out
+}

@@ -1,0 +1,26 @@
+//! Ctrl-C (SIGINT) and SIGTERM as a request, not a crash: once [`arm`]ed,
+//! a signal only sets a flag that long-running commands check between
+//! steps. A restart in progress always finishes (or rolls back) before the
+//! command stops, so a signal never leaves a box without its proxy.
+//!
+//! Before [`arm`] the default applies (the process ends at once), which is
+//! right while nothing has been changed yet. Never exits the process itself.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::sync::OnceLock;
+
+static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+
+/// From now on SIGINT/SIGTERM set the flag instead of ending the process.
+pub fn arm() {
+    let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        let _ = signal_hook::flag::register(sig, Arc::clone(flag));
+    }
+}
+
+/// True once a signal arrived after [`arm`].
+pub fn requested() -> bool {
+    FLAG.get().is_some_and(|f| f.load(Ordering::SeqCst))
+}

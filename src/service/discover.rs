@@ -1,0 +1,448 @@
+//! Finds how this kamailio runs: a systemd unit (`systemctl cat`), a SysV
+//! init script, or a bare process (its pid file, or found by its executable
+//! in /proc, argv read from `/proc/PID/cmdline`).
+//!
+//! Reads /proc, unit files, init scripts and options files; runs only
+//! `systemctl cat` (through [`crate::runner`]). Never changes anything.
+
+use super::{argv, sysv, unit, CommandSource, Manager, OptionsFile, Running, Setup, Target};
+use crate::runner;
+use anyhow::{bail, Context, Result};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Names a kamailio binary has had.
+pub const PROGRAM_NAMES: &[&str] = &["kamailio", "ser", "openser"];
+
+/// Where kmemdbg writes systemd drop-ins (`KMEMDBG_SYSTEMD_DIR` replaces
+/// `/etc/systemd/system`, for tests and image builders).
+pub fn systemd_dir() -> PathBuf {
+    std::env::var_os("KMEMDBG_SYSTEMD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/systemd/system"))
+}
+
+/// Where init scripts live (`KMEMDBG_INITD_DIR` replaces `/etc/init.d`).
+pub fn initd_dir() -> PathBuf {
+    std::env::var_os("KMEMDBG_INITD_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/etc/init.d"))
+}
+
+/// `kamailio` -> `kamailio.service`.
+pub fn unit_name(name: &str) -> String {
+    if name.contains('.') {
+        name.to_string()
+    } else {
+        format!("{name}.service")
+    }
+}
+
+/// Reads one process from /proc; None when it is gone or a zombie.
+pub fn read_process(pid: u32) -> Option<Running> {
+    let dir = PathBuf::from(format!("/proc/{pid}"));
+    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
+    let (state, start_ticks) = parse_stat(&stat)?;
+    if state == 'Z' || state == 'X' {
+        return None;
+    }
+    let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
+    let argv: Vec<String> = cmdline
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect();
+    let exe = std::fs::read_link(dir.join("exe")).unwrap_or_default();
+    let stderr_file = std::fs::read_link(dir.join("fd/2"))
+        .ok()
+        .filter(|p| p.is_file());
+    Some(Running {
+        pid,
+        argv,
+        exe,
+        stderr_file,
+        start_ticks,
+    })
+}
+
+/// (state, start time in ticks) from `/proc/PID/stat` (the name may hold spaces).
+pub fn parse_stat(stat: &str) -> Option<(char, u64)> {
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    // fields[0] is field 3 (state); starttime is field 22.
+    let start = fields.get(19)?.parse().ok()?;
+    Some((state, start))
+}
+
+/// The parent PID of `pid`.
+pub fn parent_of(pid: u32) -> Option<u32> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let after = &stat[stat.rfind(')')? + 1..];
+    after.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| parse_stat(&s))
+        .is_some_and(|(state, _)| state != 'Z' && state != 'X')
+}
+
+/// Children of `pid` (from /proc).
+pub fn children_of(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        if parent_of(p) == Some(pid) && alive(p) {
+            out.push(p);
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+fn is_kamailio_exe(exe: &Path) -> bool {
+    exe.file_name()
+        .and_then(|n| n.to_str())
+        .map(|n| n.trim_end_matches(" (deleted)"))
+        .is_some_and(|n| PROGRAM_NAMES.contains(&n))
+}
+
+/// Every kamailio main process (its parent is not a kamailio of the same binary).
+pub fn main_processes() -> Vec<Running> {
+    let mut out = Vec::new();
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Some(r) = read_process(pid) else { continue };
+        if !is_kamailio_exe(&r.exe) {
+            continue;
+        }
+        let parent_same = parent_of(pid)
+            .and_then(|pp| std::fs::read_link(format!("/proc/{pp}/exe")).ok())
+            .is_some_and(|pe| pe == r.exe);
+        if !parent_same {
+            out.push(r);
+        }
+    }
+    out.sort_by_key(|r| r.pid);
+    out
+}
+
+/// Reads a pid file: the PID and the process when it runs.
+pub fn read_pidfile(path: &Path) -> Result<(u32, Option<Running>)> {
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "cannot read pid file {} (is kamailio running with -P {}?)",
+            path.display(),
+            path.display()
+        )
+    })?;
+    let pid: u32 = text.trim().parse().with_context(|| {
+        format!(
+            "{}:1: {:?} is not a process id",
+            path.display(),
+            text.trim()
+        )
+    })?;
+    Ok((pid, read_process(pid)))
+}
+
+/// The systemd unit a process belongs to (from `/proc/PID/cgroup`).
+pub fn cgroup_unit(pid: u32) -> Option<String> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
+    unit_from_cgroup(&text)
+}
+
+/// `0::/system.slice/kamailio.service` -> `kamailio.service`.
+pub fn unit_from_cgroup(text: &str) -> Option<String> {
+    text.lines().find_map(|l| {
+        l.rsplit('/')
+            .next()
+            .filter(|s| s.ends_with(".service"))
+            .map(String::from)
+    })
+}
+
+/// Finds the setup for `target` (see the module doc for the order).
+pub fn discover(target: &Target) -> Result<Setup> {
+    if let Some(pidfile) = &target.pidfile {
+        let (pid, running) = read_pidfile(pidfile)?;
+        let Some(running) = running else {
+            bail!(
+                "{} names PID {pid}, which is not running: start kamailio first (kmemdbg needs its command line from /proc)",
+                pidfile.display()
+            );
+        };
+        if !is_kamailio_exe(&running.exe) {
+            bail!(
+                "{} names PID {pid}, which is {} and not kamailio",
+                pidfile.display(),
+                running.exe.display()
+            );
+        }
+        return process_setup(running, Some(pidfile.clone()));
+    }
+    if let Some(name) = &target.service {
+        return service_setup(name);
+    }
+    let mains = main_processes();
+    match mains.len() {
+        0 => bail!("no running kamailio found in /proc; name it: --service NAME (systemd/SysV) or --pidfile FILE"),
+        1 => {
+            let r = mains.into_iter().next().expect("one");
+            if let Some(u) = cgroup_unit(r.pid) {
+                if systemctl_cat(&u).is_ok() {
+                    return service_setup(&u);
+                }
+            }
+            let pidfile = argv::find(&argv::from_argv(&r.argv), 'P').map(|f| PathBuf::from(f.value));
+            process_setup(r, pidfile)
+        }
+        _ => bail!(
+            "several kamailio processes run here; say which one with --pidfile FILE or --service NAME:\n{}",
+            mains
+                .iter()
+                .map(|r| format!("    PID {}: {}", r.pid, r.argv.join(" ")))
+                .collect::<Vec<_>>()
+                .join("\n")
+        ),
+    }
+}
+
+/// A bare process: its argv is the command line.
+pub fn process_setup(running: Running, pidfile: Option<PathBuf>) -> Result<Setup> {
+    let tokens = argv::from_argv(&running.argv);
+    let pidfile = pidfile.or_else(|| argv::find(&tokens, 'P').map(|f| PathBuf::from(f.value)));
+    Ok(Setup {
+        manager: Manager::Process,
+        running: Some(running),
+        template: tokens,
+        source: CommandSource::Argv,
+        base_env: Vec::new(),
+        options_files: Vec::new(),
+        primary_options: None,
+        pidfile,
+        unit_files: Vec::new(),
+    })
+}
+
+/// `systemctl cat UNIT` through the runner.
+pub fn systemctl_cat(unit: &str) -> Result<String> {
+    let Some(systemctl) = runner::find_program("systemctl") else {
+        bail!("systemctl not found in PATH");
+    };
+    let sh = runner::shell()?;
+    let out = runner::run(
+        xshell::cmd!(sh, "{systemctl} cat {unit}"),
+        Duration::from_secs(20),
+    )?
+    .check()?;
+    Ok(out.stdout_text())
+}
+
+/// A named service: systemd when `systemctl cat` knows it, else SysV.
+pub fn service_setup(name: &str) -> Result<Setup> {
+    let unit = unit_name(name);
+    let systemd_err = match systemctl_cat(&unit) {
+        Ok(text) => return systemd_setup(&unit, &text),
+        Err(e) => e,
+    };
+    let base = name.trim_end_matches(".service");
+    let script = initd_dir().join(base);
+    if script.is_file() {
+        return sysv_setup(base, &script);
+    }
+    bail!(
+        "no service {name}: systemd does not know {unit} ({}) and there is no init script {}; for a plain process use --pidfile FILE",
+        first_line(&systemd_err.to_string()),
+        script.display()
+    )
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+fn read_options_file(path: &Path, optional: bool) -> Result<OptionsFile> {
+    let text = match std::fs::read(path) {
+        Ok(b) => Some(crate::fsx::text_of(path, b)?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    Ok(OptionsFile {
+        path: path.to_path_buf(),
+        text,
+        optional,
+    })
+}
+
+/// A systemd unit from `systemctl cat` output.
+pub fn systemd_setup(unit: &str, cat: &str) -> Result<Setup> {
+    let files = unit::parse_systemctl_cat(cat);
+    if files.is_empty() {
+        bail!("systemctl cat {unit} printed no unit file");
+    }
+    let cfg = unit::service_config(&files).with_context(|| format!("reading {unit}"))?;
+    let Some((exec, exec_from)) = cfg.exec_start.clone() else {
+        bail!("{unit} has no ExecStart=; kmemdbg cannot tell how it starts kamailio");
+    };
+    let mut options_files = Vec::new();
+    let mut primary = None;
+    for r in &cfg.environment_files {
+        if r.is_glob() {
+            for p in glob_files(&r.path) {
+                options_files.push(read_options_file(&p, true)?);
+            }
+        } else {
+            if primary.is_none() {
+                primary = Some(options_files.len());
+            }
+            options_files.push(read_options_file(Path::new(&r.path), r.optional)?);
+        }
+    }
+    let dropin = systemd_dir().join(format!("{unit}.d")).join("kmemdbg.conf");
+    let mut setup = Setup {
+        manager: Manager::Systemd {
+            unit: unit.to_string(),
+        },
+        running: None,
+        template: argv::tokenize(&exec),
+        source: CommandSource::Unit { exec_from, dropin },
+        base_env: cfg.environment.clone(),
+        options_files,
+        primary_options: primary,
+        pidfile: cfg.pid_file.map(PathBuf::from),
+        unit_files: files.clone(),
+    };
+    setup.running = main_pid_systemd(unit)
+        .ok()
+        .flatten()
+        .and_then(read_process)
+        .or_else(|| {
+            setup
+                .pidfile
+                .as_deref()
+                .and_then(|p| read_pidfile(p).ok())
+                .and_then(|(_, r)| r)
+        });
+    Ok(setup)
+}
+
+/// `systemctl show -p MainPID --value UNIT` (None when 0).
+pub fn main_pid_systemd(unit: &str) -> Result<Option<u32>> {
+    let Some(systemctl) = runner::find_program("systemctl") else {
+        bail!("systemctl not found in PATH");
+    };
+    let sh = runner::shell()?;
+    let out = runner::run(
+        xshell::cmd!(sh, "{systemctl} show -p MainPID --value {unit}"),
+        Duration::from_secs(20),
+    )?
+    .check()?;
+    let pid: u32 = out.stdout_text().trim().parse().unwrap_or(0);
+    Ok((pid != 0).then_some(pid))
+}
+
+fn glob_files(pattern: &str) -> Vec<PathBuf> {
+    let p = Path::new(pattern);
+    let (Some(dir), Some(name)) = (p.parent(), p.file_name().and_then(|n| n.to_str())) else {
+        return Vec::new();
+    };
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let re = regex::Regex::new(&format!(
+        "^{}$",
+        regex::escape(name).replace("\\*", ".*").replace("\\?", ".")
+    ));
+    let Ok(re) = re else { return Vec::new() };
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .filter(|e| e.file_name().to_str().is_some_and(|n| re.is_match(n)))
+        .map(|e| e.path())
+        .filter(|p| p.is_file())
+        .collect();
+    v.sort();
+    v
+}
+
+/// A SysV service from its init script.
+pub fn sysv_setup(name: &str, script: &Path) -> Result<Setup> {
+    let text = crate::fsx::read_text(script)?;
+    let parsed = sysv::parse(&text, name);
+    let Some((line, _)) = parsed.options_line.clone() else {
+        bail!(
+            "{}: no OPTIONS=\"...\" line; kmemdbg cannot tell which command line the script runs",
+            script.display()
+        );
+    };
+    let template = parsed.template().unwrap_or_default();
+    let mut options_files = Vec::new();
+    let mut primary = None;
+    if let Some(d) = &parsed.defaults_file {
+        primary = Some(0);
+        options_files.push(read_options_file(Path::new(d), true)?);
+    }
+    let base_env: Vec<(String, String)> = parsed
+        .vars
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let mut setup = Setup {
+        manager: Manager::Sysv {
+            name: name.to_string(),
+            script: script.to_path_buf(),
+        },
+        running: None,
+        template,
+        source: CommandSource::InitScript {
+            path: script.to_path_buf(),
+            line,
+        },
+        base_env,
+        options_files,
+        primary_options: primary,
+        pidfile: None,
+        unit_files: Vec::new(),
+    };
+    let cmd = argv::from_argv(&setup.command());
+    setup.pidfile = argv::find(&cmd, 'P')
+        .map(|f| PathBuf::from(f.value))
+        .or_else(|| parsed.vars.get("PIDFILE").map(PathBuf::from));
+    setup.running = setup
+        .pidfile
+        .as_deref()
+        .and_then(|p| read_pidfile(p).ok())
+        .and_then(|(_, r)| r);
+    Ok(setup)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_and_cgroup() {
+        let stat = "4242 (kamailio x) S 1 4240 4240 0 -1 4194368 1 0 0 0 0 0 0 0 20 0 1 0 98765 1000 10 18446744073709551615";
+        assert_eq!(parse_stat(stat), Some(('S', 98765)));
+        assert_eq!(
+            unit_from_cgroup("0::/system.slice/kamailio.service\n").as_deref(),
+            Some("kamailio.service")
+        );
+        assert_eq!(unit_from_cgroup("0::/user.slice/session-1.scope\n"), None);
+        assert!(read_process(std::process::id()).is_some());
+        assert!(alive(std::process::id()));
+    }
+}

@@ -1,0 +1,366 @@
+//! Is this kamailio healthy? Its main process is alive and stays alive,
+//! it has children (`core.psx` over ctl when reachable, else /proc), and a
+//! SIP OPTIONS sent to one of its UDP listen addresses, on loopback, gets
+//! an answer. Everything is polled within one deadline; nothing sleeps a
+//! fixed time to "wait for" the proxy.
+//!
+//! Listen addresses come from the UDP sockets the process holds
+//! (`/proc/PID/fd` + `/proc/net/udp[6]`), else from `-l` and the cfg's
+//! `listen=` lines. Reads only; never signals or changes the proxy.
+
+use super::{argv, discover};
+use crate::{kamcmd, sip};
+use serde::Serialize;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// How many consecutive polls the main process must survive.
+pub const STABLE_POLLS: usize = 5;
+/// Time between those polls.
+pub const POLL_GAP: Duration = Duration::from_millis(200);
+
+/// The result of a health check.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Health {
+    pub ok: bool,
+    pub pid: Option<u32>,
+    /// Children seen in /proc.
+    pub children: usize,
+    /// Processes listed by `core.psx`, when ctl answered.
+    pub psx_processes: Option<usize>,
+    /// Where OPTIONS was answered, and the status code.
+    pub sip_target: Option<String>,
+    pub sip_status: Option<u16>,
+    /// What passed, in order, for the report.
+    pub passed: Vec<String>,
+    /// Why it is not healthy (empty when ok).
+    pub problems: Vec<String>,
+}
+
+/// What the check needs to know about the proxy.
+pub struct Probe<'a> {
+    /// Returns the current main PID (pid file, `systemctl show`, ...).
+    pub main_pid: &'a dyn Fn() -> Option<u32>,
+    /// The command line it runs with (for `-l`, `-Y`).
+    pub command: &'a [String],
+    /// Its cfg (for `listen=` and the ctl socket).
+    pub cfg: Option<&'a Path>,
+}
+
+/// Runs the health check within `timeout`.
+pub fn check(probe: &Probe<'_>, timeout: Duration) -> Health {
+    let deadline = Instant::now() + timeout;
+    let mut h = Health::default();
+    // 1. A main process that is alive.
+    let pid = loop {
+        if let Some(p) = (probe.main_pid)().filter(|&p| discover::alive(p)) {
+            break Some(p);
+        }
+        if Instant::now() >= deadline {
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let Some(pid) = pid else {
+        h.problems.push(format!(
+            "no running main process within {:.0}s",
+            timeout.as_secs_f64()
+        ));
+        return h;
+    };
+    h.pid = Some(pid);
+    h.passed.push(format!("main process {pid} is running"));
+
+    // 2. SIP OPTIONS to a UDP listen address (which also proves the children run).
+    let cfg_text = probe
+        .cfg
+        .and_then(|p| std::fs::read_to_string(p).ok())
+        .unwrap_or_default();
+    let declared = declared_listen(probe.command, &cfg_text);
+    let mut last_err = String::new();
+    loop {
+        if !discover::alive(pid) {
+            h.problems
+                .push(format!("main process {pid} exited during the check"));
+            return h;
+        }
+        let mut targets = owned_udp_addrs(pid);
+        if targets.is_empty() {
+            targets = declared.clone();
+        }
+        let targets: Vec<SocketAddr> = targets.into_iter().map(loopback_of).collect();
+        let mut answered = None;
+        for t in targets.iter().take(4) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let wait = left
+                .min(Duration::from_secs(1))
+                .max(Duration::from_millis(200));
+            match sip::options(*t, wait) {
+                Ok(code) => {
+                    answered = Some((*t, code));
+                    break;
+                }
+                Err(e) => last_err = format!("{e:#}"),
+            }
+        }
+        if let Some((t, code)) = answered {
+            h.sip_target = Some(t.to_string());
+            h.sip_status = Some(code);
+            h.passed.push(format!("SIP OPTIONS to {t} answered {code}"));
+            break;
+        }
+        if targets.is_empty() {
+            last_err = "no UDP listen address found (none held in /proc, no listen= or -l)".into();
+        }
+        if Instant::now() >= deadline {
+            h.problems.push(format!(
+                "no answer to SIP OPTIONS within {:.0}s: {last_err}",
+                timeout.as_secs_f64()
+            ));
+            return h;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // 3. Children.
+    h.children = discover::children_of(pid).len();
+    if h.children == 0 {
+        h.problems
+            .push(format!("main process {pid} has no children"));
+        return h;
+    }
+    h.passed.push(format!("{} child processes", h.children));
+    if let Some(sock) = ctl_socket(probe.command, &cfg_text) {
+        if let Ok(k) = kamcmd::Kamcmd::new(Some(&sock)) {
+            match k.processes() {
+                Ok(procs) => {
+                    h.psx_processes = Some(procs.len());
+                    if procs.first().map(|p| p.pid) != Some(pid) {
+                        h.problems.push(format!(
+                            "core.psx over {sock} lists PID {:?} as main, not {pid}",
+                            procs.first().map(|p| p.pid)
+                        ));
+                        return h;
+                    }
+                    h.passed
+                        .push(format!("core.psx lists {} processes", procs.len()));
+                }
+                Err(e) => h.passed.push(format!(
+                    "core.psx not available ({}); children counted in /proc",
+                    first_line(&format!("{e:#}"))
+                )),
+            }
+        }
+    }
+
+    // 4. Stays alive.
+    for _ in 0..STABLE_POLLS {
+        std::thread::sleep(POLL_GAP);
+        if !discover::alive(pid) || (probe.main_pid)() != Some(pid) {
+            h.problems.push(format!(
+                "main process {pid} did not stay up ({} polls)",
+                STABLE_POLLS
+            ));
+            return h;
+        }
+    }
+    h.passed
+        .push(format!("still running after {} polls", STABLE_POLLS));
+    h.ok = true;
+    h
+}
+
+fn first_line(s: &str) -> &str {
+    s.lines().next().unwrap_or("")
+}
+
+/// 0.0.0.0 and :: become the loopback address of their family.
+pub fn loopback_of(a: SocketAddr) -> SocketAddr {
+    match a.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), a.port())
+        }
+        IpAddr::V6(ip) if ip.is_unspecified() => {
+            SocketAddr::new(IpAddr::V6(Ipv6Addr::LOCALHOST), a.port())
+        }
+        _ => a,
+    }
+}
+
+/// UDP sockets held by `pid` (and so by its children, which inherit them).
+pub fn owned_udp_addrs(pid: u32) -> Vec<SocketAddr> {
+    let mut inodes = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in rd.flatten() {
+            if let Ok(target) = std::fs::read_link(e.path()) {
+                let t = target.to_string_lossy();
+                if let Some(n) = t.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) {
+                    if let Ok(n) = n.parse::<u64>() {
+                        inodes.push(n);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        if let Ok(text) = std::fs::read_to_string(table) {
+            for (addr, inode) in parse_proc_net_udp(&text) {
+                if inodes.contains(&inode) && !out.contains(&addr) {
+                    out.push(addr);
+                }
+            }
+        }
+    }
+    out.sort_by_key(|a| (!a.ip().is_loopback(), a.is_ipv6()));
+    out
+}
+
+/// (local address, inode) of each socket in `/proc/net/udp` or `udp6`.
+pub fn parse_proc_net_udp(text: &str) -> Vec<(SocketAddr, u64)> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(inode)) = (f.get(1), f.get(9)) else {
+            continue;
+        };
+        let Some((ip_hex, port_hex)) = local.split_once(':') else {
+            continue;
+        };
+        let Ok(port) = u16::from_str_radix(port_hex, 16) else {
+            continue;
+        };
+        let ip = match ip_hex.len() {
+            8 => match u32::from_str_radix(ip_hex, 16) {
+                Ok(v) => IpAddr::V4(Ipv4Addr::from(v.swap_bytes())),
+                Err(_) => continue,
+            },
+            32 => {
+                let mut bytes = [0u8; 16];
+                let mut okay = true;
+                for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+                    match u32::from_str_radix(&ip_hex[i * 8..i * 8 + 8], 16) {
+                        Ok(w) => chunk.copy_from_slice(&w.swap_bytes().to_be_bytes()),
+                        Err(_) => okay = false,
+                    }
+                }
+                if !okay {
+                    continue;
+                }
+                IpAddr::V6(Ipv6Addr::from(bytes))
+            }
+            _ => continue,
+        };
+        let Ok(inode) = inode.parse::<u64>() else {
+            continue;
+        };
+        out.push((SocketAddr::new(ip, port), inode));
+    }
+    out
+}
+
+/// UDP listen addresses named by `-l` and the cfg's active `listen=` lines
+/// (IP literals only; names and interfaces are left to /proc).
+pub fn declared_listen(command: &[String], cfg_text: &str) -> Vec<SocketAddr> {
+    let mut specs: Vec<String> = argv::find_all(&argv::from_argv(command), 'l')
+        .into_iter()
+        .map(|f| f.value)
+        .collect();
+    for line in cfg_text.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix("listen") {
+            if let Some(v) = rest.trim_start().strip_prefix('=') {
+                let v = v.split('#').next().unwrap_or("").trim();
+                let v = v.split_whitespace().next().unwrap_or("");
+                specs.push(v.trim_matches('"').to_string());
+            }
+        }
+    }
+    specs.iter().filter_map(|s| parse_listen(s)).collect()
+}
+
+/// `udp:127.0.0.1:5060`, `127.0.0.1`, `udp:[::1]:5070` -> a UDP address.
+pub fn parse_listen(spec: &str) -> Option<SocketAddr> {
+    let spec = spec.split('/').next()?;
+    let (proto, rest) = match spec.split_once(':') {
+        Some((p, r)) if ["udp", "tcp", "tls", "sctp", "ws", "wss"].contains(&p) => (p, r),
+        _ => ("udp", spec),
+    };
+    if proto != "udp" {
+        return None;
+    }
+    if let Ok(a) = rest.parse::<SocketAddr>() {
+        return Some(a);
+    }
+    if let Ok(ip) = rest.trim_matches(['[', ']']).parse::<IpAddr>() {
+        return Some(SocketAddr::new(ip, 5060));
+    }
+    let (host, port) = rest.rsplit_once(':')?;
+    let ip: IpAddr = host.trim_matches(['[', ']']).parse().ok()?;
+    Some(SocketAddr::new(ip, port.parse().ok()?))
+}
+
+/// The ctl socket: `modparam("ctl", "binrpc", "unix:...")` in the cfg,
+/// else `kamailio_ctl` in the `-Y` run dir, else Debian's default.
+pub fn ctl_socket(command: &[String], cfg_text: &str) -> Option<String> {
+    let re =
+        regex::Regex::new(r#"^\s*modparam\(\s*"ctl"\s*,\s*"binrpc"\s*,\s*"(unixs?:[^"]+)"\s*\)"#)
+            .ok()?;
+    for line in cfg_text.lines() {
+        if let Some(c) = re.captures(line) {
+            let s = c[1].replacen("unixs:", "unix:", 1);
+            if Path::new(s.trim_start_matches("unix:")).exists() {
+                return Some(s);
+            }
+        }
+    }
+    let rundir = argv::find(&argv::from_argv(command), 'Y')
+        .map(|f| PathBuf::from(f.value))
+        .unwrap_or_else(|| PathBuf::from("/run/kamailio"));
+    let p = rundir.join("kamailio_ctl");
+    p.exists().then(|| format!("unix:{}", p.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_net_udp_lines() {
+        // Real lines from this machine (kamailio on 127.0.0.1:27060, 0.0.0.0:68).
+        let text = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n  812: 0100007F:69B4 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1419207 2 0000000000000000 0\n 1234: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 17 2 0000000000000000 0\n";
+        let v = parse_proc_net_udp(text);
+        assert_eq!(v[0], ("127.0.0.1:27060".parse().unwrap(), 1419207));
+        assert_eq!(loopback_of(v[1].0), "127.0.0.1:68".parse().unwrap());
+        let v6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000000000000000000001000000:13C4 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 555 2 0\n";
+        assert_eq!(parse_proc_net_udp(v6)[0].0, "[::1]:5060".parse().unwrap());
+    }
+
+    #[test]
+    fn listen_specs() {
+        assert_eq!(
+            parse_listen("udp:127.0.0.1:5090"),
+            "127.0.0.1:5090".parse().ok()
+        );
+        assert_eq!(parse_listen("127.0.0.1"), "127.0.0.1:5060".parse().ok());
+        assert_eq!(parse_listen("tcp:127.0.0.1:5060"), None);
+        assert_eq!(parse_listen("udp:[::1]:5070"), "[::1]:5070".parse().ok());
+        let cmd: Vec<String> = ["kamailio", "-l", "udp:127.0.0.2:7000"]
+            .map(String::from)
+            .to_vec();
+        let d = declared_listen(
+            &cmd,
+            "# listen=udp:10.0.0.10:5060\nlisten=udp:127.0.0.1:27060 # here\n",
+        );
+        assert_eq!(d.len(), 2, "{d:?}");
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(s in "[0-9A-Fa-f: \\n]{0,200}", l in "[a-z0-9:.\\[\\]/]{0,40}") {
+            let _ = parse_proc_net_udp(&s);
+            let _ = parse_listen(&l);
+        }
+    }
+}

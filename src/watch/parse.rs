@@ -1,0 +1,183 @@
+//! Pure readers of the memory RPC answers that `watch` and `triage` sample:
+//! `pkg.stats` (kex, one record per process), `core.shmmem` (core),
+//! `mod.stats all shm` (kex, per module) and `stats.get_statistics NAME`.
+//! Text in, numbers out, no I/O; never panics (fuzzed below).
+
+use crate::kamcmd::{parse_records, Record};
+use serde::Serialize;
+
+/// One process's private (pkg) memory, from `pkg.stats`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct PkgStat {
+    pub pid: u32,
+    /// Kamailio's process rank (receivers >= 1, attendant 0, others negative).
+    pub rank: i64,
+    pub desc: String,
+    pub used_bytes: u64,
+    /// Used plus the allocator's per-fragment overhead: what runs out.
+    pub real_used_bytes: u64,
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// The shared memory (shm) pool, from `core.shmmem`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ShmStat {
+    pub used_bytes: u64,
+    pub real_used_bytes: u64,
+    /// Highest `real_used` since the proxy started.
+    pub max_used_bytes: u64,
+    pub free_bytes: u64,
+    pub total_bytes: u64,
+}
+
+/// Shared memory held by one module, from `mod.stats all shm`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ModShm {
+    pub module: String,
+    pub bytes: u64,
+}
+
+fn num(r: &Record, key: &str) -> Option<u64> {
+    r.get(key)?.parse().ok()
+}
+
+/// `kamcmd pkg.stats`: one record per process; records without a PID or
+/// sizes are skipped.
+pub fn parse_pkg_stats(text: &str) -> Vec<PkgStat> {
+    parse_records(text)
+        .iter()
+        .filter_map(|r| {
+            Some(PkgStat {
+                pid: r.get("pid")?.parse().ok()?,
+                rank: r.get("rank").and_then(|v| v.parse().ok()).unwrap_or(0),
+                desc: r.get("desc").cloned().unwrap_or_default(),
+                used_bytes: num(r, "used")?,
+                real_used_bytes: num(r, "real_used").or_else(|| num(r, "used"))?,
+                free_bytes: num(r, "free")?,
+                total_bytes: num(r, "total_size")?,
+            })
+        })
+        .collect()
+}
+
+/// `kamcmd core.shmmem`: the first record with `total` and `used`.
+pub fn parse_shmmem(text: &str) -> Option<ShmStat> {
+    parse_records(text).iter().find_map(|r| {
+        let used = num(r, "used")?;
+        let real = num(r, "real_used").unwrap_or(used);
+        Some(ShmStat {
+            used_bytes: used,
+            real_used_bytes: real,
+            max_used_bytes: num(r, "max_used").unwrap_or(real),
+            free_bytes: num(r, "free")?,
+            total_bytes: num(r, "total")?,
+        })
+    })
+}
+
+/// `kamcmd mod.stats all shm`: `Module: NAME` followed by a block whose
+/// `Total:` line is that module's shm. Modules without a total are skipped.
+pub fn parse_mod_stats(text: &str) -> Vec<ModShm> {
+    let mut out = Vec::new();
+    let mut module: Option<String> = None;
+    for line in text.lines() {
+        let l = line.trim();
+        if let Some(name) = l.strip_prefix("Module:") {
+            module = Some(name.trim().to_string());
+        } else if let Some(total) = l.strip_prefix("Total:") {
+            if let (Some(m), Ok(bytes)) = (module.take(), total.trim().parse()) {
+                out.push(ModShm { module: m, bytes });
+            }
+        }
+    }
+    out
+}
+
+/// `kamcmd stats.get_statistics NAME`: the value of `GROUP:NAME = N`.
+pub fn parse_statistic(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let (key, value) = l.split_once('=')?;
+        let key = key.trim();
+        let short = key.rsplit(':').next().unwrap_or(key);
+        (short == name || key == name)
+            .then(|| value.trim().parse().ok())
+            .flatten()
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Real `kamcmd pkg.stats` from Debian's 5.6.3 here (first two records).
+    const PKG: &str = "{\n\tentry: 0\n\tpid: 15361\n\trank: 0\n\tused: 438392\n\tfree: 3459920\n\treal_used: 734384\n\ttotal_size: 4194304\n\ttotal_frags: 2\n\tdesc: main process - attendant\n}\n{\n\tentry: 1\n\tpid: 15368\n\trank: 1\n\tused: 438576\n\tfree: 3459528\n\treal_used: 734776\n\ttotal_size: 4194304\n\ttotal_frags: 3\n\tdesc: udp receiver child=0 sock=127.0.0.1:25999\n}\n{\n\tentry: 6\n\tpid: 15375\n\trank: -2\n\tused: 444368\n\tfree: 3453944\n\treal_used: 740360\n\ttotal_size: 4194304\n\ttotal_frags: 1\n\tdesc: ctl handler\n}\n";
+
+    /// Real `kamcmd core.shmmem`.
+    const SHM: &str = "{\n\ttotal: 33554432\n\tfree: 32923728\n\tused: 390352\n\treal_used: 630704\n\tmax_used: 630704\n\tfragments: 1\n}\n";
+
+    /// Real `kamcmd mod.stats all shm` (abridged: two modules).
+    const MODS: &str = "Module: core\n{\n\tcounters_prefork_init(212): 9216\n\tcfg_shmize(217): 384\n\tTotal: 379896\n}\n\nModule: htable\n{\n\tht_init_tables(394): 8192\n\tht_add_table(289): 320\n\tTotal: 8512\n}\n\n";
+
+    #[test]
+    fn pkg_stats() {
+        let p = parse_pkg_stats(PKG);
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[1].pid, 15368);
+        assert_eq!(p[1].rank, 1);
+        assert_eq!(p[1].real_used_bytes, 734776);
+        assert_eq!(p[1].desc, "udp receiver child=0 sock=127.0.0.1:25999");
+        assert_eq!(p[2].rank, -2);
+        assert_eq!(p[0].total_bytes, 4 << 20);
+    }
+
+    #[test]
+    fn shmmem() {
+        let s = parse_shmmem(SHM).unwrap();
+        assert_eq!(s.total_bytes, 32 << 20);
+        assert_eq!(s.real_used_bytes, 630704);
+        assert_eq!(s.max_used_bytes, 630704);
+        assert_eq!(parse_shmmem("error: 500 - x\n"), None);
+    }
+
+    #[test]
+    fn mod_stats() {
+        let m = parse_mod_stats(MODS);
+        assert_eq!(
+            m,
+            vec![
+                ModShm {
+                    module: "core".into(),
+                    bytes: 379896
+                },
+                ModShm {
+                    module: "htable".into(),
+                    bytes: 8512
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn statistic() {
+        // Real `kamcmd stats.get_statistics rcv_requests`.
+        assert_eq!(
+            parse_statistic("core:rcv_requests = 17\n", "rcv_requests"),
+            Some(17)
+        );
+        assert_eq!(
+            parse_statistic("core:rcv_requests_ack = 0\n", "rcv_requests"),
+            None
+        );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panic(s in "[{}a-zA-Z0-9_:=() \\n\\t-]{0,300}") {
+            let _ = parse_pkg_stats(&s);
+            let _ = parse_shmmem(&s);
+            let _ = parse_mod_stats(&s);
+            let _ = parse_statistic(&s, "rcv_requests");
+        }
+    }
+}

@@ -1,0 +1,623 @@
+//! `gdb` and `gdb-script` against a real, source-built Kamailio 5.6.3 (with
+//! -g and memory debugging) running on 127.0.0.1: what gdb finds in a
+//! process must be what that process itself prints in a memory dump taken
+//! at the same moment. Also: Debian's stripped binary gets an explanation,
+//! and the scripts for older generations use their names.
+
+mod common;
+use common::*;
+use kmemdbg::gdb::{sites, walk};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+const VERSION: &str = "5.6.3";
+/// Only what the tests load: the build stays small (core + 7 modules).
+const MODULES: &str = "ctl cfg_rpc sl pv kex htable tm";
+
+/// target/ of this build (the test binary lives in target/debug/deps).
+fn target_dir() -> PathBuf {
+    let exe = PathBuf::from(env!("CARGO_BIN_EXE_kmemdbg"));
+    exe.parent().and_then(Path::parent).unwrap().to_path_buf()
+}
+
+/// A -g, memory-debug build of Debian's 5.6.3 tree, made once and shared by
+/// every test here (and kept across runs): target/kmemdbg-test-builds/
+/// kamailio-5.6.3-memdbg-g/. The marker records how it was built; a
+/// different recipe rebuilds it. Returns the tree's `src` directory.
+fn debug_build(test: &str) -> Option<PathBuf> {
+    static BUILD: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let pristine = source_cache().join(format!("kamailio-{VERSION}"));
+    if !require_real(
+        test,
+        &format!(
+            "the kamailio {VERSION} source tree ({})",
+            pristine.display()
+        ),
+        pristine.join(".kmemdbg-complete").is_file(),
+    ) || !require_real(
+        test,
+        "gcc, make, bison, flex",
+        have_program("gcc") && have_program("make") && have_program("bison"),
+    ) || !require_real(test, "gdb", have_program("gdb"))
+    {
+        return None;
+    }
+    match BUILD.get_or_init(|| build_once(&pristine)) {
+        Ok(src) => Some(src.clone()),
+        Err(e) => panic!("{test}: building kamailio {VERSION} failed: {e}"),
+    }
+}
+
+fn build_once(pristine: &Path) -> Result<PathBuf, String> {
+    let root = target_dir()
+        .join("kmemdbg-test-builds")
+        .join(format!("kamailio-{VERSION}-memdbg-g"));
+    let tree = root.join(format!("kamailio-{VERSION}"));
+    let src = tree.join("src");
+    let marker = root.join(".kmemdbg-built");
+    // make cfg with a group that lists no module: only include_modules are built.
+    let recipe = format!(
+        "make cfg include_modules=\"{MODULES}\" group_include=kmemdbg_none; make -j2 all (MEMDBG=1, -g: the tree's defaults)\n"
+    );
+    if std::fs::read_to_string(&marker).ok().as_deref() == Some(recipe.as_str())
+        && src.join("kamailio").is_file()
+    {
+        return Ok(src);
+    }
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    let st = Command::new("cp")
+        .arg("-a")
+        .arg(pristine)
+        .arg(&tree)
+        .status()
+        .map_err(|e| e.to_string())?;
+    if !st.success() {
+        return Err("cp -a failed".into());
+    }
+    let log = root.join("build.log");
+    let run = |args: &[&str]| -> Result<(), String> {
+        let out = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| e.to_string())?;
+        let st = Command::new("make")
+            .args(args)
+            .current_dir(&tree)
+            .stdout(out.try_clone().map_err(|e| e.to_string())?)
+            .stderr(out)
+            .status()
+            .map_err(|e| e.to_string())?;
+        if st.success() {
+            Ok(())
+        } else {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(20).collect();
+            Err(format!(
+                "make {args:?} failed; log tail:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ))
+        }
+    };
+    eprintln!(
+        "building kamailio {VERSION} with -g into {} (once; a few minutes)",
+        root.display()
+    );
+    run(&[
+        "cfg",
+        &format!("include_modules={MODULES}"),
+        "group_include=kmemdbg_none",
+    ])?;
+    run(&["-j2", "all"])?;
+    std::fs::write(&marker, recipe).map_err(|e| e.to_string())?;
+    Ok(src)
+}
+
+/// The cfg of the debug build: modules from the tree, dumps at ALERT, every
+/// request stores an htable entry (so shm holds something of a module's).
+fn debug_cfg(src: &Path, port: u16, ctl: &Path) -> String {
+    minimal_cfg(
+        port,
+        ctl,
+        "loadmodule \"kex.so\"\nloadmodule \"htable.so\"\nmodparam(\"htable\", \"htable\", \"leak=>size=8;\")\n",
+    )
+    .replace(
+        "#!KAMAILIO\n",
+        &format!("#!KAMAILIO\nmpath=\"{}/modules\"\nmem_summary=5\n", src.display()),
+    )
+    .replace(
+        "request_route {\n",
+        "request_route {\n    $sht(leak=>$ci) = \"kept\";\n",
+    )
+}
+
+fn start_debug_proxy(src: &Path, allocator: &str) -> (tempfile::TempDir, Proxy) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let ctl = dir.path().join("kamailio_ctl");
+    let proxy = Proxy::start(
+        &src.join("kamailio"),
+        dir.path(),
+        port,
+        &debug_cfg(src, port, &ctl),
+        &["-x", allocator, "-m", "32", "-M", "4"],
+    );
+    assert!(
+        wait_for(Duration::from_secs(10), || ctl.exists()),
+        "{}",
+        proxy.log_text()
+    );
+    (dir, proxy)
+}
+
+fn options(port: u16) -> bool {
+    kmemdbg::sip::options(
+        format!("127.0.0.1:{port}").parse().unwrap(),
+        Duration::from_secs(2),
+    )
+    .is_ok()
+}
+
+fn kamcmd(proxy: &Proxy) -> kmemdbg::kamcmd::Kamcmd {
+    kmemdbg::kamcmd::Kamcmd::new(Some(proxy.ctl.to_str().unwrap())).unwrap()
+}
+
+/// Asks `pid` for its pkg dump and pokes the receivers until it is in the
+/// log (`qm_sums` / `fm_sums` end marker). Returns the log lines of that dump.
+fn pkg_dump(proxy: &Proxy, pid: u32) -> Vec<String> {
+    kamcmd(proxy)
+        .cfg_set_now_int("core", "mem_dump_pkg", i64::from(pid))
+        .unwrap();
+    let tag = format!("({pid}) ");
+    let done = |text: &str| {
+        text.lines()
+            .any(|l| l.contains(&tag) && l.contains("_sums(): -----"))
+    };
+    let mut ok = false;
+    for _ in 0..40 {
+        options(proxy.port);
+        if wait_for(Duration::from_millis(300), || done(&proxy.log_text())) {
+            ok = true;
+            break;
+        }
+    }
+    assert!(ok, "no pkg dump from {pid}; log:\n{}", proxy.log_text());
+    proxy
+        .log_text()
+        .lines()
+        .filter(|l| l.contains(&tag) && (l.contains("_sums(") || l.contains("qm_status(")))
+        .map(str::to_string)
+        .collect()
+}
+
+/// `count=  N size=  B bytes from SITE` lines summed per site (qm_sums lists a
+/// site once per compilation unit that has it, e.g. a function in a header).
+fn sums_of(lines: &[String]) -> HashMap<String, (u64, u64)> {
+    let re = regex::Regex::new(r"count=\s*(\d+) size=\s*(\d+) bytes from (.+)$").unwrap();
+    let mut out: HashMap<String, (u64, u64)> = HashMap::new();
+    for l in lines {
+        if let Some(c) = re.captures(l) {
+            let e = out.entry(c[3].trim().to_string()).or_default();
+            e.0 += c[1].parse::<u64>().unwrap();
+            e.1 += c[2].parse::<u64>().unwrap();
+        }
+    }
+    out
+}
+
+/// `qm_status` fragment lines (`N. N address=.. size=S used=1` then
+/// `alloc'd from SITE`) aggregated per site.
+fn status_sites(lines: &[String]) -> HashMap<String, (u64, u64)> {
+    let size_re = regex::Regex::new(r"\d+\. [NA]  address=\S+ frag=\S+ size=(\d+) used=").unwrap();
+    let mut out: HashMap<String, (u64, u64)> = HashMap::new();
+    let mut size = None;
+    for l in lines {
+        if let Some(c) = size_re.captures(l) {
+            size = c[1].parse::<u64>().ok();
+        } else if let (Some((_, site)), Some(s)) = (l.split_once("alloc'd from "), size.take()) {
+            let e = out.entry(site.trim().to_string()).or_default();
+            e.0 += 1;
+            e.1 += s;
+        }
+    }
+    out
+}
+
+fn by_bytes(m: &HashMap<String, (u64, u64)>, n: usize) -> Vec<String> {
+    let mut v: Vec<(&String, &(u64, u64))> = m.iter().collect();
+    v.sort_by(|a, b| {
+        b.1 .1
+            .cmp(&a.1 .1)
+            .then(b.1 .0.cmp(&a.1 .0))
+            .then(a.0.cmp(b.0))
+    });
+    v.into_iter().take(n).map(|(k, _)| k.clone()).collect()
+}
+
+/// Same top sites, and every site's count within `margin`.
+fn assert_same_sites(
+    what: &str,
+    dump: &HashMap<String, (u64, u64)>,
+    gdb: &HashMap<String, (u64, u64)>,
+    margin: u64,
+) {
+    assert!(
+        dump.len() >= 10,
+        "{what}: the dump has only {} sites",
+        dump.len()
+    );
+    let top_dump = by_bytes(dump, 10);
+    let top_gdb = by_bytes(gdb, 10);
+    let mut a = top_dump.clone();
+    let mut b = top_gdb.clone();
+    a.sort();
+    b.sort();
+    assert_eq!(
+        a, b,
+        "{what}: top 10 sites differ\n dump: {top_dump:#?}\n gdb: {top_gdb:#?}"
+    );
+    for (site, (count, _)) in dump {
+        let g = gdb.get(site).map_or(0, |x| x.0);
+        assert!(
+            g.abs_diff(*count) <= margin,
+            "{what}: {site}: dump counts {count}, gdb {g}"
+        );
+    }
+    for (site, (count, _)) in gdb {
+        assert!(
+            dump.contains_key(site) || *count <= margin,
+            "{what}: only gdb has {site} x{count}"
+        );
+    }
+}
+
+fn gdb_sites(json: &serde_json::Value) -> HashMap<String, (u64, u64)> {
+    json["sites"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["site"].as_str().unwrap().to_string(),
+                (s["count"].as_u64().unwrap(), s["bytes"].as_u64().unwrap()),
+            )
+        })
+        .collect()
+}
+
+fn receiver(proxy: &Proxy) -> u32 {
+    kamcmd(proxy)
+        .processes()
+        .unwrap()
+        .into_iter()
+        .find(|p| p.is_receiver())
+        .expect("a receiver")
+        .pid
+}
+
+/// `kmemdbg gdb --pid` on a q_malloc receiver: the same sites, counts and
+/// fragment total as the qm_sums / qm_status dump the process printed just
+/// before. Then the shm pool: `kmemdbg gdb-script --pool shm` run through
+/// gdb by hand against the shm qm_status dump.
+#[test]
+fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
+    let test = "real_source_build_gdb_pid_matches_qm_dump_of_same_process";
+    let Some(src) = debug_build(test) else { return };
+    let (_dir, proxy) = start_debug_proxy(&src, "qm");
+    for _ in 0..20 {
+        assert!(options(proxy.port));
+    }
+    let pid = receiver(&proxy);
+    let dump = pkg_dump(&proxy, pid);
+    let dump_sums = sums_of(&dump);
+    let dump_frags = dump.iter().filter(|l| l.contains("address=")).count() as u64;
+
+    let (code, out, err) = run_kmemdbg(&["gdb", "--pid", &pid.to_string(), "--json"]);
+    assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema"], "kmemdbg.gdb/1");
+    assert_eq!(v["allocator"], "qm");
+    assert_eq!(v["pool"], "pkg");
+    assert_eq!(v["complete"], true);
+    assert_eq!(v["debug_fields"], true);
+    assert_eq!(v["walker"], "python", "Debian's gdb has Python");
+    assert_eq!(v["heap"]["size_bytes"], 4 << 20);
+    let used = v["used_fragments"].as_u64().unwrap();
+    assert!(
+        used.abs_diff(dump_frags) <= 3,
+        "gdb {used} used fragments, qm_status {dump_frags}"
+    );
+    assert_same_sites("pkg", &dump_sums, &gdb_sites(&v), 2);
+    // The process is running again: it answers.
+    assert!(options(proxy.port));
+    // The plain gdb script (what gdb-script prints) finds exactly the same.
+    let (code, out, err) =
+        run_kmemdbg(&["gdb", "--pid", &pid.to_string(), "--json", "--cli-script"]);
+    assert_eq!(code, 0, "{err}");
+    let cli: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(cli["walker"], "cli");
+    assert_eq!(cli["sites"], v["sites"]);
+
+    // A core file of the same process (gcore), read with the binary: same answer.
+    if require_real(test, "gcore (gdb)", have_program("gcore")) {
+        let prefix = proxy.dir.join("core");
+        let st = Command::new("timeout")
+            .args(["120", "gcore", "-o"])
+            .arg(&prefix)
+            .arg(pid.to_string())
+            .output()
+            .unwrap();
+        let core = PathBuf::from(format!("{}.{pid}", prefix.display()));
+        assert!(
+            core.is_file(),
+            "gcore: {}",
+            String::from_utf8_lossy(&st.stderr)
+        );
+        let (code, out, err) = run_kmemdbg(&[
+            "gdb",
+            "--core",
+            core.to_str().unwrap(),
+            "--binary",
+            src.join("kamailio").to_str().unwrap(),
+            "--json",
+        ]);
+        assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
+        let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(c["target"]["core"], core.to_str().unwrap());
+        assert_same_sites("pkg from a core file", &dump_sums, &gdb_sites(&c), 2);
+        let _ = std::fs::remove_file(&core);
+    }
+
+    // The text report names the top site first.
+    let (code, out, _) = run_kmemdbg(&["gdb", "--pid", &pid.to_string(), "--top", "3"]);
+    assert_eq!(code, 0);
+    let top = by_bytes(&dump_sums, 1).remove(0);
+    assert!(
+        out.lines().nth(4).is_some_and(|l| l.ends_with(&top)),
+        "{out}"
+    );
+
+    // shm: the dump (printed by the process that handles the RPC), then the
+    // gdb-script for shm run through gdb directly, on the main process.
+    let k = kamcmd(&proxy);
+    k.cfg_set_now_int("core", "mem_dump_shm", 1).unwrap();
+    assert!(wait_for(Duration::from_secs(10), || proxy
+        .log_text()
+        .contains("dumping free list stats")));
+    let log = proxy.log_text();
+    let start = log.rfind("Memory status (shm)").unwrap();
+    let shm_lines: Vec<String> = log[start..]
+        .lines()
+        .take_while(|l| !l.contains("dumping free list"))
+        .map(str::to_string)
+        .collect();
+    let dump_shm = status_sites(&shm_lines);
+
+    let script = dir_file(&proxy, "shm.gdb");
+    let (code, text, err) = run_kmemdbg(&[
+        "gdb-script",
+        "--allocator",
+        "qm",
+        "--pool",
+        "shm",
+        "--binary",
+        src.join("kamailio").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(&script, &text).unwrap();
+    let w = run_script(proxy.pid, &script);
+    assert!(w.complete, "{w:?}");
+    let gdb_shm: HashMap<String, (u64, u64)> = sites::rank(&w.fragments)
+        .into_iter()
+        .map(|s| (s.site, (s.count, s.bytes)))
+        .collect();
+    assert!(
+        gdb_shm.keys().any(|s| s.starts_with("htable: ")),
+        "{gdb_shm:#?}"
+    );
+    assert_same_sites("shm", &dump_shm, &gdb_shm, 3);
+}
+
+fn dir_file(proxy: &Proxy, name: &str) -> PathBuf {
+    proxy.dir.join(name)
+}
+
+/// Runs a gdb-script through gdb on `pid`, as an operator would.
+fn run_script(pid: u32, script: &Path) -> walk::Walk {
+    let out = Command::new("timeout")
+        .args(["300", "gdb", "-nx", "-batch", "-p", &pid.to_string(), "-x"])
+        .arg(script)
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let w = walk::parse(&text);
+    assert!(
+        w.heap.is_some(),
+        "gdb printed no walk:\n{text}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    w
+}
+
+/// The f_malloc script, printed by `kmemdbg gdb-script --allocator fm` and run
+/// through gdb on a receiver of a proxy started with -x fm, lists the same
+/// sites as that receiver's own fm_sums dump.
+#[test]
+fn real_source_build_gdb_script_fm_through_gdb_matches_fm_sums() {
+    let test = "real_source_build_gdb_script_fm_through_gdb_matches_fm_sums";
+    let Some(src) = debug_build(test) else { return };
+    let (_dir, proxy) = start_debug_proxy(&src, "fm");
+    let pid = receiver(&proxy);
+    let dump = pkg_dump(&proxy, pid);
+    assert!(
+        dump.iter().any(|l| l.contains("fm_sums(")),
+        "not an f_malloc dump"
+    );
+    let dump_sums = sums_of(&dump);
+
+    let (code, text, err) = run_kmemdbg(&[
+        "gdb-script",
+        "--allocator",
+        "fm",
+        "--binary",
+        src.join("kamailio").to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(text.contains("set $blk = _fm_pkg_block"), "{text}");
+    let script = dir_file(&proxy, "fm.gdb");
+    std::fs::write(&script, &text).unwrap();
+    let w = run_script(pid, &script);
+    assert!(w.complete);
+    assert_eq!(w.heap.as_ref().unwrap().allocator, "fm");
+    let gdb: HashMap<String, (u64, u64)> = sites::rank(&w.fragments)
+        .into_iter()
+        .map(|s| (s.site, (s.count, s.bytes)))
+        .collect();
+    assert_same_sites("fm pkg", &dump_sums, &gdb, 2);
+
+    // The q_malloc script on this f_malloc process says what is wrong.
+    let (_, qm_text, _) = run_kmemdbg(&[
+        "gdb-script",
+        "--allocator",
+        "qm",
+        "--binary",
+        src.join("kamailio").to_str().unwrap(),
+    ]);
+    let qm_script = dir_file(&proxy, "qm.gdb");
+    std::fs::write(&qm_script, &qm_text).unwrap();
+    let out = Command::new("timeout")
+        .args(["120", "gdb", "-nx", "-batch", "-p", &pid.to_string(), "-x"])
+        .arg(&qm_script)
+        .output()
+        .unwrap();
+    let w = walk::parse(&String::from_utf8_lossy(&out.stdout));
+    let e = w.error.unwrap_or_default();
+    assert!(
+        e.contains("_qm_pkg_block is 0") && e.contains("--allocator fm"),
+        "{e}"
+    );
+    // And `kmemdbg gdb` finds the allocator by itself.
+    let (code, out, err) = run_kmemdbg(&["gdb", "--pid", &pid.to_string(), "--top", "2"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("pkg pool, f_malloc"), "{out}");
+    assert!(options(proxy.port));
+}
+
+/// Debian's binary is stripped: `kmemdbg gdb` explains what is missing
+/// instead of printing nothing.
+#[test]
+fn real_proxy_debian_binary_gdb_explains_missing_symbols() {
+    let test = "real_proxy_debian_binary_gdb_explains_missing_symbols";
+    let Some(bin) = debian_kamailio(test) else {
+        return;
+    };
+    if !require_real(test, "gdb", have_program("gdb")) {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let ctl = dir.path().join("kamailio_ctl");
+    let proxy = Proxy::start(
+        &bin,
+        dir.path(),
+        port,
+        &minimal_cfg(port, &ctl, ""),
+        &["-x", "qm", "-m", "32", "-M", "4"],
+    );
+    let (code, out, err) = run_kmemdbg(&["gdb", "--pid", &proxy.pid.to_string()]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        err.contains("/usr/sbin/kamailio has no debug symbols"),
+        "{err}"
+    );
+    assert!(err.contains("kamailio-dbgsym"), "{err}");
+    assert!(err.contains("kmemdbg dump"), "{err}");
+    // gdb detached: the proxy still answers.
+    assert!(options(port));
+}
+
+/// Scripts for older generations use their names (read from the 3.x/4.x
+/// sources); the 5.x q_malloc script is kept as a golden file.
+#[test]
+fn gdb_script_names_per_generation_and_golden() {
+    let script = |args: &[&str]| {
+        let mut a = vec!["gdb-script"];
+        a.extend_from_slice(args);
+        let (code, out, err) = run_kmemdbg(&a);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let s = script(&["--allocator", "fm", "--kamailio-version", "4.2"]);
+    assert!(
+        s.contains("set $blk = mem_block\n") && s.contains("->prv_free"),
+        "{s}"
+    );
+    let s = script(&[
+        "--allocator",
+        "fm",
+        "--kamailio-version",
+        "4.1.9",
+        "--pool",
+        "shm",
+    ]);
+    assert!(
+        s.contains("set $blk = shm_block\n") && s.contains("->u.nxt_free"),
+        "{s}"
+    );
+    let s = script(&["--allocator", "fm", "--kamailio-version", "4.3.7"]);
+    assert!(s.contains("->is_free") && s.contains("mem_block"), "{s}");
+    let s = script(&[
+        "--allocator",
+        "qm",
+        "--kamailio-version",
+        "6.0.1",
+        "--pool",
+        "shm",
+    ]);
+    assert!(
+        s.contains("set $blk = _qm_shm_block\n") && s.contains("->u.is_free"),
+        "{s}"
+    );
+    let (code, _, err) =
+        run_kmemdbg(&["gdb-script", "--allocator", "qm", "--kamailio-version", "x"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--kamailio-version"), "{err}");
+    let (code, _, err) = run_kmemdbg(&[
+        "gdb-script",
+        "--allocator",
+        "qm",
+        "--kamailio-version",
+        "5.6",
+        "--from",
+        "9",
+        "--to",
+        "9",
+    ]);
+    assert_eq!(code, 2);
+    assert!(err.contains("--from 9 must be below --to 9"), "{err}");
+
+    let golden =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/gdb-script-qm-pkg-5.6.3.gdb");
+    let s = script(&[
+        "--allocator",
+        "qm",
+        "--kamailio-version",
+        "5.6.3",
+        "--from",
+        "2000",
+        "--to",
+        "10000",
+    ]);
+    if std::env::var("KMEMDBG_BLESS").as_deref() == Ok("1") {
+        std::fs::write(&golden, &s).unwrap();
+    }
+    let want = std::fs::read_to_string(&golden).expect("golden file (KMEMDBG_BLESS=1 writes it)");
+    assert_eq!(
+        s, want,
+        "gdb-script output changed: review, then KMEMDBG_BLESS=1 cargo test --test gdb"
+    );
+}
