@@ -669,6 +669,8 @@ pub struct Aggregator {
     chunk: bool,
     /// A chunk whose head could not be kept (see [`HEAD_EVENTS_MAX`]).
     inexact: bool,
+    /// Reading a last line that has no `\n`.
+    unterminated: bool,
 }
 
 impl Default for Aggregator {
@@ -701,6 +703,7 @@ impl Aggregator {
             stats: LineStats::default(),
             chunk: false,
             inexact: false,
+            unterminated: false,
         }
     }
 
@@ -737,6 +740,14 @@ impl Aggregator {
             .iter()
             .filter_map(|p| p.open.as_ref().map(|b| (p.pid, b.pool)))
             .collect()
+    }
+
+    /// The input's last line when it has no `\n`: it may be cut short, so
+    /// guard words that look damaged there are not taken for corruption.
+    pub fn feed_unterminated(&mut self, line: &[u8]) {
+        self.unterminated = true;
+        self.feed(line);
+        self.unterminated = false;
     }
 
     /// A line too long to read (the reader skipped it): counted as unreadable.
@@ -812,7 +823,11 @@ impl Aggregator {
             }
         }
         let parsed = self.parser.parse(line);
-        let body = parsed.body;
+        let mut body = parsed.body;
+        if let (Body::Checks { ok: false, text }, true) = (body, self.unterminated) {
+            // the input stops inside this line: its guard words may be cut short
+            body = Body::Checks { ok: true, text };
+        }
         match body {
             Body::Blank => {
                 self.stats.blank_lines += 1;
@@ -1251,12 +1266,16 @@ pub fn aggregate_text(text: &[u8]) -> DumpLog {
     let mut agg = Aggregator::new();
     let mut rest = text;
     while !rest.is_empty() {
-        let (line, next) = match memchr::memchr(b'\n', rest) {
-            Some(i) => (&rest[..i], &rest[i + 1..]),
-            None => (rest, &rest[rest.len()..]),
-        };
-        agg.feed(line);
-        rest = next;
+        match memchr::memchr(b'\n', rest) {
+            Some(i) => {
+                agg.feed(&rest[..i]);
+                rest = &rest[i + 1..];
+            }
+            None => {
+                agg.feed_unterminated(rest);
+                rest = &rest[rest.len()..];
+            }
+        }
     }
     agg.finish()
 }
@@ -1419,6 +1438,21 @@ mod tests {
         assert_eq!(l.snapshots.len(), 1);
         assert!(!l.snapshots[0].complete);
         assert_eq!(l.snapshots[0].total_count, 2);
+    }
+
+    #[test]
+    fn a_log_cut_inside_a_guard_word_is_not_corruption() {
+        let mut text: String = SHM_STATUS
+            .lines()
+            .take(9)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        text.truncate(text.len() - 4); // "abcde" of "abcdefed", no newline
+        let l = log(&text);
+        assert_eq!(l.corruption_count(), 0);
+        assert!(!l.snapshots[0].complete);
+        // a whole line with a wrong guard word ("abcdefee") is corruption
+        assert_eq!(log(&format!("{text}fee\n")).corruption_count(), 1);
     }
 
     #[test]
@@ -1589,17 +1623,26 @@ mod tests {
             bounds.extend(cuts.into_iter().filter(|&c| c > 0));
             bounds.push(lines.len());
             bounds.dedup();
+            let last = lines.len().saturating_sub(1);
+            // the joined text has no final newline: its last line is read as unterminated
+            let feed = |agg: &mut Aggregator, at: usize, l: &String| {
+                if at == last && !l.is_empty() {
+                    agg.feed_unterminated(l.as_bytes())
+                } else if at != last {
+                    agg.feed(l.as_bytes())
+                }
+            };
             let mut whole = Aggregator::new();
             for (i, w) in bounds.windows(2).enumerate() {
                 let part = &lines[w[0]..w[1]];
                 if i == 0 {
-                    part.iter().for_each(|l| whole.feed(l.as_bytes()));
+                    part.iter().enumerate().for_each(|(k, l)| feed(&mut whole, w[0] + k, l));
                     continue;
                 }
                 let mut chunk = Aggregator::new_chunk();
-                part.iter().for_each(|l| chunk.feed(l.as_bytes()));
+                part.iter().enumerate().for_each(|(k, l)| feed(&mut chunk, w[0] + k, l));
                 if whole.join(chunk).is_err() {
-                    part.iter().for_each(|l| whole.feed(l.as_bytes()));
+                    part.iter().enumerate().for_each(|(k, l)| feed(&mut whole, w[0] + k, l));
                 }
             }
             let joined = whole.finish();
@@ -1617,16 +1660,23 @@ mod tests {
             let mut rest = &bytes[..];
             while !rest.is_empty() {
                 let i = memchr::memchr(b'\n', rest).unwrap_or(rest.len());
-                lines.push(&rest[..i]);
+                lines.push((&rest[..i], i < rest.len()));
                 rest = &rest[(i + 1).min(rest.len())..];
             }
+            let feed = |agg: &mut Aggregator, (l, ended): &(&[u8], bool)| {
+                if *ended {
+                    agg.feed(l)
+                } else {
+                    agg.feed_unterminated(l)
+                }
+            };
             let cut = at.min(lines.len());
             let mut whole = Aggregator::new();
-            lines[..cut].iter().for_each(|l| whole.feed(l));
+            lines[..cut].iter().for_each(|l| feed(&mut whole, l));
             let mut chunk = Aggregator::new_chunk();
-            lines[cut..].iter().for_each(|l| chunk.feed(l));
+            lines[cut..].iter().for_each(|l| feed(&mut chunk, l));
             if whole.join(chunk).is_err() {
-                lines[cut..].iter().for_each(|l| whole.feed(l));
+                lines[cut..].iter().for_each(|l| feed(&mut whole, l));
             }
             proptest::prop_assert_eq!(format!("{:?}", whole.finish()), format!("{:?}", one));
         }

@@ -99,8 +99,11 @@ impl LineSplitter {
     }
 
     fn finish(mut self) -> Aggregator {
-        if self.skipping.is_some() || !self.carry.is_empty() {
-            self.end_line();
+        if let Some(n) = self.skipping.take() {
+            self.agg.feed_overlong(n);
+        } else if !self.carry.is_empty() {
+            // the last line has no newline: the input may stop inside it
+            self.agg.feed_unterminated(&self.carry);
         }
         self.agg
     }
