@@ -51,35 +51,6 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     m
 }
 
-/// Runs a command with a deadline; returns (code, stdout, stderr).
-fn run_cmd(mut cmd: Command, limit: Duration) -> (i32, String, String) {
-    let out_file = tempfile::NamedTempFile::new().unwrap();
-    let err_file = tempfile::NamedTempFile::new().unwrap();
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(out_file.reopen().unwrap())
-        .stderr(err_file.reopen().unwrap())
-        .spawn()
-        .expect("spawn");
-    let start = Instant::now();
-    let status = loop {
-        if let Some(s) = child.try_wait().unwrap() {
-            break s;
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} did not finish within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    (
-        status.code().unwrap_or(-1),
-        std::fs::read_to_string(out_file.path()).unwrap_or_default(),
-        std::fs::read_to_string(err_file.path()).unwrap_or_default(),
-    )
-}
-
 /// What make computes for the define lists of the Makefile.defs in `dir`:
 /// a tiny makefile includes it (as the main makefile does) and prints
 /// `$(DEFS) $(C_DEFS)`.

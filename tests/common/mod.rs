@@ -259,3 +259,33 @@ impl Drop for Proxy {
         self.stop();
     }
 }
+
+/// Runs a command with a deadline, its output in files (no pipe to fill);
+/// returns (code, stdout, stderr). Panics after `limit`, having killed it.
+pub fn run_cmd(mut cmd: Command, limit: Duration) -> (i32, String, String) {
+    let out_file = tempfile::NamedTempFile::new().unwrap();
+    let err_file = tempfile::NamedTempFile::new().unwrap();
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(out_file.reopen().unwrap())
+        .stderr(err_file.reopen().unwrap())
+        .spawn()
+        .expect("spawn");
+    let start = Instant::now();
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("{cmd:?} did not finish within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    (
+        status.code().unwrap_or(-1),
+        std::fs::read_to_string(out_file.path()).unwrap_or_default(),
+        std::fs::read_to_string(err_file.path()).unwrap_or_default(),
+    )
+}
