@@ -91,16 +91,12 @@ impl Staged {
             Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
             _ => PathBuf::from("."),
         };
-        let tmp = tempfile::Builder::new()
-            .prefix(".kmemdbg-")
-            .suffix(".tmp")
-            .tempfile_in(&dir)
-            .with_context(|| {
-                format!(
-                    "cannot create a file in {} (missing or read-only directory?)",
-                    dir.display()
-                )
-            })?;
+        let tmp = temp_beside(&dir).with_context(|| {
+            format!(
+                "cannot create a file in {} (missing or read-only directory?)",
+                dir.display()
+            )
+        })?;
         Ok(Staged {
             path: path.to_path_buf(),
             mode,
@@ -135,16 +131,12 @@ fn write_atomic(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
         _ => PathBuf::from("."),
     };
-    let mut tmp = tempfile::Builder::new()
-        .prefix(".kmemdbg-")
-        .suffix(".tmp")
-        .tempfile_in(&dir)
-        .with_context(|| {
-            format!(
-                "cannot create a temp file in {} (read-only directory?)",
-                dir.display()
-            )
-        })?;
+    let mut tmp = temp_beside(&dir).with_context(|| {
+        format!(
+            "cannot create a temp file in {} (read-only directory?)",
+            dir.display()
+        )
+    })?;
     tmp.write_all(contents)
         .and_then(|_| tmp.as_file().sync_all())
         .with_context(|| format!("cannot write a temp file in {}", dir.display()))?;
@@ -162,6 +154,49 @@ fn write_atomic(path: &Path, contents: &[u8], mode: u32, owner: Option<(u32, u32
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+/// Start of every temp file kmemdbg writes beside a user's file; the name
+/// goes on with the writer's PID: `.kmemdbg-PID-RANDOM.tmp`.
+const TEMP_PREFIX: &str = ".kmemdbg-";
+
+/// A new temp file in `dir`, named after this process. Temps left in `dir`
+/// by a kmemdbg that was killed (its PID no longer runs) are removed first:
+/// a `kill -9` between write and rename leaves no litter for long.
+fn temp_beside(dir: &Path) -> std::io::Result<tempfile::NamedTempFile> {
+    remove_stale_temps(dir);
+    tempfile::Builder::new()
+        .prefix(&format!("{TEMP_PREFIX}{}-", std::process::id()))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+}
+
+/// The PID in a temp file's name written by [`temp_beside`], if it is one.
+fn temp_owner(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix(TEMP_PREFIX)?.strip_suffix(".tmp")?;
+    let (pid, random) = rest.split_once('-')?;
+    if random.is_empty() {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+/// Removes temps of [`temp_beside`] whose writer is gone. Best effort: a
+/// directory that cannot be listed is left alone (the write reports it).
+fn remove_stale_temps(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name.to_str().and_then(temp_owner) else {
+            continue;
+        };
+        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        if !alive && e.file_type().map(|t| t.is_file()).unwrap_or(false) {
+            let _ = fs::remove_file(e.path());
+        }
+    }
 }
 
 /// Test hook: when `KMEMDBG_FAULT_PAUSE_MS` is set, pause between the temp
@@ -432,5 +467,28 @@ mod tests {
         assert!(!o.exists());
         assert!(remove_build_output(&c).is_err());
         assert!(c.exists());
+    }
+
+    #[test]
+    fn temps_of_dead_writers_are_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kamailio.cfg");
+        fs::write(&p, "a").unwrap();
+        // PID 0 never names a running writer; our own PID does.
+        let stale = dir.path().join(".kmemdbg-0-abc123.tmp");
+        let live = dir
+            .path()
+            .join(format!(".kmemdbg-{}-xyz.tmp", std::process::id()));
+        let other = dir.path().join(".kmemdbg-notapid.tmp");
+        for f in [&stale, &live, &other] {
+            fs::write(f, "half").unwrap();
+        }
+        change(&p, b"b").unwrap();
+        assert!(!stale.exists());
+        assert!(live.exists(), "a running writer's temp is kept");
+        assert!(other.exists(), "a name we did not write is kept");
+        assert_eq!(temp_owner(".kmemdbg-12-a.tmp"), Some(12));
+        assert_eq!(temp_owner(".kmemdbg-12-.tmp"), None);
+        assert_eq!(temp_owner("x.kmemdbg-12-a.tmp"), None);
     }
 }

@@ -449,6 +449,13 @@ fn kill_between_temp_write_and_rename_leaves_old_or_new_never_partial() {
     assert_eq!(v["status"], "converted");
     assert_eq!(std::fs::read(&defs).unwrap(), new_defs);
     assert_eq!(std::fs::read(&cfg).unwrap(), new_cfg);
+    // ... and sweeps the temps the killed runs left (their PIDs are gone).
+    let temps: Vec<_> = std::fs::read_dir(tree.join("src"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".kmemdbg-"))
+        .collect();
+    assert!(temps.is_empty(), "stale temps left: {temps:?}");
     patch_json(&["--source", t, "--revert"]);
     assert_eq!(std::fs::read(&defs).unwrap(), old_defs);
     assert_eq!(std::fs::read(&cfg).unwrap(), old_cfg);
