@@ -11,7 +11,8 @@
 # The two contenders alternate (plain first on odd runs, kmemdbg first on
 # even ones) so that machine load drifts hit both alike. Every command's
 # output goes to a file under $WORK (nothing to /dev/null). Medians and the
-# ratio are printed at the end.
+# ratio are printed at the end, for wall time and for CPU time (user + system
+# of every process, which machine load hardly moves).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 VERSION=${VERSION:-5.6.3}
@@ -36,20 +37,24 @@ median() { sort -g | awk '{a[NR]=$1} END {if (NR%2) print a[(NR+1)/2]; else prin
 plain() { # $1 = run number
   local t=$WORK/plain-$1
   cp -a "$PRISTINE" "$t"
-  local start end
-  start=$(now)
-  (
-    cd "$t/src"
-    if [ "$MODULES" = all ]; then
-      make cfg include_modules= exclude_modules=
-    else
-      make cfg include_modules="${MODULES//,/ }" exclude_modules="$(ls modules | tr '\n' ' ')"
-    fi
-    make -j"$JOBS" all
-  ) >"$t.out" 2>&1
-  end=$(now)
-  awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f\n", b - a}' >>"$WORK/plain.times"
+  local sel
+  if [ "$MODULES" = all ]; then
+    sel='include_modules= exclude_modules='
+  else
+    sel="include_modules=\"${MODULES//,/ }\" exclude_modules=\"$(ls "$t/src/modules" | tr '\n' ' ')\""
+  fi
+  /usr/bin/time -f '%e %U %S' -o "$t.time" \
+    bash -c "cd '$t/src' && make cfg $sel && make -j$JOBS all" >"$t.out" 2>&1
+  record plain "$t.time"
   rm -rf "$t"
+}
+
+# Appends wall seconds to NAME.times and CPU seconds (user + system of
+# the whole process tree) to NAME.cpu, from /usr/bin/time's "%e %U %S".
+record() {
+  read -r wall user sys <"$2"
+  echo "$wall" >>"$WORK/$1.times"
+  awk -v u="$user" -v s="$sys" 'BEGIN {printf "%.2f\n", u + s}' >>"$WORK/$1.cpu"
 }
 
 with_kmemdbg() { # $1 = run number
@@ -57,11 +62,9 @@ with_kmemdbg() { # $1 = run number
   cp -a "$PRISTINE" "$t"
   local sel=(--modules "$MODULES")
   [ "$MODULES" = all ] && sel=(--all-modules)
-  local start end
-  start=$(now)
-  "$KMEMDBG" build --source "$t" "${sel[@]}" -j "$JOBS" --log "$t.log" >"$t.out" 2>&1
-  end=$(now)
-  awk -v a="$start" -v b="$end" 'BEGIN {printf "%.3f\n", b - a}' >>"$WORK/kmemdbg.times"
+  /usr/bin/time -f '%e %U %S' -o "$t.time" \
+    "$KMEMDBG" build --source "$t" "${sel[@]}" -j "$JOBS" --log "$t.log" >"$t.out" 2>&1
+  record kmemdbg "$t.time"
   if [ "$1" -eq "$RUNS" ]; then
     mv "$t" "$WORK/built"   # kept for the up-to-date check
   else
@@ -71,7 +74,7 @@ with_kmemdbg() { # $1 = run number
 
 for run in $(seq 1 "$RUNS"); do
   if [ $((run % 2)) -eq 1 ]; then plain "$run"; with_kmemdbg "$run"; else with_kmemdbg "$run"; plain "$run"; fi
-  echo "run $run: plain $(tail -1 "$WORK/plain.times") s, kmemdbg $(tail -1 "$WORK/kmemdbg.times") s"
+  echo "run $run: plain $(tail -1 "$WORK/plain.times") s wall, $(tail -1 "$WORK/plain.cpu") s CPU; kmemdbg $(tail -1 "$WORK/kmemdbg.times") s wall, $(tail -1 "$WORK/kmemdbg.cpu") s CPU; load $(cut -d' ' -f1 /proc/loadavg)"
 done
 
 for i in $(seq 1 "$UPTODATE_RUNS"); do
@@ -88,6 +91,9 @@ u=$(median <"$WORK/uptodate.times")
 echo "median plain make:       $p s"
 echo "median kmemdbg build:    $k s"
 echo "overhead:                $(awk -v k="$k" -v p="$p" 'BEGIN {printf "%+.2f", (k / p - 1) * 100}') % of plain make's wall time (ratio $(awk -v k="$k" -v p="$p" 'BEGIN {printf "%.4f", k / p}'))"
+pc=$(median <"$WORK/plain.cpu")
+kc=$(median <"$WORK/kmemdbg.cpu")
+echo "median CPU (user+sys):   plain $pc s, kmemdbg $kc s: overhead $(awk -v k="$kc" -v p="$pc" 'BEGIN {printf "%+.2f", (k / p - 1) * 100}') % (ratio $(awk -v k="$kc" -v p="$pc" 'BEGIN {printf "%.4f", k / p}'))"
 echo "median up-to-date check: $u s ($UPTODATE_RUNS runs)"
 echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 rm -rf "$WORK/built"
