@@ -203,6 +203,13 @@ pub fn explain(r: &Refusal, f: &AttachFacts) -> String {
     for w in why {
         s.push_str(&format!("  why: {w}\n"));
     }
+    if let Some(t) = r.traced_by.or(f.tracer_pid) {
+        s.push_str(&format!(
+            "  next: detach that debugger (`detach` or `quit` in it; or end process {t}), then run kmemdbg gdb --pid {pid} again\n  next: or ask the proxy for a memory dump instead (no ptrace): kmemdbg dump\n"
+        ));
+        s.push_str(&format!("process {pid} was not stopped by kmemdbg"));
+        return s;
+    }
     let proxy_user = f
         .target_user
         .clone()
@@ -230,7 +237,7 @@ pub fn explain(r: &Refusal, f: &AttachFacts) -> String {
     );
     if f.ptrace_scope != Some(3) {
         next.push(format!(
-            "or save a core file as a user who may attach, and read that as any user: gcore -o /tmp/kamailio {pid}, then kmemdbg gdb --core /tmp/kamailio.{pid} --binary \"$(readlink /proc/{pid}/exe)\""
+            "or, as a user who may attach, save a core file and read that: gcore -o /tmp/kamailio {pid} && kmemdbg gdb --core /tmp/kamailio.{pid} --binary \"$(readlink /proc/{pid}/exe)\""
         ));
     }
     next.push("or ask the proxy for a memory dump instead (no ptrace): kmemdbg dump".into());
@@ -371,6 +378,8 @@ CapPrm:\t0000000000000000\nCapEff:\t0000000000000000\n";
         assert!(m.contains("without CAP_SYS_PTRACE"), "{m}");
         let m = explain(&refusal(TRACED).unwrap(), &facts(0, 0, None));
         assert!(m.contains("already traced by process 4370"), "{m}");
+        assert!(m.contains("end process 4370"), "{m}");
+        assert!(!m.contains("CAP_SYS_PTRACE"), "not the cause here: {m}");
         let m = explain(&refusal(GONE).unwrap(), &facts(0, 0, None));
         assert!(m.contains("it is gone"), "{m}");
     }
