@@ -577,13 +577,16 @@ pub struct GdbScriptArgs {
     about = "Walk a live process (--pid) or a core file with gdb and rank the allocation sites",
     long_about = "Runs gdb in batch mode on a running process (--pid; the process is paused while gdb \
 walks it) or on a core file (--core), walks the used fragments of its pkg or shm pool with the \
-script `kmemdbg gdb-script` prints, and ranks the allocation sites by bytes and count - the \
-answer a memory dump gives, for when no dump can be had (a crashed process, a box without \
-logs).\n\n\
+script `kmemdbg gdb-script` prints, and sums the fragments exactly as `analyze` sums a \
+qm_status dump (sites by bytes and count, --by function/file/module) - the answer a memory dump \
+gives, for when no dump can be had (a crashed process, a box without logs).\n\n\
 Needs a binary with debug symbols (a source build keeps -g; Debian's package is stripped and \
-has no -dbgsym package in the default archive) and memory debugging compiled in.",
-    after_help = "Exit status: 0 sites listed; 2 gdb missing, no symbols, pool not found, timeout.\n\n\
+has no -dbgsym package in the default archive) and memory debugging compiled in. Attaching \
+needs ptrace: root, or the proxy's user when kernel.yama.ptrace_scope is 0; when the kernel \
+refuses, kmemdbg says why and what to do (or read a core file saved with gcore).",
+    after_help = "Exit status: 0 sites listed; 2 gdb missing, ptrace refused, no symbols, pool not found, timeout.\n\n\
 Examples:\n  kmemdbg gdb --pid 12345\n  kmemdbg gdb --pid 12345 --pool shm --top 20\n  \
+kmemdbg gdb --pid 12345 --by module\n  \
 kmemdbg gdb --core /var/crash/core.kamailio.1234 --binary /usr/local/sbin/kamailio --json"
 )]
 pub struct GdbArgs {
@@ -604,9 +607,12 @@ pub struct GdbArgs {
     /// The allocator (default: found from the pool variables the process has set)
     #[arg(long, value_enum)]
     pub allocator: Option<Allocator>,
-    /// Show this many sites
+    /// Sites (or groups) listed; 0 lists all (text and --json, as in analyze)
     #[arg(long, value_name = "N", default_value_t = 15)]
     pub top: usize,
+    /// Sum sites by site, function, file or module (as analyze --by)
+    #[arg(long, value_enum, default_value = "site")]
+    pub by: ByArg,
     /// Longest time gdb may run (the process stays paused meanwhile)
     #[arg(long, value_name = "S", default_value = "120s", value_parser = parse_duration)]
     pub timeout: Duration,

@@ -6,7 +6,8 @@
 
 mod common;
 use common::*;
-use kmemdbg::gdb::{sites, walk};
+use kmemdbg::dump::{group, GroupBy};
+use kmemdbg::gdb::walk;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -167,8 +168,8 @@ fn kamcmd(proxy: &Proxy) -> kmemdbg::kamcmd::Kamcmd {
 }
 
 /// Asks `pid` for its pkg dump and pokes the receivers until it is in the
-/// log (`qm_sums` / `fm_sums` end marker). Returns the log lines of that dump.
-fn pkg_dump(proxy: &Proxy, pid: u32) -> Vec<String> {
+/// log (`qm_sums` / `fm_sums` end marker).
+fn pkg_dump(proxy: &Proxy, pid: u32) {
     kamcmd(proxy)
         .cfg_set_now_int("core", "mem_dump_pkg", i64::from(pid))
         .unwrap();
@@ -186,45 +187,57 @@ fn pkg_dump(proxy: &Proxy, pid: u32) -> Vec<String> {
         }
     }
     assert!(ok, "no pkg dump from {pid}; log:\n{}", proxy.log_text());
-    proxy
-        .log_text()
-        .lines()
-        .filter(|l| l.contains(&tag) && (l.contains("_sums(") || l.contains("qm_status(")))
-        .map(str::to_string)
+}
+
+/// `kmemdbg analyze LOG --json --top 0 --by BY [--pid PID]`: the last dump
+/// that `pick` accepts.
+fn analyze_dump(
+    proxy: &Proxy,
+    pid: Option<u32>,
+    by: &str,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let log = proxy.log.to_str().unwrap().to_string();
+    let pid = pid.map(|p| p.to_string());
+    let mut args = vec!["analyze", &log, "--json", "--top", "0", "--by", by];
+    if let Some(p) = &pid {
+        args.extend(["--pid", p]);
+    }
+    let (code, out, err) = run_kmemdbg(&args);
+    assert_eq!(code, 0, "analyze: {err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["schema"], "kmemdbg.analyze/1");
+    v["dumps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .rev()
+        .find(|d| pick(d))
+        .unwrap_or_else(|| panic!("no such dump in analyze's answer:\n{out}"))
+        .clone()
+}
+
+/// `groups` of an `analyze --json` dump or of `gdb --json`: key -> (count, bytes).
+fn groups_of(v: &serde_json::Value) -> HashMap<String, (u64, u64)> {
+    v["groups"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| {
+            (
+                g["key"].as_str().unwrap().to_string(),
+                (g["count"].as_u64().unwrap(), g["bytes"].as_u64().unwrap()),
+            )
+        })
         .collect()
 }
 
-/// `count=  N size=  B bytes from SITE` lines summed per site (qm_sums lists a
-/// site once per compilation unit that has it, e.g. a function in a header).
-fn sums_of(lines: &[String]) -> HashMap<String, (u64, u64)> {
-    let re = regex::Regex::new(r"count=\s*(\d+) size=\s*(\d+) bytes from (.+)$").unwrap();
-    let mut out: HashMap<String, (u64, u64)> = HashMap::new();
-    for l in lines {
-        if let Some(c) = re.captures(l) {
-            let e = out.entry(c[3].trim().to_string()).or_default();
-            e.0 += c[1].parse::<u64>().unwrap();
-            e.1 += c[2].parse::<u64>().unwrap();
-        }
-    }
-    out
-}
-
-/// `qm_status` fragment lines (`N. N address=.. size=S used=1` then
-/// `alloc'd from SITE`) aggregated per site.
-fn status_sites(lines: &[String]) -> HashMap<String, (u64, u64)> {
-    let size_re = regex::Regex::new(r"\d+\. [NA]  address=\S+ frag=\S+ size=(\d+) used=").unwrap();
-    let mut out: HashMap<String, (u64, u64)> = HashMap::new();
-    let mut size = None;
-    for l in lines {
-        if let Some(c) = size_re.captures(l) {
-            size = c[1].parse::<u64>().ok();
-        } else if let (Some((_, site)), Some(s)) = (l.split_once("alloc'd from "), size.take()) {
-            let e = out.entry(site.trim().to_string()).or_default();
-            e.0 += 1;
-            e.1 += s;
-        }
-    }
-    out
+/// A walk by a gdb-script, summed by the dump aggregation.
+fn walk_sites(w: &walk::Walk) -> HashMap<String, (u64, u64)> {
+    group(&w.snapshot(None), GroupBy::Site)
+        .into_iter()
+        .map(|g| (g.key, (g.count, g.bytes)))
+        .collect()
 }
 
 fn by_bytes(m: &HashMap<String, (u64, u64)>, n: usize) -> Vec<String> {
@@ -275,20 +288,6 @@ fn assert_same_sites(
     }
 }
 
-fn gdb_sites(json: &serde_json::Value) -> HashMap<String, (u64, u64)> {
-    json["sites"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| {
-            (
-                s["site"].as_str().unwrap().to_string(),
-                (s["count"].as_u64().unwrap(), s["bytes"].as_u64().unwrap()),
-            )
-        })
-        .collect()
-}
-
 fn receiver(proxy: &Proxy) -> u32 {
     kamcmd(proxy)
         .processes()
@@ -300,9 +299,10 @@ fn receiver(proxy: &Proxy) -> u32 {
 }
 
 /// `kmemdbg gdb --pid` on a q_malloc receiver: the same sites, counts and
-/// fragment total as the qm_sums / qm_status dump the process printed just
-/// before. Then the shm pool: `kmemdbg gdb-script --pool shm` run through
-/// gdb by hand against the shm qm_status dump.
+/// fragment total as `kmemdbg analyze` reads from the qm_status dump the
+/// process printed just before (by site and by module: one aggregation).
+/// Then the shm pool: `kmemdbg gdb-script --pool shm` run through gdb by
+/// hand against `analyze` of the shm qm_status dump.
 #[test]
 fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
     let test = "real_source_build_gdb_pid_matches_qm_dump_of_same_process";
@@ -312,35 +312,67 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
         assert!(options(proxy.port));
     }
     let pid = receiver(&proxy);
-    let dump = pkg_dump(&proxy, pid);
-    let dump_sums = sums_of(&dump);
-    let dump_frags = dump.iter().filter(|l| l.contains("address=")).count() as u64;
+    pkg_dump(&proxy, pid);
+    let is_status = |d: &serde_json::Value| d["kind"] == "status";
+    let dump = analyze_dump(&proxy, Some(pid), "site", is_status);
+    assert_ne!(dump["pool"], "shm");
+    let dump_sites = groups_of(&dump);
+    let dump_frags =
+        dump["total_count"].as_u64().unwrap() + dump["fragments_without_site"].as_u64().unwrap();
 
-    let (code, out, err) = run_kmemdbg(&["gdb", "--pid", &pid.to_string(), "--json"]);
+    let pid_s = pid.to_string();
+    let (code, out, err) = run_kmemdbg(&["gdb", "--pid", &pid_s, "--json", "--top", "0"]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["schema"], "kmemdbg.gdb/1");
+    assert_eq!(v["schema"], "kmemdbg.gdb/2");
     assert_eq!(v["allocator"], "qm");
     assert_eq!(v["pool"], "pkg");
     assert_eq!(v["complete"], true);
     assert_eq!(v["debug_fields"], true);
     assert_eq!(v["walker"], "python", "Debian's gdb has Python");
     assert_eq!(v["heap"]["size_bytes"], 4 << 20);
+    assert_eq!(v["rest"]["groups"], 0, "--top 0 lists all");
     let used = v["used_fragments"].as_u64().unwrap();
     assert!(
         used.abs_diff(dump_frags) <= 3,
         "gdb {used} used fragments, qm_status {dump_frags}"
     );
-    assert_same_sites("pkg", &dump_sums, &gdb_sites(&v), 2);
+    assert_same_sites("pkg", &dump_sites, &groups_of(&v), 2);
+    // --by module groups the walk as analyze --by module groups the dump.
+    let (code, out, err) = run_kmemdbg(&[
+        "gdb", "--pid", &pid_s, "--json", "--top", "0", "--by", "module",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let m: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(m["by"], "module");
+    let dump_modules = groups_of(&analyze_dump(&proxy, Some(pid), "module", is_status));
+    let gdb_modules = groups_of(&m);
+    assert!(gdb_modules.contains_key("core"), "{gdb_modules:?}");
+    let mut a: Vec<&String> = dump_modules.keys().collect();
+    let mut b: Vec<&String> = gdb_modules.keys().collect();
+    a.sort();
+    b.sort();
+    assert_eq!(a, b, "modules of the dump and of the walk");
+    for (k, (count, _)) in &dump_modules {
+        let g = gdb_modules[k].0;
+        assert!(g.abs_diff(*count) <= 3, "module {k}: dump {count}, gdb {g}");
+    }
     // The process is running again: it answers.
     assert!(options(proxy.port));
     // The plain gdb script (what gdb-script prints) finds exactly the same.
-    let (code, out, err) =
-        run_kmemdbg(&["gdb", "--pid", &pid.to_string(), "--json", "--cli-script"]);
+    let (code, out, err) = run_kmemdbg(&[
+        "gdb",
+        "--pid",
+        &pid_s,
+        "--json",
+        "--top",
+        "0",
+        "--cli-script",
+    ]);
     assert_eq!(code, 0, "{err}");
     let cli: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(cli["walker"], "cli");
-    assert_eq!(cli["sites"], v["sites"]);
+    assert_eq!(cli["groups"], v["groups"]);
 
     // A core file of the same process (gcore), read with the binary: same answer.
     if require_real(test, "gcore (gdb)", have_program("gcore")) {
@@ -348,7 +380,7 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
         let st = Command::new("timeout")
             .args(["120", "gcore", "-o"])
             .arg(&prefix)
-            .arg(pid.to_string())
+            .arg(&pid_s)
             .output()
             .unwrap();
         let core = PathBuf::from(format!("{}.{pid}", prefix.display()));
@@ -364,22 +396,24 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
             "--binary",
             src.join("kamailio").to_str().unwrap(),
             "--json",
+            "--top",
+            "0",
         ]);
         assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
         let c: serde_json::Value = serde_json::from_str(&out).unwrap();
         assert_eq!(c["target"]["core"], core.to_str().unwrap());
-        assert_same_sites("pkg from a core file", &dump_sums, &gdb_sites(&c), 2);
+        assert_same_sites("pkg from a core file", &dump_sites, &groups_of(&c), 2);
         let _ = std::fs::remove_file(&core);
     }
 
-    // The text report names the top site first.
-    let (code, out, _) = run_kmemdbg(&["gdb", "--pid", &pid.to_string(), "--top", "3"]);
+    // The text report is analyze's table: the top site first under its header.
+    let (code, out, _) = run_kmemdbg(&["gdb", "--pid", &pid_s, "--top", "3"]);
     assert_eq!(code, 0);
-    let top = by_bytes(&dump_sums, 1).remove(0);
-    assert!(
-        out.lines().nth(4).is_some_and(|l| l.ends_with(&top)),
-        "{out}"
-    );
+    let top = by_bytes(&dump_sites, 1).remove(0);
+    let mut lines = out.lines().skip_while(|l| !l.ends_with("  site"));
+    assert!(lines.next().is_some(), "no site table:\n{out}");
+    assert!(lines.next().is_some_and(|l| l.ends_with(&top)), "{out}");
+    assert!(out.contains("more; --top 0 lists all)"), "{out}");
 
     // shm: the dump (printed by the process that handles the RPC), then the
     // gdb-script for shm run through gdb directly, on the main process.
@@ -388,14 +422,9 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
     assert!(wait_for(Duration::from_secs(10), || proxy
         .log_text()
         .contains("dumping free list stats")));
-    let log = proxy.log_text();
-    let start = log.rfind("Memory status (shm)").unwrap();
-    let shm_lines: Vec<String> = log[start..]
-        .lines()
-        .take_while(|l| !l.contains("dumping free list"))
-        .map(str::to_string)
-        .collect();
-    let dump_shm = status_sites(&shm_lines);
+    let dump_shm = groups_of(&analyze_dump(&proxy, None, "site", |d| {
+        d["kind"] == "status" && d["pool"] == "shm"
+    }));
 
     let script = dir_file(&proxy, "shm.gdb");
     let (code, text, err) = run_kmemdbg(&[
@@ -411,10 +440,7 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
     std::fs::write(&script, &text).unwrap();
     let w = run_script(proxy.pid, &script);
     assert!(w.complete, "{w:?}");
-    let gdb_shm: HashMap<String, (u64, u64)> = sites::rank(&w.fragments)
-        .into_iter()
-        .map(|s| (s.site, (s.count, s.bytes)))
-        .collect();
+    let gdb_shm = walk_sites(&w);
     assert!(
         gdb_shm.keys().any(|s| s.starts_with("htable: ")),
         "{gdb_shm:#?}"
@@ -452,12 +478,10 @@ fn real_source_build_gdb_script_fm_through_gdb_matches_fm_sums() {
     let Some(src) = debug_build(test) else { return };
     let (_dir, proxy) = start_debug_proxy(&src, "fm");
     let pid = receiver(&proxy);
-    let dump = pkg_dump(&proxy, pid);
-    assert!(
-        dump.iter().any(|l| l.contains("fm_sums(")),
-        "not an f_malloc dump"
-    );
-    let dump_sums = sums_of(&dump);
+    pkg_dump(&proxy, pid);
+    let dump = analyze_dump(&proxy, Some(pid), "site", |d| d["kind"] == "summary");
+    assert_eq!(dump["allocator"], "f_malloc", "not an f_malloc dump");
+    let dump_sums = groups_of(&dump);
 
     let (code, text, err) = run_kmemdbg(&[
         "gdb-script",
@@ -473,11 +497,7 @@ fn real_source_build_gdb_script_fm_through_gdb_matches_fm_sums() {
     let w = run_script(pid, &script);
     assert!(w.complete);
     assert_eq!(w.heap.as_ref().unwrap().allocator, "fm");
-    let gdb: HashMap<String, (u64, u64)> = sites::rank(&w.fragments)
-        .into_iter()
-        .map(|s| (s.site, (s.count, s.bytes)))
-        .collect();
-    assert_same_sites("fm pkg", &dump_sums, &gdb, 2);
+    assert_same_sites("fm pkg", &dump_sums, &walk_sites(&w), 2);
 
     // The q_malloc script on this f_malloc process says what is wrong.
     let (_, qm_text, _) = run_kmemdbg(&[
@@ -538,6 +558,121 @@ fn real_proxy_debian_binary_gdb_explains_missing_symbols() {
     assert!(err.contains("kmemdbg dump"), "{err}");
     // gdb detached: the proxy still answers.
     assert!(options(port));
+}
+
+/// The state letter of /proc/PID/stat (`S`, `R`, `T` stopped, `t` traced).
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(')')?.1.trim_start().chars().next()
+}
+
+/// The proxy's main process and its children.
+fn proxy_processes(main: u32) -> Vec<u32> {
+    let mut out = vec![main];
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(e.path().join("stat")).unwrap_or_default();
+        let ppid = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.split_whitespace().nth(1))
+            .and_then(|p| p.parse::<u32>().ok());
+        if ppid == Some(main) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// The kernel refuses ptrace to a user who does not own the proxy: `kmemdbg
+/// gdb --pid` run as nobody (setpriv) on a proxy this test started as root
+/// exits 2 with an explanation (who runs what, Yama's ptrace_scope when the
+/// kernel has it, CAP_SYS_PTRACE, gcore, dumps), not gdb's raw output; the
+/// proxy keeps running (no process of it left stopped) and answers.
+#[test]
+fn real_proxy_gdb_as_unprivileged_user_explains_ptrace_refusal() {
+    let test = "real_proxy_gdb_as_unprivileged_user_explains_ptrace_refusal";
+    let Some(bin) = debian_kamailio(test) else {
+        return;
+    };
+    let root = std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(2) == Some("0"));
+    if !require_real(
+        test,
+        "root (the proxy runs as root, kmemdbg as nobody)",
+        root,
+    ) || !require_real(test, "setpriv (util-linux)", have_program("setpriv"))
+        || !require_real(test, "gdb", have_program("gdb"))
+    {
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let ctl = dir.path().join("kamailio_ctl");
+    let proxy = Proxy::start(
+        &bin,
+        dir.path(),
+        port,
+        &minimal_cfg(port, &ctl, ""),
+        &["-x", "qm", "-m", "32", "-M", "4"],
+    );
+    let pid = proxy.pid.to_string();
+    let out = Command::new("setpriv")
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])
+        .arg(env!("CARGO_BIN_EXE_kmemdbg"))
+        .args(["gdb", "--pid", &pid])
+        .current_dir("/")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "stdout:\n{stdout}\nstderr:\n{err}"
+    );
+    assert!(stdout.is_empty(), "{stdout}");
+    for want in [
+        format!(
+            "gdb may not attach to process {pid}: the kernel refused ptrace (gdb: ptrace: Operation not permitted.)"
+        ),
+        format!("process {pid} runs as uid 0 (root), kmemdbg as uid 65534"),
+        format!("sudo kmemdbg gdb --pid {pid}"),
+        "CAP_SYS_PTRACE".into(),
+        format!("gcore -o /tmp/kamailio {pid}"),
+        "kmemdbg dump".into(),
+        format!("process {pid} was not stopped"),
+    ] {
+        assert!(err.contains(&want), "missing {want:?} in:\n{err}");
+    }
+    match std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope") {
+        Ok(scope) => assert!(
+            err.contains(&format!("kernel.yama.ptrace_scope is {}", scope.trim())),
+            "{err}"
+        ),
+        Err(_) => assert!(!err.contains("ptrace_scope is"), "no Yama here: {err}"),
+    }
+    for raw in [
+        "[Thread debugging",
+        "No struct type",
+        "Inferior 1",
+        "No symbol",
+    ] {
+        assert!(!err.contains(raw), "gdb's raw output {raw:?} in:\n{err}");
+    }
+    // Nothing of the proxy is left stopped, and it answers.
+    for p in proxy_processes(proxy.pid) {
+        let state = proc_state(p);
+        assert!(
+            state.is_some_and(|c| c != 'T' && c != 't'),
+            "process {p} is in state {state:?}"
+        );
+    }
+    assert!(options(port), "{}", proxy.log_text());
 }
 
 /// Scripts for older generations use their names (read from the 3.x/4.x

@@ -188,7 +188,7 @@ pub struct DumpSummary {
     pub corruption_total: u64,
 }
 
-#[derive(Serialize, Default)]
+#[derive(Debug, Serialize, Default)]
 pub struct Rest {
     pub groups: usize,
     pub count: u64,
@@ -458,6 +458,12 @@ fn render_dump(o: &mut String, s: &Snapshot, by: GroupBy, top: usize, name_file:
         o.push_str(" [TRUNCATED]");
     }
     o.push('\n');
+    render_body(o, s, by, top);
+}
+
+/// A snapshot's heap line and its site table, the top `top` groups by `by`
+/// (also `kmemdbg gdb`'s, so a walked pool reads like a dump).
+pub fn render_body(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
     let h = &s.heap;
     if let Some(size) = h.size_bytes {
         let _ = write!(o, "   heap {}", human_bytes(size));

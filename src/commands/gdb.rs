@@ -1,21 +1,29 @@
 //! `kmemdbg gdb`: walks a live process or a core file with gdb and ranks
-//! the allocation sites of its pkg or shm pool.
+//! the allocation sites of its pkg or shm pool. The walked fragments are
+//! summed and ranked by the dump aggregation (`dump::snapshot_of_fragments`,
+//! `dump::group`) and printed with `analyze`'s site table, so `gdb` and
+//! `analyze` of a dump of the same pool read the same.
 
 use crate::cli::{Allocator, BinaryArg, GdbArgs, PoolArg};
-use crate::gdb::{self, layout::layout_for, script, sites, Target};
-use crate::units::human_bytes;
+use crate::commands::analyze::{render_body, top_groups, Rest};
+use crate::dump::{Group, GroupBy};
+use crate::gdb::{self, layout::layout_for, ptrace, script, Target};
 use crate::ExitStatus;
 use anyhow::{bail, Result};
 use serde::Serialize;
 use std::path::PathBuf;
 
-/// `gdb --json` schema `kmemdbg.gdb/1`:
+/// `gdb --json` schema `kmemdbg.gdb/2`:
 /// `{ "schema", "target": {"pid": N} | {"core": path}, "binary"?, "version",
 ///    "layout", "pool", "allocator", "heap": {pool, allocator, size_bytes,
 ///    used_bytes, real_used_bytes}, "fragments_visited", "used_fragments",
 ///    "used_bytes", "complete", "debug_fields", "walker": "python"|"cli",
-///    "sites": [{site, count, bytes}] }`
-/// (`sites` holds every site; `--top` only limits the text output).
+///    "by", "top", "total_count", "total_bytes", "distinct_sites",
+///    "fragments_without_site", "bytes_without_site",
+///    "groups": [{key, count, bytes, share, sites}], "rest": {groups, count, bytes} }`
+/// `groups` and `rest` are `analyze --json`'s `dumps[].groups` / `.rest`
+/// (the top `--top` groups by `--by`; all with `--top 0`). Version 1 had
+/// `sites: [{site, count, bytes}]` with every site instead.
 #[derive(Debug, Serialize)]
 pub struct GdbReport {
     pub schema: &'static str,
@@ -34,7 +42,19 @@ pub struct GdbReport {
     pub debug_fields: bool,
     /// `python` or `cli`: which walker ran.
     pub walker: &'static str,
-    pub sites: Vec<sites::SiteTotal>,
+    pub by: GroupBy,
+    pub top: usize,
+    /// Fragments and bytes with a site (the rest are `*_without_site`).
+    pub total_count: u64,
+    pub total_bytes: u64,
+    pub distinct_sites: usize,
+    pub fragments_without_site: u64,
+    pub bytes_without_site: u64,
+    pub groups: Vec<Group>,
+    pub rest: Rest,
+    /// The walk summed as a dump (for the text report; not serialized).
+    #[serde(skip)]
+    pub snapshot: crate::dump::Snapshot,
 }
 
 pub fn run(args: &GdbArgs) -> Result<ExitStatus> {
@@ -55,10 +75,22 @@ pub fn run(args: &GdbArgs) -> Result<ExitStatus> {
     };
     let gdb_bin = gdb::find_gdb()?;
     // The binary: --binary; for a live process the one it runs; else the usual search.
-    let binary_path = match (&args.binary.binary, &target) {
+    let exe = match &target {
+        Target::Pid(pid) => Some(std::fs::read_link(format!("/proc/{pid}/exe"))),
+        Target::Core(_) => None,
+    };
+    if let (Some(Err(e)), Target::Pid(pid)) = (&exe, &target) {
+        // the kernel hides another user's exe by the same rule that refuses ptrace
+        if e.kind() == std::io::ErrorKind::PermissionDenied {
+            if let Some(r) = gdb::attach_check(&gdb_bin, *pid, args.timeout)? {
+                bail!("{}", ptrace::explain(&r, &ptrace::AttachFacts::read(*pid)));
+            }
+        }
+    }
+    let binary_path = match (&args.binary.binary, exe) {
         (Some(b), _) => Some(b.clone()),
-        (None, Target::Pid(pid)) => std::fs::read_link(format!("/proc/{pid}/exe")).ok(),
-        (None, Target::Core(_)) => None,
+        (None, Some(exe)) => exe.ok(),
+        (None, None) => None,
     };
     let (version, build, _about) = super::gdb_script::version_of(
         args.kamailio_version.as_deref(),
@@ -85,11 +117,8 @@ pub fn run(args: &GdbArgs) -> Result<ExitStatus> {
         );
     }
     let probe = gdb::probe(&gdb_bin, binary.as_deref(), &target, layout, args.timeout)?;
-    if let Some(e) = probe.gdb_errors.iter().find(|e| e.contains("ptrace:")) {
-        bail!(
-            "gdb cannot attach to {}: {e}\n  (needs root or the same user, and ptrace allowed: /proc/sys/kernel/yama/ptrace_scope 0 or 1; in a container, CAP_SYS_PTRACE)",
-            target.describe()
-        );
+    if let (Some(r), Target::Pid(pid)) = (&probe.attach_refused, &target) {
+        bail!("{}", ptrace::explain(r, &ptrace::AttachFacts::read(*pid)));
     }
     if !probe.has_symbols {
         bail!("{}", gdb::no_symbols_help(&bin_text));
@@ -128,10 +157,16 @@ pub fn run(args: &GdbArgs) -> Result<ExitStatus> {
         bail!("{e}");
     }
     let heap = walk.heap.clone().unwrap_or_default();
-    let ranked = sites::rank(&walk.fragments);
+    let pid = match &target {
+        Target::Pid(p) => Some(*p),
+        Target::Core(_) => None,
+    };
+    let snapshot = walk.snapshot(pid);
+    let by = GroupBy::from(args.by);
+    let (groups, rest) = top_groups(&snapshot, by, args.top);
     let used_bytes: u64 = walk.fragments.iter().map(|f| f.size_bytes).sum();
     let report = GdbReport {
-        schema: "kmemdbg.gdb/1",
+        schema: "kmemdbg.gdb/2",
         target,
         binary,
         version: version.to_string(),
@@ -145,20 +180,29 @@ pub fn run(args: &GdbArgs) -> Result<ExitStatus> {
         complete: walk.complete,
         debug_fields,
         walker: if python { "python" } else { "cli" },
-        sites: ranked,
+        by,
+        top: args.top,
+        total_count: snapshot.total_count,
+        total_bytes: snapshot.total_bytes,
+        distinct_sites: snapshot.sites.len(),
+        fragments_without_site: snapshot.fragments_without_site,
+        bytes_without_site: snapshot.bytes_without_site,
+        groups,
+        rest,
+        snapshot,
     };
     if args.json {
         crate::commands::print_json(&report)?;
     } else {
-        print!("{}", render_text(&report, args.top));
+        print!("{}", render_text(&report));
     }
     Ok(0)
 }
 
-/// The human report: the pool, then the top sites.
-pub fn render_text(r: &GdbReport, top: usize) -> String {
+/// The human report: what was walked, then `analyze`'s heap line and site table.
+pub fn render_text(r: &GdbReport) -> String {
     let mut s = format!(
-        "{} (kamailio {}, {} layout), {} pool, {}:\n  heap {}, used {} (with overhead {}); {} used fragments of {} walked{}\n",
+        "{} (kamailio {}, {} layout), {} pool, {}: {} used fragments of {} walked{}\n",
         r.target.describe(),
         r.version,
         r.layout,
@@ -170,35 +214,17 @@ pub fn render_text(r: &GdbReport, top: usize) -> String {
             Allocator::Qm => "q_malloc",
             Allocator::Fm => "f_malloc",
         },
-        human_bytes(r.heap.size_bytes as f64),
-        human_bytes(r.heap.used_bytes as f64),
-        human_bytes(r.heap.real_used_bytes as f64),
         r.used_fragments,
         r.fragments_visited,
-        if r.complete { "" } else { " (walk stopped before the pool's end)" }
+        if r.complete {
+            ""
+        } else {
+            " (walk stopped before the pool's end)"
+        }
     );
     if !r.debug_fields {
-        s.push_str("  this build has no memory debugging: fragments carry no allocation site (kmemdbg convert)\n");
+        s.push_str("   this build has no memory debugging: fragments carry no allocation site (kmemdbg convert)\n");
     }
-    s.push_str(&format!(
-        "\n  {:>12} {:>8} {:>6}  site\n",
-        "bytes", "count", "share"
-    ));
-    let total = r.used_bytes.max(1) as f64;
-    for site in r.sites.iter().take(top) {
-        s.push_str(&format!(
-            "  {:>12} {:>8} {:>5.1}%  {}\n",
-            site.bytes,
-            site.count,
-            site.bytes as f64 * 100.0 / total,
-            site.site
-        ));
-    }
-    if r.sites.len() > top {
-        s.push_str(&format!(
-            "  ... {} more sites (--top N, or --json for all)\n",
-            r.sites.len() - top
-        ));
-    }
+    render_body(&mut s, &r.snapshot, r.by, r.top);
     s
 }

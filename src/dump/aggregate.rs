@@ -8,6 +8,10 @@
 //! [`Aggregator::finish`] returns the [`DumpLog`]. No I/O here (the reader
 //! lives in [`super::read`]); lines of different processes may interleave,
 //! each process has its own state. Never panics on any input.
+//!
+//! Fragments read from memory (`kmemdbg gdb`) go through the same builder
+//! ([`snapshot_of_fragments`]), so a pool walked with gdb and a dump of it
+//! rank their sites by one code path.
 
 use super::parse::{parse_site, Allocator, Body, LineParser, Pool, Site};
 use serde::Serialize;
@@ -1280,6 +1284,77 @@ pub fn aggregate_text(text: &[u8]) -> DumpLog {
     agg.finish()
 }
 
+// ---------------------------------------------------------------- fragments read from memory
+
+/// One fragment read from a process's memory instead of a log (`kmemdbg gdb`
+/// walking a pool): what a `qm_status` fragment line and the `alloc'd from`
+/// line under it say.
+#[derive(Debug, Clone, Copy)]
+pub struct MemoryFragment<'a> {
+    /// The fragment's size as the allocator keeps it (the `size=` of qm_status).
+    pub size_bytes: u64,
+    pub free: bool,
+    pub address: &'a str,
+    /// `core: core/x.c: f(12)`; `None` when the build has no memory debugging.
+    pub site: Option<&'a str>,
+}
+
+/// Whose fragments they are, the pool's totals, and whether the walk
+/// reached the pool's end (a dump's end marker).
+#[derive(Debug, Clone, Default)]
+pub struct MemoryOrigin {
+    pub pid: Option<u32>,
+    pub pool: Option<Pool>,
+    pub allocator: Option<Allocator>,
+    pub heap: HeapStats,
+    pub complete: bool,
+}
+
+/// Sums fragments read from memory into a [`Snapshot`], through the same
+/// builder that sums a `qm_status` dump's lines: same site parsing, same
+/// totals, same order, so [`group`] ranks them exactly as it ranks a dump.
+/// `first_line`/`last_line` count fragments here (0 .. the number given).
+pub fn snapshot_of_fragments<'a>(
+    origin: &MemoryOrigin,
+    fragments: impl IntoIterator<Item = MemoryFragment<'a>>,
+) -> Snapshot {
+    let ctx = Ctx {
+        pid: origin.pid,
+        process_no: None,
+        allocator: origin.allocator,
+        time: None,
+        repeat: 1,
+    };
+    let mut b = Builder::new(DumpKind::Status, 0, false, &ctx);
+    b.pool = origin.pool;
+    b.heap = origin.heap.clone();
+    b.listing = true;
+    for (n, f) in fragments.into_iter().enumerate() {
+        let n = n as u64 + 1;
+        b.apply(
+            n,
+            &Body::Fragment {
+                free: f.free,
+                address: f.address.as_bytes(),
+                size: f.size_bytes,
+            },
+            1,
+        );
+        if let Some(site) = f.site {
+            b.apply(
+                n,
+                &Body::Site {
+                    freed: f.free,
+                    site: site.as_bytes(),
+                },
+                1,
+            );
+        }
+    }
+    b.end_seen = origin.complete;
+    b.finish()
+}
+
 // ---------------------------------------------------------------- grouping
 
 /// What to sum sites by.
@@ -1405,6 +1480,120 @@ mod tests {
 \t\t bucket size:       576 -       576 (first       576)
  6(7245) ALERT: qm_status: qm_status(): -----------------------------
 ";
+
+    /// The qm_status text Kamailio would print for these fragments
+    /// (`(size, site)`; the line layout of the real 5.6.3 lines above).
+    fn status_text(frags: &[(u64, Option<String>)]) -> String {
+        let p = " 6(7245) ALERT: qm_status: qm_status():";
+        let mut t = format!(
+            " 6(7245) ALERT: <core> [core/pt.c:583]: mem_dump_shm_fixup(): Memory status (shm)\n{p} (0x7f5288951000):\n{p} heap size= 33554432\n{p} used= 2474872, used+overhead=2715744, free=30838688\n{p} dumping all alloc'ed. fragments:\n"
+        );
+        for (i, (size, site)) in frags.iter().enumerate() {
+            t.push_str(&format!(
+                "{p}     {i:2}. N  address=0x{:x} frag=0x{:x} size={size} used=1\n",
+                0x7f52_8898_a6c8u64 + i as u64 * 64,
+                0x7f52_8898_a690u64 + i as u64 * 64
+            ));
+            if let Some(site) = site {
+                t.push_str(&format!("{p}           alloc'd from {site}\n"));
+            }
+            t.push_str(&format!(
+                "{p}          start check=f0f0f0f0, end check= c0c0c0c0, abcdefed\n"
+            ));
+        }
+        t.push_str(&format!(
+            "{p} dumping free list stats :\n{p} -----------------------------\n"
+        ));
+        t
+    }
+
+    fn of_memory(frags: &[(u64, Option<String>)]) -> Snapshot {
+        let addrs: Vec<String> = (0..frags.len()).map(|i| format!("0x{i:x}")).collect();
+        snapshot_of_fragments(
+            &MemoryOrigin {
+                pid: Some(7245),
+                pool: Some(Pool::Shm),
+                allocator: Some(Allocator::QMalloc),
+                heap: HeapStats::default(),
+                complete: true,
+            },
+            frags
+                .iter()
+                .zip(&addrs)
+                .map(|((size, site), a)| MemoryFragment {
+                    size_bytes: *size,
+                    free: false,
+                    address: a,
+                    site: site.as_deref(),
+                }),
+        )
+    }
+
+    fn assert_same_ranking(dump: &Snapshot, memory: &Snapshot) {
+        assert_eq!(dump.sites, memory.sites);
+        assert_eq!(
+            (dump.total_count, dump.total_bytes),
+            (memory.total_count, memory.total_bytes)
+        );
+        assert_eq!(
+            (dump.fragments_without_site, dump.bytes_without_site),
+            (memory.fragments_without_site, memory.bytes_without_site)
+        );
+        for by in [
+            GroupBy::Site,
+            GroupBy::Function,
+            GroupBy::File,
+            GroupBy::Module,
+        ] {
+            assert_eq!(group(dump, by), group(memory, by), "{by:?}");
+        }
+    }
+
+    #[test]
+    fn fragments_from_memory_rank_like_the_same_status_dump() {
+        // sites copied from the real 5.6.3 log; ties in bytes broken by count, then name
+        let frags: Vec<(u64, Option<String>)> = [
+            (8, Some("core: core/mem/q_malloc.c: qm_shm_lock_init(1277)")),
+            (278544, Some("core: core/dns_cache.c: init_dns_cache(349)")),
+            (8, Some("core: core/mem/q_malloc.c: qm_shm_lock_init(1277)")),
+            (2048, Some("tm: h_table.c: init_hash_table(471)")),
+            (1024, Some("tm: h_table.c: init_hash_table(471)")),
+            (3072, Some("htable: ht_api.c: ht_init_tables(257)")),
+            (16, None),
+            (48, Some("core: core/cfg/cfg_struct.c: cfg_clone_str(126)")),
+        ]
+        .into_iter()
+        .map(|(s, site)| (s, site.map(str::to_string)))
+        .collect();
+        let log = aggregate_text(status_text(&frags).as_bytes());
+        assert_eq!(log.snapshots.len(), 1);
+        let dump = &log.snapshots[0];
+        let memory = of_memory(&frags);
+        assert_same_ranking(dump, &memory);
+        assert_eq!(memory.sites[0].site.function, "init_dns_cache");
+        assert_eq!((memory.sites[1].count, memory.sites[1].bytes), (2, 3072));
+        assert_eq!(memory.fragments_without_site, 1);
+        assert_eq!(memory.pool, Some(Pool::Shm));
+        assert!(memory.complete);
+        assert_eq!(group(&memory, GroupBy::Module)[0].key, "core");
+        assert!(of_memory(&[]).sites.is_empty());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn fragments_from_memory_rank_like_any_status_dump(frags in proptest::collection::vec(
+            (0u64..5000, proptest::option::weighted(0.9, proptest::prop_oneof![
+                proptest::prelude::Just("core: core/mem/q_malloc.c: qm_shm_lock_init(1277)".to_string()),
+                proptest::prelude::Just("tm: h_table.c: init_hash_table(471)".to_string()),
+                "(core|tm|sl): [a-z_/]{1,12}\\.c: [a-z_]{1,10}\\([0-9]{1,4}\\)",
+            ])),
+            0..40,
+        )) {
+            let log = aggregate_text(status_text(&frags).as_bytes());
+            proptest::prop_assert_eq!(log.snapshots.len(), 1);
+            assert_same_ranking(&log.snapshots[0], &of_memory(&frags));
+        }
+    }
 
     #[test]
     fn status_dump_sums_sites_by_bytes() {

@@ -3,6 +3,7 @@
 //! - [`parse`]: one log line in, what it is out (pure, fuzzed);
 //! - [`aggregate`]: lines in, one [`Snapshot`] per dump out (sites by bytes,
 //!   heap totals, corruption markers; pure, streaming);
+//!   [`snapshot_of_fragments`] sums fragments read from memory (`gdb`) the same way;
 //! - [`diff`]: snapshots of the same heap over time in, growth per site out;
 //! - [`read`]: the only I/O: streams a file or pipe into the aggregator;
 //! - [`generate`]: synthetic dumps for benchmarks and scale tests.
@@ -17,8 +18,8 @@ pub mod parse;
 pub mod read;
 
 pub use aggregate::{
-    aggregate_text, group, Aggregator, Corruption, DumpKind, DumpLog, Group, GroupBy, HeapStats,
-    LineStats, SiteStat, Snapshot,
+    aggregate_text, group, snapshot_of_fragments, Aggregator, Corruption, DumpKind, DumpLog, Group,
+    GroupBy, HeapStats, LineStats, MemoryFragment, MemoryOrigin, SiteStat, Snapshot,
 };
 pub use diff::{diff_all, Growth, Series, SeriesKey};
 pub use parse::{parse_line, parse_site, Allocator, Body, Pool, Site};

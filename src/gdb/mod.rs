@@ -3,15 +3,18 @@
 //!
 //! [`layout`] holds, per generation, the pool variables and free marks;
 //! [`script`] writes the walking script (the same text `kmemdbg gdb-script`
-//! prints); [`walk`] reads its output back; [`sites`] ranks the sites.
+//! prints); [`walk`] reads its output back and hands the fragments to the
+//! dump aggregation ([`crate::dump::snapshot_of_fragments`]), which ranks
+//! the sites exactly as `analyze` ranks a dump's; [`ptrace`] explains an
+//! attach the kernel refused.
 //! This module runs gdb only through [`crate::runner`], always in batch
 //! mode with a time bound, and only reads the target: the scripts never
 //! write memory or call functions in it. After a timeout on a live process
 //! it sends SIGCONT so the process is never left stopped.
 
 pub mod layout;
+pub mod ptrace;
 pub mod script;
-pub mod sites;
 pub mod walk;
 
 use crate::cli::{Allocator, PoolArg};
@@ -58,6 +61,8 @@ pub struct Probe {
     pub python: bool,
     /// gdb's complaints, for messages (first few lines).
     pub gdb_errors: Vec<String>,
+    /// The kernel refused the attach (live targets).
+    pub attach_refused: Option<ptrace::Refusal>,
 }
 
 /// Finds gdb.
@@ -142,6 +147,9 @@ pub fn probe(
     let out = run_gdb(gdb, &args, target, timeout)?;
     let text = format!("{}\n{}", out.stdout_text(), out.stderr_text());
     let p = parse_probe(&text);
+    if p.attach_refused.is_some() {
+        return Ok(p);
+    }
     if !text.contains(&format!("{MARK} done")) {
         bail!(
             "gdb did not get through its first look at the {}:\n{}",
@@ -210,7 +218,23 @@ pub fn parse_probe(text: &str) -> Probe {
         }
     }
     finish(&section, &body, &mut p);
+    p.attach_refused = ptrace::refusal(text);
     p
+}
+
+/// Attaches to `pid` and detaches at once (no script): whether the kernel
+/// lets gdb in, before anything else is asked of the process.
+pub fn attach_check(gdb: &Path, pid: u32, timeout: Duration) -> Result<Option<ptrace::Refusal>> {
+    let target = Target::Pid(pid);
+    let mut args = base_args(None, &target);
+    args.push("-ex".into());
+    args.push(format!("echo {MARK} done\\n"));
+    let out = run_gdb(gdb, &args, &target, timeout)?;
+    Ok(ptrace::refusal(&format!(
+        "{}\n{}",
+        out.stdout_text(),
+        out.stderr_text()
+    )))
 }
 
 /// Picks the allocator to walk: the one asked for, or the one whose pool

@@ -4,6 +4,7 @@
 //! does no harm.
 
 use super::script::{BEGIN, END, ERROR, FRAG};
+use crate::dump::{self, HeapStats, MemoryFragment, MemoryOrigin, Pool, Snapshot};
 use serde::Serialize;
 
 /// One used fragment.
@@ -37,6 +38,46 @@ pub struct Walk {
     pub complete: bool,
     /// The script's own error line (pool variable is 0, ...).
     pub error: Option<String>,
+}
+
+impl Walk {
+    /// The walked fragments summed by the dump aggregation
+    /// ([`dump::snapshot_of_fragments`]): the same sites, totals and ranking a
+    /// `qm_status` dump of the pool would give (`pid` of a live target).
+    pub fn snapshot(&self, pid: Option<u32>) -> Snapshot {
+        let heap = self.heap.as_ref();
+        let origin = MemoryOrigin {
+            pid,
+            pool: heap.and_then(|h| match h.pool.as_str() {
+                "pkg" => Some(Pool::Pkg),
+                "shm" => Some(Pool::Shm),
+                _ => None,
+            }),
+            allocator: heap.and_then(|h| match h.allocator.as_str() {
+                "qm" => Some(dump::Allocator::QMalloc),
+                "fm" => Some(dump::Allocator::FMalloc),
+                _ => None,
+            }),
+            heap: heap.map_or_else(HeapStats::default, |h| HeapStats {
+                size_bytes: Some(h.size_bytes),
+                used_bytes: Some(h.used_bytes),
+                used_with_overhead_bytes: Some(h.real_used_bytes),
+                // what qm_status / fm_status print as free=
+                free_bytes: Some(h.size_bytes.saturating_sub(h.real_used_bytes)),
+                max_used_bytes: None,
+            }),
+            complete: self.complete,
+        };
+        dump::snapshot_of_fragments(
+            &origin,
+            self.fragments.iter().map(|f| MemoryFragment {
+                size_bytes: f.size_bytes,
+                free: false,
+                address: &f.address,
+                site: f.site.as_deref(),
+            }),
+        )
+    }
 }
 
 fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
@@ -122,6 +163,57 @@ kmemdbg-walk end fragments=12 used=2 complete=1\n";
         let w = parse("kmemdbg-walk error: _fm_pkg_block is 0: not f_malloc\n");
         assert_eq!(w.error.as_deref(), Some("_fm_pkg_block is 0: not f_malloc"));
         assert!(w.heap.is_none() && !w.complete);
+    }
+
+    /// The shm qm_status dump of the real 5.6.3 excerpt, and the same fragments
+    /// as the walking script prints them: one ranking, for every `--by`.
+    #[test]
+    fn walked_fragments_rank_like_the_real_status_dump() {
+        let text = include_str!("../../tests/fixtures/dumps/kamailio-5.6.3-excerpt.log");
+        let log = dump::aggregate_text(text.as_bytes());
+        let status = log
+            .snapshots
+            .iter()
+            .find(|s| s.kind == dump::DumpKind::Status && s.pool == Some(Pool::Shm))
+            .expect("the excerpt's shm status dump");
+        // the dump's fragments, printed the way the walking script prints them
+        let mut out = String::from(
+            "kmemdbg-walk begin pool=shm allocator=qm heap=33554432 used=2474872 real_used=2715744\n",
+        );
+        let mut n = 0;
+        for line in text.lines().filter(|l| l.starts_with(" 6(7245)")) {
+            match dump::parse_line(line.as_bytes()).body {
+                dump::Body::Fragment { address, size, .. } => {
+                    out.push_str(&format!(
+                        "{FRAG} {n} size={size} addr={} ",
+                        String::from_utf8_lossy(address)
+                    ));
+                    n += 1;
+                }
+                dump::Body::Site { site, .. } => {
+                    out.push_str(&format!("alloc'd from {}\n", String::from_utf8_lossy(site)));
+                }
+                _ => {}
+            }
+        }
+        out.push_str(&format!("{END} fragments={n} used={n} complete=1\n"));
+        let w = parse(&out);
+        assert_eq!(w.fragments.len(), 53);
+        let walked = w.snapshot(Some(7245));
+        assert_eq!(walked.sites, status.sites);
+        assert_eq!(walked.total_bytes, status.total_bytes);
+        assert_eq!(walked.heap.size_bytes, status.heap.size_bytes);
+        assert_eq!(walked.heap.free_bytes, status.heap.free_bytes);
+        assert_eq!(walked.pool, Some(Pool::Shm));
+        assert!(walked.complete);
+        for by in [
+            dump::GroupBy::Site,
+            dump::GroupBy::Function,
+            dump::GroupBy::File,
+            dump::GroupBy::Module,
+        ] {
+            assert_eq!(dump::group(&walked, by), dump::group(status, by), "{by:?}");
+        }
     }
 
     proptest::proptest! {
