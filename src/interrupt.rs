@@ -24,3 +24,17 @@ pub fn arm() {
 pub fn requested() -> bool {
     FLAG.get().is_some_and(|f| f.load(Ordering::SeqCst))
 }
+
+/// Test hook: when `KMEMDBG_PAUSE_AT` names this point, say so on stderr
+/// and wait (up to 60 s, or until a signal is noticed) so a test can send a
+/// signal at exactly this moment.
+pub fn pause_hook(point: &str) {
+    if std::env::var("KMEMDBG_PAUSE_AT").ok().as_deref() != Some(point) {
+        return;
+    }
+    eprintln!("kmemdbg: paused at {point}");
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(60) && !requested() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}

@@ -41,6 +41,12 @@ pub struct Stamp {
     pub request: String,
     /// Sources when the build completed (only meaningful when complete).
     pub snapshot: Snapshot,
+    /// The binary this build makes and its modules directory (absent in
+    /// stamps written before these fields existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules_dir: Option<std::path::PathBuf>,
 }
 
 /// A cheap summary of a source tree: changes to any source file change it.
@@ -185,15 +191,23 @@ mod tests {
             epoch_ns: 1_700_000_000_000_000_000,
             request: "modules=sl,tm prefix=/usr/local".into(),
             snapshot: Snapshot::default(),
+            binary: Some("/src/kamailio".into()),
+            modules_dir: None,
         }
     }
 
     #[test]
     fn round_trips_and_rejects_garbage() {
         let s = stamp();
-        assert_eq!(Stamp::parse(&s.render()), Some(s));
+        assert_eq!(Stamp::parse(&s.render()), Some(s.clone()));
         assert_eq!(Stamp::parse("not json"), None);
         assert_eq!(Stamp::parse("{\"schema\":\"other/9\"}"), None);
+        // A stamp written before `binary` existed still reads.
+        let mut v: serde_json::Value = serde_json::from_str(&s.render()).unwrap();
+        v.as_object_mut().unwrap().remove("binary");
+        let old = v.to_string();
+        assert_eq!(Stamp::parse(&old).and_then(|s| s.binary), None);
+        assert!(Stamp::parse(&old).is_some(), "{old}");
     }
 
     #[test]
