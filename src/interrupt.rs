@@ -13,11 +13,15 @@ use std::sync::OnceLock;
 static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
 /// From now on SIGINT/SIGTERM set the flag instead of ending the process.
+/// Arming again does nothing.
 pub fn arm() {
-    let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(flag));
-    }
+    static ARMED: std::sync::Once = std::sync::Once::new();
+    ARMED.call_once(|| {
+        let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let _ = signal_hook::flag::register(sig, Arc::clone(flag));
+        }
+    });
 }
 
 /// True once a signal arrived after [`arm`].

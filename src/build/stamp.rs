@@ -99,7 +99,10 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
 /// True for files whose change must trigger a rebuild: C sources and
 /// headers, grammar files, and build files.
 pub fn is_source(name: &str) -> bool {
-    if name == STAMP_NAME {
+    // `librpath.lst` and `makecfg.lst` are written by make itself (a module's
+    // or library's link settings; `make install` rewrites them to relink for
+    // the install path): outputs, not inputs.
+    if name == STAMP_NAME || name == "librpath.lst" || name == "makecfg.lst" {
         return false;
     }
     let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
@@ -220,6 +223,13 @@ mod tests {
         assert_eq!(s1.files, 2);
         std::fs::write(d.path().join("core/a.o"), "obj").unwrap();
         assert_eq!(snapshot(d.path(), &[], &[]), s1, "objects are not sources");
+        std::fs::write(d.path().join("core/librpath.lst"), "LIB_RPATH_LST:=/x/").unwrap();
+        assert_eq!(
+            snapshot(d.path(), &[], &[]),
+            s1,
+            "make install's relink record"
+        );
+        assert!(is_source("modules.lst"));
         std::fs::write(d.path().join("core/a.c"), "int a = 1;").unwrap();
         assert_ne!(snapshot(d.path(), &[], &[]), s1);
     }
