@@ -287,16 +287,13 @@ pub enum StreamEvent<'a> {
 /// kmemdbg (see [`crate::interrupt`]).
 #[derive(Debug)]
 pub struct Interrupted {
-    pub display: String,
+    /// What was stopped, and how far it got.
+    pub message: String,
 }
 
 impl std::fmt::Display for Interrupted {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "`{}` was stopped by a signal (its whole process group)",
-            self.display
-        )
+        f.write_str(&self.message)
     }
 }
 impl std::error::Error for Interrupted {}
@@ -431,7 +428,10 @@ pub fn run_streaming(
         }
     }
     if interrupted_at.is_some() {
-        return Err(Interrupted { display }.into());
+        return Err(Interrupted {
+            message: format!("`{display}` was stopped by a signal (its whole process group)"),
+        }
+        .into());
     }
     if terminated_at.is_some() {
         return Err(TimedOut { display, timeout }.into());

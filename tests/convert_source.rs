@@ -278,11 +278,11 @@ fn tree_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
 /// 2. SIGINT while make compiles: make's whole process group is stopped (no
 ///    process left in the tree), INTERRUPTED, exit 1; the stamp says
 ///    unfinished and `--check` still lists the build.
-/// 3. The rerun continues the build to its end; SIGINT while the install
-///    copies into the prefix: INTERRUPTED, exit 1; `--check` now says the
-///    build is done (exit 3 for the install and restart only).
-/// 4. `convert` without --install runs the tree's binary (`-L` its modules);
-///    `--check` exits 0 with nothing changed; `revert` (cfg and command line).
+/// 3. The rerun (without --install) continues the build to its end and runs
+///    the tree's binary (`-L` its modules); `--check` exits 0 with nothing
+///    changed; `revert` (cfg and command line); `--check --install` now says
+///    the build is done (exit 3 for the install and restart only).
+/// 4. SIGINT while the install copies into the prefix: INTERRUPTED, exit 1.
 /// 5. `convert --install --prefix`: the installed binary has DBG_SR_MEMORY
 ///    and is what runs (/proc/PID/exe); `--check` exits 0, nothing changed.
 /// 6. `revert --source`: tree, prefix (an earlier install's binary and cfg
@@ -366,7 +366,7 @@ fn real_source_standin_binary_convert_interrupts_install_then_revert() {
         &pidfile,
     ];
     let install = [&base[..], &["--install", "--prefix", &pfx]].concat();
-    let still_old = |when: &str| {
+    let still_old = |when: &str, old_pid: u32| {
         assert_eq!(d.pid(), Some(old_pid), "{when}");
         assert!(d.answers(), "{when}: the old proxy does not answer OPTIONS");
         assert_eq!(d.files(), files_before, "{when}");
@@ -390,7 +390,7 @@ fn real_source_standin_binary_convert_interrupts_install_then_revert() {
         "Makefile.defs is half-written"
     );
     assert_eq!(count_files(&tree, ".tmp"), 0, "a temp file was left");
-    still_old("after the patch interrupt");
+    still_old("after the patch interrupt", old_pid);
     let (code, out, err) = run(&[
         "revert",
         "--cfg",
@@ -404,7 +404,7 @@ fn real_source_standin_binary_convert_interrupts_install_then_revert() {
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(std::fs::read(&defs).unwrap(), defs_before);
     assert!(!tree.join("src/Makefile.defs.kmemdbg-orig").exists());
-    still_old("after revert");
+    still_old("after revert", old_pid);
 
     // 2. Ctrl-C while make compiles.
     let core = tree.join("src/core");
@@ -425,40 +425,20 @@ fn real_source_standin_binary_convert_interrupts_install_then_revert() {
     assert!(v["undo"].as_str().unwrap().contains("--source"), "{out}");
     let stamp = std::fs::read_to_string(tree.join("src/.kmemdbg-build.json")).unwrap();
     assert!(stamp.contains("\"building\""), "{stamp}");
-    still_old("after the build interrupt");
+    still_old("after the build interrupt", old_pid);
     let (code, out, _) = run(&[&install[..], &["--check", "--json"]].concat());
     assert_eq!(code, 3, "{out}");
     assert_eq!(step_status(&json(&out), "build"), "pending", "{out}");
 
-    // 3. The rerun finishes the build; Ctrl-C while the install copies.
-    let (code, out, err) = interrupt_when(
-        &[&install[..], &["--yes"]].concat(),
-        &[("KMEMDBG_PAUSE_AT", "install:copying")],
-        "install",
-        &mut |e| e.contains("paused at install:copying"),
-    );
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("INTERRUPTED"), "{out}");
-    assert!(out.contains("not done: install"), "{out}");
-    assert!(processes_in(&tree).is_empty());
-    still_old("after the install interrupt");
+    // 3. The rerun (no --install) continues the build to its end and runs
+    //    the tree's binary: -x qm -L modules.
     let built = tree.join("src/kamailio");
-    let (code, out, err) = run(&["verify", "--memdebug", "--binary", built.to_str().unwrap()]);
-    assert_eq!(code, 0, "{out}{err}");
-    // The build is done now; only the install and what follows are pending.
-    let (code, out, _) = run(&[&install[..], &["--check", "--json"]].concat());
-    assert_eq!(code, 3, "{out}");
-    let v = json(&out);
-    assert_eq!(step_status(&v, "patch"), "already", "{out}");
-    assert_eq!(step_status(&v, "build"), "already", "{out}");
-    assert_eq!(step_status(&v, "install"), "pending", "{out}");
-    assert_eq!(step_status(&v, "restart"), "pending", "{out}");
-
-    // 4. Run from the tree (no install): -x qm -L modules; nothing compiled.
     let (code, out, err) = run(&[&base[..], &["--yes", "--json"]].concat());
     assert_eq!(code, 0, "{out}{err}");
     let v = json(&out);
-    assert_eq!(step_status(&v, "build"), "already", "{out}");
+    assert_eq!(step_status(&v, "build"), "done", "{out}");
+    let (code, out, err) = run(&["verify", "--memdebug", "--binary", built.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
     let argv = daemon::cmdline(d.pid().unwrap());
     assert_ne!(d.pid(), Some(old_pid));
     assert_eq!(argv[0], built.to_str().unwrap(), "{argv:?}");
@@ -475,6 +455,7 @@ fn real_source_standin_binary_convert_interrupts_install_then_revert() {
     for s in v["steps"].as_array().unwrap() {
         assert_eq!(s["changed"], false, "{out}");
     }
+    // Back to the original proxy (cfg and command line; the tree stays built).
     let (code, out, err) = run(&["revert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(
@@ -482,6 +463,35 @@ fn real_source_standin_binary_convert_interrupts_install_then_revert() {
         wrapper.to_str().unwrap()
     );
     assert_eq!(d.files(), files_before);
+    let old_pid = d.pid().unwrap();
+    // --check: the build is done; only the install and what follows are pending.
+    let (code, out, _) = run(&[&install[..], &["--check", "--json"]].concat());
+    assert_eq!(code, 3, "{out}");
+    let v = json(&out);
+    assert_eq!(step_status(&v, "patch"), "already", "{out}");
+    assert_eq!(step_status(&v, "build"), "already", "{out}");
+    assert_eq!(step_status(&v, "install"), "pending", "{out}");
+    assert_eq!(step_status(&v, "restart"), "pending", "{out}");
+
+    // 4. Ctrl-C while the install copies into the prefix.
+    let (code, out, err) = interrupt_when(
+        &[&install[..], &["--yes"]].concat(),
+        &[("KMEMDBG_PAUSE_AT", "install:copying")],
+        "install",
+        &mut |e| e.contains("paused at install:copying"),
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("INTERRUPTED"), "{out}");
+    assert!(out.contains("not done: install"), "{out}");
+    assert!(processes_in(&tree).is_empty());
+    assert_eq!(d.pid(), Some(old_pid));
+    assert!(d.answers(), "after the install interrupt");
+    assert_eq!(d.files(), files_before);
+    let (code, out, _) = run(&[&install[..], &["--check", "--json"]].concat());
+    assert_eq!(code, 3, "{out}");
+    let v = json(&out);
+    assert_eq!(step_status(&v, "build"), "already", "{out}");
+    assert_eq!(step_status(&v, "install"), "pending", "{out}");
 
     // 5. Install into the prefix and run the installed binary.
     let (code, out, err) = run(&[&install[..], &["--yes", "--json"]].concat());

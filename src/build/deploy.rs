@@ -183,8 +183,8 @@ pub fn deploy(stage: &Path, manifest: &Path, events: &mut dyn FnMut(&str)) -> Re
         }
         if crate::interrupt::requested() && out.written < total {
             return Err(crate::runner::Interrupted {
-                display: format!(
-                    "install: {} of {total} files in place; the rest not copied (the manifest {} lists them all)",
+                message: format!(
+                    "stopped by a signal with {} of {total} files in place (the manifest {} lists them all)",
                     out.written,
                     manifest.display()
                 ),

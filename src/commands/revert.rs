@@ -76,8 +76,18 @@ fn uninstall(args: &RevertArgs) -> Result<()> {
         if lines.is_empty() {
             println!("- nothing installed by kmemdbg from {}", src.display());
         }
-        for l in lines {
+        // Originals put back one per line; removals counted.
+        let (removed, back): (Vec<&String>, Vec<&String>) =
+            lines.iter().partition(|l| l.contains(": removed"));
+        for l in back {
             println!("- uninstall: {l}");
+        }
+        if !removed.is_empty() {
+            println!(
+                "- uninstall: removed {} installed file(s) and directories, e.g. {}",
+                removed.len(),
+                removed[0]
+            );
         }
     }
     Ok(())
