@@ -86,7 +86,7 @@ fn uninstall(args: &RevertArgs) -> Result<()> {
             println!(
                 "- uninstall: removed {} installed file(s) and directories, e.g. {}",
                 removed.len(),
-                removed[0]
+                removed[0].split(": removed").next().unwrap_or_default()
             );
         }
     }
