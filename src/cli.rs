@@ -154,8 +154,7 @@ back); 2 error; 3 with --check: changes pending. --json: {\"schema\": \"kmemdbg.
 Examples:\n  kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
 kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --pidfile /run/kamailio/kamailio.pid --check --json\n  \
 kmemdbg convert --source /usr/src/kamailio-5.6.3 --cfg /etc/kamailio/kamailio.cfg --install --yes\n  \
-kmemdbg convert --source ~/kamailio-5.6.3 --modules ctl,sl,tm --install --prefix /opt/kamailio-memdbg \\\n    \
---cfg /etc/kamailio/kamailio.cfg --pidfile /run/kamailio/kamailio.pid --yes"
+kmemdbg convert --source ~/kamailio-5.6.3 --modules ctl,sl,tm --install --prefix /opt/kmd --cfg kamailio.cfg --yes"
 )]
 pub struct ConvertArgs {
     /// Kamailio source tree, for a binary without memory debugging
