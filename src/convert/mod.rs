@@ -8,7 +8,9 @@
 //! the source/build seam [`SourceSteps`] (real: [`source_step::Real`] over
 //! [`crate::patch`] and [`crate::build`]), [`crate::cfg`], [`crate::service`]). [`prepare`] changes nothing
 //! (it is what `--check` runs); [`execute`] does the work. A SIGINT is
-//! honoured between steps, never inside the restart. Never prints.
+//! honoured between steps and stops a build or install in progress (the
+//! runner stops make's process group; the install stops between files),
+//! never inside the restart; the report then says `interrupted`. Never prints.
 
 pub mod source_step;
 
