@@ -143,14 +143,18 @@ when it has no memory debugging, patch, build (and with --install, install) the 
 print dumps (memlog <= debug); give the build its run-time options (-x qm for DBG_SR_MEMORY); then the \
 guided restart with rollback. Each step already done is skipped, so a second run changes nothing. It \
 stops at the first failure and says what was done, what was not, and how to undo (kmemdbg revert).\n\n\
-Ctrl-C is honoured between steps; a restart in progress always finishes (or rolls back) first, so a \
-rerun completes the conversion and `kmemdbg revert` undoes it.",
+Ctrl-C is honoured at any step: a file being written is finished (atomic), a build or install in \
+progress is stopped (make's whole process group), a restart in progress always finishes (or rolls back) \
+first; kmemdbg then says INTERRUPTED, what was done and what was not, and exits 1. A rerun of the same \
+command completes the conversion (an interrupted build continues, it is never taken as finished) and \
+`kmemdbg revert --source DIR` undoes it.",
     after_help = "Exit status: 0 converted (or nothing to do); 1 a step failed (a failed restart is rolled \
 back); 2 error; 3 with --check: changes pending. --json: {\"schema\": \"kmemdbg.convert/1\", \"changed\", \
 \"ok\", \"interrupted\", \"steps\": [{\"name\", \"changed\", \"status\", \"detail\"}], \"restart\"}\n\n\
 Examples:\n  kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
 kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --pidfile /run/kamailio/kamailio.pid --check --json\n  \
-kmemdbg convert --source /usr/src/kamailio-5.6.3 --cfg /etc/kamailio/kamailio.cfg --install --yes"
+kmemdbg convert --source /usr/src/kamailio-5.6.3 --cfg /etc/kamailio/kamailio.cfg --install --yes\n  \
+kmemdbg convert --source ~/kamailio-5.6.3 --modules ctl,sl,tm --install --prefix /opt/kmd --cfg kamailio.cfg --yes"
 )]
 pub struct ConvertArgs {
     /// Kamailio source tree, for a binary without memory debugging
@@ -164,9 +168,13 @@ pub struct ConvertArgs {
     /// Modules to build (comma-separated) with --source
     #[arg(long, value_name = "LIST")]
     pub modules: Option<String>,
-    /// Install the built binary and run it
+    /// Install the built binary and run it (staged: files already there are kept as
+    /// NAME.kmemdbg-orig, `revert --source` puts them back and removes the rest)
     #[arg(long)]
     pub install: bool,
+    /// Install prefix for --install (the build is configured for it); default: the tree's
+    #[arg(long, value_name = "DIR", requires = "install")]
+    pub prefix: Option<PathBuf>,
     /// Change nothing; exit 0 when nothing is pending, 3 when changes are pending
     #[arg(long)]
     pub check: bool,
@@ -181,7 +189,9 @@ pub struct ConvertArgs {
 it kept (NAME.kmemdbg-orig): options file, init script, the cfg and the other backed-up files in its \
 directory; kmemdbg's systemd drop-in is removed; a plain daemon gets its original command line back. \
 Then the same guided restart (pre-flight, health check, rollback). Backups are removed once the \
-reverted setup runs.",
+reverted setup runs. With --source, the tree's patch is undone too and, once the previous setup runs \
+again, everything `convert --install` installed goes: files that were there get their original back, \
+new files are removed (the tree's install manifest lists them).",
     after_help = "Examples:\n  kmemdbg revert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
 kmemdbg revert --cfg /etc/kamailio/kamailio.cfg --pidfile /run/kamailio/kamailio.pid --yes"
 )]

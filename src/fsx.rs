@@ -75,6 +75,29 @@ pub fn create(path: &Path, contents: &[u8], mode: u32) -> Result<()> {
     write_atomic(path, contents, mode, None)
 }
 
+/// Atomically makes `path` a symbolic link to `target` (replacing a file
+/// or link there): the link is made under a temp name in the same
+/// directory and renamed into place.
+pub fn symlink(path: &Path, target: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let tmp = dir.join(format!(
+        ".kmemdbg-link-{}-{}.tmp",
+        std::process::id(),
+        path.file_name().unwrap_or_default().to_string_lossy()
+    ));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(target, &tmp)
+        .with_context(|| format!("cannot create a link in {}", dir.display()))?;
+    fault_point(path);
+    fs::rename(&tmp, path).with_context(|| {
+        let _ = fs::remove_file(&tmp);
+        format!("cannot rename the temp link over {}", path.display())
+    })
+}
+
 /// A new file written in pieces (a captured dump can be larger than
 /// memory): the bytes go to a temp file in the target's directory and
 /// [`Staged::commit`] renames it into place atomically. Dropped without a

@@ -13,14 +13,32 @@ use std::sync::OnceLock;
 static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
 
 /// From now on SIGINT/SIGTERM set the flag instead of ending the process.
+/// Arming again does nothing.
 pub fn arm() {
-    let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
-    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        let _ = signal_hook::flag::register(sig, Arc::clone(flag));
-    }
+    static ARMED: std::sync::Once = std::sync::Once::new();
+    ARMED.call_once(|| {
+        let flag = FLAG.get_or_init(|| Arc::new(AtomicBool::new(false)));
+        for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+            let _ = signal_hook::flag::register(sig, Arc::clone(flag));
+        }
+    });
 }
 
 /// True once a signal arrived after [`arm`].
 pub fn requested() -> bool {
     FLAG.get().is_some_and(|f| f.load(Ordering::SeqCst))
+}
+
+/// Test hook: when `KMEMDBG_PAUSE_AT` names this point, say so on stderr
+/// and wait (up to 60 s, or until a signal is noticed) so a test can send a
+/// signal at exactly this moment.
+pub fn pause_hook(point: &str) {
+    if std::env::var("KMEMDBG_PAUSE_AT").ok().as_deref() != Some(point) {
+        return;
+    }
+    eprintln!("kmemdbg: paused at {point}");
+    let start = std::time::Instant::now();
+    while start.elapsed() < std::time::Duration::from_secs(60) && !requested() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }

@@ -209,6 +209,35 @@ pub fn run_logged(
     })
 }
 
+/// Sends `signal` (e.g. "-INT") to every process of the process group `group`.
+fn signal_group(group: u32, signal: &str) {
+    let _ = Command::new("kill")
+        .arg(signal)
+        .arg("--")
+        .arg(format!("-{group}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+}
+
+/// True while some process (not a zombie) is in the process group `group`.
+pub fn group_alive(group: u32) -> bool {
+    let Ok(rd) = std::fs::read_dir("/proc") else {
+        return false;
+    };
+    rd.flatten().any(|e| {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
+            return false;
+        };
+        // pid (comm) state ppid pgrp ...
+        let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
+        let mut f = after.split_whitespace();
+        let state = f.next();
+        let pgrp = f.nth(1);
+        state != Some("Z") && pgrp == Some(group.to_string().as_str())
+    })
+}
+
 /// A fresh xshell handle (no shell is ever involved).
 pub fn shell() -> Result<xshell::Shell> {
     xshell::Shell::new().context("could not set up the command runner")
@@ -254,13 +283,32 @@ pub enum StreamEvent<'a> {
     Tick,
 }
 
+/// Why a streamed program was stopped before its end: SIGINT/SIGTERM reached
+/// kmemdbg (see [`crate::interrupt`]).
+#[derive(Debug)]
+pub struct Interrupted {
+    /// What was stopped, and how far it got.
+    pub message: String,
+}
+
+impl std::fmt::Display for Interrupted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+impl std::error::Error for Interrupted {}
+
 /// Runs a long program (a compiler driver) with stdin closed: every line it
 /// prints on stdout or stderr goes, byte for byte, to `log` and, as text, to
-/// `on_event`. After `timeout` the program gets SIGTERM (make then deletes
-/// half-written targets and stops its children) and, 10 s later, SIGKILL;
-/// that is an error. A non-zero exit is not an error (see [`Streamed`]).
-/// The child stays in our process group, so a Ctrl-C at the terminal stops
-/// the whole build at once.
+/// `on_event`. A non-zero exit is not an error (see [`Streamed`]).
+///
+/// The program runs in a process group of its own, which kmemdbg stops as a
+/// whole: after `timeout` it gets SIGTERM (make then deletes half-written
+/// targets and stops its children) and, 10 s later, SIGKILL ([`TimedOut`]).
+/// A Ctrl-C or SIGTERM to kmemdbg (armed here, see [`crate::interrupt`])
+/// sends SIGINT to the group, then SIGKILL after 10 s, and waits until
+/// no process of the group is left ([`Interrupted`]): a signal never
+/// leaves a compiler running behind kmemdbg's back.
 pub fn run_streaming(
     cmd: xshell::Cmd<'_>,
     timeout: Duration,
@@ -268,15 +316,19 @@ pub fn run_streaming(
     on_event: &mut dyn FnMut(StreamEvent<'_>),
 ) -> Result<Streamed> {
     use std::io::BufRead;
+    use std::os::unix::process::CommandExt;
+    crate::interrupt::arm();
     let display = cmd.to_string();
     let mut command: Command = cmd.into();
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+        .stderr(Stdio::piped())
+        .process_group(0);
     let mut child = command
         .spawn()
         .with_context(|| format!("could not start `{display}`"))?;
+    let group = child.id();
     let (tx, rx) = std::sync::mpsc::channel::<Vec<u8>>();
     let mut readers = Vec::new();
     let pipes: Vec<Box<dyn Read + Send>> = [
@@ -312,6 +364,7 @@ pub fn run_streaming(
     drop(tx);
     let start = Instant::now();
     let mut terminated_at: Option<Instant> = None;
+    let mut interrupted_at: Option<Instant> = None;
     let mut log_error: Option<std::io::Error> = None;
     let mut deliver = |bytes: &[u8], on_event: &mut dyn FnMut(StreamEvent<'_>)| {
         if log_error.is_none() {
@@ -348,24 +401,38 @@ pub fn run_streaming(
             }
             break status;
         }
-        match terminated_at {
-            None if start.elapsed() >= timeout => {
-                let _ = Command::new("kill")
-                    .arg("-TERM")
-                    .arg(child.id().to_string())
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+        if interrupted_at.is_none() && crate::interrupt::requested() {
+            signal_group(group, "-INT");
+            interrupted_at = Some(Instant::now());
+        }
+        match (terminated_at, interrupted_at) {
+            (None, None) if start.elapsed() >= timeout => {
+                signal_group(group, "-TERM");
                 terminated_at = Some(Instant::now());
             }
-            Some(t) if t.elapsed() >= Duration::from_secs(10) => {
-                let _ = child.kill();
-                let _ = child.wait();
-                return Err(TimedOut { display, timeout }.into());
+            (Some(t), _) | (None, Some(t)) if t.elapsed() >= Duration::from_secs(10) => {
+                signal_group(group, "-KILL");
+                break child.wait()?;
             }
             _ => {}
         }
     };
+    if terminated_at.is_some() || interrupted_at.is_some() {
+        // The leader is gone; its children may not be yet.
+        let gone = Instant::now();
+        while group_alive(group) && gone.elapsed() < Duration::from_secs(10) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        if group_alive(group) {
+            signal_group(group, "-KILL");
+        }
+    }
+    if interrupted_at.is_some() {
+        return Err(Interrupted {
+            message: format!("`{display}` was stopped by a signal (its whole process group)"),
+        }
+        .into());
+    }
     if terminated_at.is_some() {
         return Err(TimedOut { display, timeout }.into());
     }

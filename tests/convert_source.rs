@@ -14,7 +14,9 @@ mod daemon;
 use common::{debian_kamailio, kmemdbg, source_tree};
 use daemon::{default_style_cfg, free_port, Daemon};
 use std::os::unix::fs::PermissionsExt;
-use std::process::Stdio;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
 const MODULES: &str = "ctl,cfg_rpc,sl,pv,kex,htable,tm";
 
@@ -135,13 +137,161 @@ fn small_cfg(port: u16, rundir: &std::path::Path) -> String {
     )
 }
 
-/// The whole source path for real (a build of the core and 7 modules:
-/// minutes): patch -> build -> cfg -> restart on the tree's binary with
-/// `-x qm -L modules`; then `--check` says converted, and `revert --source`
-/// puts the tree's Makefile.defs, the cfg and the original proxy back.
+/// Runs kmemdbg with `args` and `env`, sends it SIGINT once `ready` (given
+/// the stderr so far) says so, and returns (exit code, stdout, stderr).
+fn interrupt_when(
+    args: &[&str],
+    env: &[(&str, &str)],
+    what: &str,
+    ready: &mut dyn FnMut(&str) -> bool,
+) -> (i32, String, String) {
+    let mut child = kmemdbg()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let acc = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let acc2 = acc.clone();
+    // Read stderr to its end (closing it early would break kmemdbg's writes).
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            acc2.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let ok = daemon::wait_for(Duration::from_secs(900), || {
+        let text = acc.lock().unwrap().clone();
+        ready(&text) || matches!(child.try_wait(), Ok(Some(_)))
+    });
+    assert!(
+        ok && matches!(child.try_wait(), Ok(None)),
+        "{what}: kmemdbg ended (or took 15 min) before the moment to interrupt; stderr:\n{}",
+        acc.lock().unwrap()
+    );
+    Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    let stderr = acc.lock().unwrap().clone();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
+}
+
+/// Files under `dir` whose name ends with `suffix`.
+fn count_files(dir: &Path, suffix: &str) -> usize {
+    let mut n = 0;
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() && !p.is_symlink() {
+                n += count_files(&p, suffix);
+            } else if p.to_string_lossy().ends_with(suffix) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+/// Processes still working in `tree` (by their cwd or their command line).
+fn processes_in(tree: &Path) -> Vec<String> {
+    let mut v = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if !name.chars().all(|c| c.is_ascii_digit()) {
+            continue;
+        }
+        let pid: u32 = name.parse().unwrap();
+        if !daemon::alive(pid) {
+            continue;
+        }
+        let cwd = std::fs::read_link(e.path().join("cwd")).unwrap_or_default();
+        let argv = daemon::cmdline(pid).join(" ");
+        let kamailio = argv.contains("kamailio.cfg");
+        if !kamailio && (cwd.starts_with(tree) || argv.contains(tree.to_str().unwrap())) {
+            v.push(format!("{pid}: {argv}"));
+        }
+    }
+    v
+}
+
+fn step_status(v: &serde_json::Value, name: &str) -> String {
+    v["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .map(|s| s["status"].as_str().unwrap().to_string())
+        .unwrap_or_else(|| panic!("no step {name} in {v}"))
+}
+
+fn json(out: &str) -> serde_json::Value {
+    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+/// Every file under `dir` with its bytes (symlinks by their target).
+fn tree_files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut v = Vec::new();
+    fn walk(root: &Path, d: &Path, v: &mut Vec<(String, Vec<u8>)>) {
+        if let Ok(rd) = std::fs::read_dir(d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                let rel = p.strip_prefix(root).unwrap().display().to_string();
+                if p.is_symlink() {
+                    let t = std::fs::read_link(&p).unwrap();
+                    v.push((rel, t.display().to_string().into_bytes()));
+                } else if p.is_dir() {
+                    v.push((format!("{rel}/"), Vec::new()));
+                    walk(root, &p, v);
+                } else {
+                    v.push((rel, std::fs::read(&p).unwrap()));
+                }
+            }
+        }
+    }
+    walk(dir, dir, &mut v);
+    v.sort();
+    v
+}
+
+/// The whole source path for real, on one tree and one build of the core
+/// and 7 modules (minutes), with a Ctrl-C in each source step:
+/// 1. SIGINT while the patch writes Makefile.defs (paused between temp file
+///    and rename): INTERRUPTED, exit 1, the file whole (old or new, no temp
+///    left); `revert --source` puts it back byte for byte.
+/// 2. SIGINT while make compiles: make's whole process group is stopped (no
+///    process left in the tree), INTERRUPTED, exit 1; the stamp says
+///    unfinished and `--check` still lists the build.
+/// 3. The rerun (without --install) continues the build to its end and runs
+///    the tree's binary (`-L` its modules); `--check` exits 0 with nothing
+///    changed; `revert` (cfg and command line); `--check --install` now says
+///    the build is done (exit 3 for the install and restart only).
+/// 4. SIGINT while the install copies into the prefix: INTERRUPTED, exit 1.
+/// 5. `convert --install --prefix`: the installed binary has DBG_SR_MEMORY
+///    and is what runs (/proc/PID/exe); `--check` exits 0, nothing changed.
+/// 6. `revert --source`: tree, prefix (an earlier install's binary and cfg
+///    there, byte for byte; the rest removed), cfg and the original proxy back.
+///
+/// After every interrupt the running proxy still answers OPTIONS.
 #[test]
-fn real_source_standin_binary_convert_end_to_end_then_revert() {
-    let test = "real_source_standin_binary_convert_end_to_end_then_revert";
+fn real_source_standin_binary_convert_interrupts_install_then_revert() {
+    let test = "real_source_standin_binary_convert_interrupts_install_then_revert";
     let Some(real) = debian_kamailio(test) else {
         return;
     };
@@ -165,6 +315,23 @@ fn real_source_standin_binary_convert_end_to_end_then_revert() {
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // An earlier install in the prefix: its binary and cfg must come back.
+    let prefix_dir = tempfile::tempdir().unwrap();
+    let prefix = prefix_dir.path().join("opt-kamailio");
+    std::fs::create_dir_all(prefix.join("sbin")).unwrap();
+    std::fs::create_dir_all(prefix.join("etc/kamailio")).unwrap();
+    std::fs::write(
+        prefix.join("sbin/kamailio"),
+        "#!/bin/sh\necho an older install\n",
+    )
+    .unwrap();
+    std::fs::write(
+        prefix.join("etc/kamailio/kamailio.cfg"),
+        "# the operator's cfg\n",
+    )
+    .unwrap();
+    let prefix_before = tree_files(&prefix);
+
     let port = free_port();
     let d = Daemon::start(
         &wrapper,
@@ -178,7 +345,8 @@ fn real_source_standin_binary_convert_end_to_end_then_revert() {
     let cfg = d.cfg.to_str().unwrap().to_string();
     let pidfile = d.pidfile.to_str().unwrap().to_string();
     let src = tree.to_str().unwrap().to_string();
-    let kmemdbg_run = |args: &[&str]| {
+    let pfx = prefix.to_str().unwrap().to_string();
+    let run = |args: &[&str]| {
         let out = kmemdbg().args(args).stdin(Stdio::null()).output().unwrap();
         (
             out.status.code().unwrap_or(-1),
@@ -197,42 +365,33 @@ fn real_source_standin_binary_convert_end_to_end_then_revert() {
         "--pidfile",
         &pidfile,
     ];
+    let install = [&base[..], &["--install", "--prefix", &pfx]].concat();
+    let still_old = |when: &str, old_pid: u32| {
+        assert_eq!(d.pid(), Some(old_pid), "{when}");
+        assert!(d.answers(), "{when}: the old proxy does not answer OPTIONS");
+        assert_eq!(d.files(), files_before, "{when}");
+    };
+    let started = std::time::Instant::now();
 
-    let (code, out, err) = kmemdbg_run(&[&base[..], &["--yes", "--json"]].concat());
-    assert_eq!(code, 0, "{out}{err}");
-    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["ok"], true, "{out}");
-    let done: Vec<&str> = v["steps"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|s| s["status"] == "done")
-        .map(|s| s["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        done,
-        ["patch", "build", "cfg", "runtime", "restart"],
-        "{out}"
+    // 1. Ctrl-C in the middle of the patch's write.
+    let (code, out, err) = interrupt_when(
+        &[&base[..], &["--yes"]].concat(),
+        &[("KMEMDBG_FAULT_PAUSE_MS", "1500")],
+        "patch",
+        &mut |e| e.contains("fault point before rename of") && e.contains("Makefile.defs"),
     );
-    let built = tree.join("src/kamailio");
-    let argv = daemon::cmdline(d.pid().unwrap());
-    assert_ne!(d.pid(), Some(old_pid));
-    assert_eq!(argv[0], built.to_str().unwrap(), "{argv:?}");
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("INTERRUPTED"), "{out}");
+    assert!(out.contains("not done: build"), "{out}");
+    assert!(out.contains("kmemdbg revert"), "{out}");
+    let now = std::fs::read_to_string(&defs).unwrap();
     assert!(
-        argv.windows(2).any(|w| w[0] == "-x" && w[1] == "qm"),
-        "{argv:?}"
+        now.as_bytes() == defs_before.as_slice() || now.contains("MEMDBG ?= 1\n"),
+        "Makefile.defs is half-written"
     );
-    assert!(argv.iter().any(|a| a == "-L"), "{argv:?}");
-    assert!(std::fs::read_to_string(&defs)
-        .unwrap()
-        .contains("MEMDBG ?= 1\n"));
-
-    // Converted: --check exits 0 (the running binary has DBG_SR_MEMORY now).
-    let (code, out, err) = kmemdbg_run(&[&base[..], &["--check"]].concat());
-    assert_eq!(code, 0, "{out}{err}");
-
-    // revert --source: the tree, the cfg and the proxy as before.
-    let (code, out, err) = kmemdbg_run(&[
+    assert_eq!(count_files(&tree, ".tmp"), 0, "a temp file was left");
+    still_old("after the patch interrupt", old_pid);
+    let (code, out, err) = run(&[
         "revert",
         "--cfg",
         &cfg,
@@ -244,7 +403,152 @@ fn real_source_standin_binary_convert_end_to_end_then_revert() {
     ]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(std::fs::read(&defs).unwrap(), defs_before);
+    assert!(!tree.join("src/Makefile.defs.kmemdbg-orig").exists());
+    still_old("after revert", old_pid);
+
+    // 2. Ctrl-C while make compiles.
+    let core = tree.join("src/core");
+    let (code, out, err) = interrupt_when(
+        &[&install[..], &["--yes", "--json"]].concat(),
+        &[],
+        "build",
+        &mut |_| count_files(&core, ".o") >= 8,
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    let left = processes_in(&tree);
+    assert!(left.is_empty(), "make's group survived kmemdbg: {left:?}");
+    let v = json(&out);
+    assert_eq!(v["interrupted"], true, "{out}");
+    assert_eq!(step_status(&v, "patch"), "done", "{out}");
+    assert_eq!(step_status(&v, "build"), "not_run", "{out}");
+    assert_eq!(step_status(&v, "restart"), "not_run", "{out}");
+    assert!(v["undo"].as_str().unwrap().contains("--source"), "{out}");
+    let stamp = std::fs::read_to_string(tree.join("src/.kmemdbg-build.json")).unwrap();
+    assert!(stamp.contains("\"building\""), "{stamp}");
+    still_old("after the build interrupt", old_pid);
+    let (code, out, _) = run(&[&install[..], &["--check", "--json"]].concat());
+    assert_eq!(code, 3, "{out}");
+    assert_eq!(step_status(&json(&out), "build"), "pending", "{out}");
+
+    // 3. The rerun (no --install) continues the build to its end and runs
+    //    the tree's binary: -x qm -L modules.
+    let built = tree.join("src/kamailio");
+    let (code, out, err) = run(&[&base[..], &["--yes", "--json"]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    let v = json(&out);
+    assert_eq!(step_status(&v, "build"), "done", "{out}");
+    let (code, out, err) = run(&["verify", "--memdebug", "--binary", built.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}{err}");
     let argv = daemon::cmdline(d.pid().unwrap());
-    assert_eq!(argv[0], wrapper.to_str().unwrap(), "{argv:?}");
+    assert_ne!(d.pid(), Some(old_pid));
+    assert_eq!(argv[0], built.to_str().unwrap(), "{argv:?}");
+    assert!(
+        argv.windows(2).any(|w| w[0] == "-x" && w[1] == "qm"),
+        "{argv:?}"
+    );
+    assert!(argv.iter().any(|a| a == "-L"), "{argv:?}");
+    assert!(d.answers());
+    let (code, out, err) = run(&[&base[..], &["--check", "--json"]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    let v = json(&out);
+    assert_eq!(v["changed"], false, "{out}");
+    for s in v["steps"].as_array().unwrap() {
+        assert_eq!(s["changed"], false, "{out}");
+    }
+    // Back to the original proxy (cfg and command line; the tree stays built).
+    let (code, out, err) = run(&["revert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(
+        daemon::cmdline(d.pid().unwrap())[0],
+        wrapper.to_str().unwrap()
+    );
     assert_eq!(d.files(), files_before);
+    let old_pid = d.pid().unwrap();
+    // --check: the build is done; only the install and what follows are pending.
+    let (code, out, _) = run(&[&install[..], &["--check", "--json"]].concat());
+    assert_eq!(code, 3, "{out}");
+    let v = json(&out);
+    assert_eq!(step_status(&v, "patch"), "already", "{out}");
+    assert_eq!(step_status(&v, "build"), "already", "{out}");
+    assert_eq!(step_status(&v, "install"), "pending", "{out}");
+    assert_eq!(step_status(&v, "restart"), "pending", "{out}");
+
+    // 4. Ctrl-C while the install copies into the prefix.
+    let (code, out, err) = interrupt_when(
+        &[&install[..], &["--yes"]].concat(),
+        &[("KMEMDBG_PAUSE_AT", "install:copying")],
+        "install",
+        &mut |e| e.contains("paused at install:copying"),
+    );
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(out.contains("INTERRUPTED"), "{out}");
+    assert!(out.contains("not done: install"), "{out}");
+    assert!(processes_in(&tree).is_empty());
+    assert_eq!(d.pid(), Some(old_pid));
+    assert!(d.answers(), "after the install interrupt");
+    assert_eq!(d.files(), files_before);
+    let (code, out, _) = run(&[&install[..], &["--check", "--json"]].concat());
+    assert_eq!(code, 3, "{out}");
+    let v = json(&out);
+    assert_eq!(step_status(&v, "build"), "already", "{out}");
+    assert_eq!(step_status(&v, "install"), "pending", "{out}");
+
+    // 5. Install into the prefix and run the installed binary.
+    let (code, out, err) = run(&[&install[..], &["--yes", "--json"]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    let v = json(&out);
+    assert_eq!(step_status(&v, "install"), "done", "{out}");
+    assert_eq!(step_status(&v, "restart"), "done", "{out}");
+    let installed = prefix.join("sbin/kamailio");
+    let (code, out, err) = run(&[
+        "verify",
+        "--memdebug",
+        "--binary",
+        installed.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    let pid = d.pid().unwrap();
+    assert_eq!(
+        std::fs::read_link(format!("/proc/{pid}/exe")).unwrap(),
+        installed
+    );
+    assert!(daemon::cmdline(pid)
+        .windows(2)
+        .any(|w| w[0] == "-x" && w[1] == "qm"));
+    assert!(d.answers());
+    assert_eq!(
+        std::fs::read(prefix.join("etc/kamailio/kamailio.cfg")).unwrap(),
+        b"# the operator's cfg\n",
+        "an existing cfg in the prefix was overwritten"
+    );
+    let (code, out, err) = run(&[&install[..], &["--check", "--json"]].concat());
+    assert_eq!(code, 0, "{out}{err}");
+    let v = json(&out);
+    assert_eq!(v["changed"], false, "{out}");
+    for s in v["steps"].as_array().unwrap() {
+        assert_eq!(s["changed"], false, "{out}");
+    }
+
+    // 6. revert --source: everything back, the original proxy running.
+    let (code, out, err) = run(&[
+        "revert",
+        "--cfg",
+        &cfg,
+        "--source",
+        &src,
+        "--pidfile",
+        &pidfile,
+        "--yes",
+    ]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("uninstall:"), "{out}");
+    assert_eq!(std::fs::read(&defs).unwrap(), defs_before);
+    assert_eq!(tree_files(&prefix), prefix_before, "{out}");
+    assert_eq!(
+        daemon::cmdline(d.pid().unwrap())[0],
+        wrapper.to_str().unwrap()
+    );
+    assert!(d.answers());
+    assert_eq!(d.files(), files_before);
+    eprintln!("{test}: {:.0} s", started.elapsed().as_secs_f64());
 }

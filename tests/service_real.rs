@@ -405,3 +405,67 @@ fn real_proxy_sigint_during_convert_each_step() {
     assert_eq!(d.files(), before);
     assert!(d.answers());
 }
+
+/// Rollback through the CLI when the new setup needs a listen address that
+/// another process holds: the original cfg (kept by `convert`) listens on a
+/// second port; the operator moved off it and restarted; then another
+/// process (this test) bound that port. `revert` would start the original
+/// setup: `kamailio -c` passes, the start fails (Address already in use),
+/// kmemdbg exits non-zero, and the proxy from before runs and answers with
+/// every file as before, byte for byte (backups and command-line record too).
+#[test]
+fn real_proxy_cli_revert_rolls_back_when_listen_address_is_held() {
+    let Some(bin) = debian_kamailio("real_proxy_cli_revert_rolls_back_when_listen_address_is_held")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let port2 = free_port();
+    let listen = format!("listen=udp:127.0.0.1:{port}");
+    let two = default_style_cfg(port).replacen(
+        &listen,
+        &format!("{listen}\nlisten=udp:127.0.0.1:{port2}"),
+        1,
+    );
+    let d = Daemon::start(&bin, dir.path(), port, &two, &[]);
+    let cfg = d.cfg.to_str().unwrap().to_string();
+    let pidfile = d.pidfile.to_str().unwrap().to_string();
+    let (code, out, err) = run(&["convert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(daemon::udp_bound(port2));
+    // The operator moves the second address elsewhere and restarts.
+    let text = std::fs::read_to_string(&d.cfg).unwrap();
+    std::fs::write(
+        &d.cfg,
+        text.replacen(&format!("\nlisten=udp:127.0.0.1:{port2}"), "", 1),
+    )
+    .unwrap();
+    let (code, out, err) = run(&["restart", "--pidfile", &pidfile, "--yes"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(wait_for(Duration::from_secs(10), || !daemon::udp_bound(
+        port2
+    )));
+    // Another process takes it.
+    let held = std::net::UdpSocket::bind(("127.0.0.1", port2)).unwrap();
+    let before = d.files();
+    let argv = d.argv();
+    assert!(
+        before.iter().any(|(n, _)| n.ends_with(".kmemdbg-orig")),
+        "{:?}",
+        before.iter().map(|f| &f.0).collect::<Vec<_>>()
+    );
+
+    let (code, out, err) = run(&["revert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
+    assert_ne!(code, 0, "{out}{err}");
+    assert!(out.contains("Address already in use"), "{out}{err}");
+    assert!(out.contains("NEW SETUP FAILED"), "{out}{err}");
+    assert!(
+        out.contains("the previous setup runs again and is healthy"),
+        "{out}{err}"
+    );
+    assert_eq!(d.argv(), argv);
+    assert!(d.answers(), "the proxy from before does not answer");
+    assert_eq!(d.files(), before, "a file differs after the rollback");
+    drop(held);
+}

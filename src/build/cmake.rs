@@ -254,14 +254,19 @@ impl Backend for CmakeBackend {
         )
     }
 
-    fn install(&mut self, s: &mut Session<'_>, cfg: &Config) -> Result<PathBuf> {
+    fn install(
+        &mut self,
+        s: &mut Session<'_>,
+        cfg: &Config,
+        stage: Option<&Path>,
+    ) -> Result<PathBuf> {
         let build = self.build.clone();
         let sh = &crate::runner::shell()?;
-        s.step(
-            "install (cmake --install)",
-            xshell::cmd!(sh, "cmake --install {build}"),
-            None,
-        )?;
+        let mut cmd = xshell::cmd!(sh, "cmake --install {build}");
+        if let Some(d) = stage {
+            cmd = cmd.env("DESTDIR", d);
+        }
+        s.step("install (cmake --install)", cmd, None)?;
         let cache = self.cache();
         let sbin = Self::value(&cache, "CMAKE_INSTALL_SBINDIR");
         let sbin = if sbin.is_empty() {

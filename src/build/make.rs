@@ -345,12 +345,22 @@ impl Backend for MakeBackend {
         )
     }
 
-    fn install(&mut self, s: &mut Session<'_>, cfg: &Config) -> Result<PathBuf> {
+    fn install(
+        &mut self,
+        s: &mut Session<'_>,
+        cfg: &Config,
+        stage: Option<&Path>,
+    ) -> Result<PathBuf> {
         let src = self.tree.src.clone();
         let sh = &crate::runner::shell()?;
+        // BASEDIR moves every install path under the stage (as packagers do).
+        let basedir: Vec<String> = stage
+            .map(|d| format!("BASEDIR={}", d.display()))
+            .into_iter()
+            .collect();
         s.step(
             "install (make install)",
-            xshell::cmd!(sh, "make -C {src} install"),
+            xshell::cmd!(sh, "make -C {src} install {basedir...}"),
             None,
         )?;
         let name = cfg

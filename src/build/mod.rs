@@ -17,6 +17,7 @@
 //! through [`crate::runner`].
 
 pub mod cmake;
+pub mod deploy;
 pub mod diagnose;
 pub mod make;
 pub mod prereq;
@@ -59,6 +60,10 @@ pub struct Request {
     pub modules: Selection,
     pub install: bool,
     pub prefix: Option<PathBuf>,
+    /// Install into this empty staging directory first, then put each file
+    /// in place with backups and a manifest ([`deploy`]), so that
+    /// [`uninstall`] can undo it. `None`: the build system installs directly.
+    pub stage: Option<PathBuf>,
     /// Where the compiler output goes (default: `SOURCE/kmemdbg-build.log`).
     pub log: Option<PathBuf>,
 }
@@ -416,8 +421,14 @@ pub trait Backend {
     /// How many files the compile step will compile, when it can be told.
     fn estimate(&self, cfg: &Config, epoch_ns: Option<u128>) -> Option<usize>;
     fn compile(&mut self, s: &mut Session<'_>, jobs: usize, estimate: Option<usize>) -> Result<()>;
-    /// Installs; returns the installed binary.
-    fn install(&mut self, s: &mut Session<'_>, cfg: &Config) -> Result<PathBuf>;
+    /// Installs (under `stage` when given: `BASEDIR`/`DESTDIR`); returns
+    /// the installed binary's final path.
+    fn install(
+        &mut self,
+        s: &mut Session<'_>,
+        cfg: &Config,
+        stage: Option<&Path>,
+    ) -> Result<PathBuf>;
 }
 
 fn backend_for(tree: Tree) -> Box<dyn Backend> {
@@ -530,7 +541,7 @@ pub fn run(req: &Request, obs: &mut dyn Observer) -> Result<Outcome> {
             out.status = Status::UpToDate;
             prove(&mut out)?;
             if req.install {
-                install(&mut *backend, &mut s, &cfg, &mut out)?;
+                install(&mut *backend, &mut s, &cfg, req, &mut out)?;
             }
             out.log_written = s.log_written();
             out.elapsed_s = started.elapsed().as_secs_f64();
@@ -621,13 +632,96 @@ pub fn run(req: &Request, obs: &mut dyn Observer) -> Result<Outcome> {
             snapshot_after,
         )?;
         if req.install {
-            install(&mut *backend, &mut s, &cfg, &mut out)?;
+            install(&mut *backend, &mut s, &cfg, req, &mut out)?;
         }
     }
     out.compiled = s.compiled;
     out.log_written = s.log_written();
     out.elapsed_s = started.elapsed().as_secs_f64();
     Ok(out)
+}
+
+/// The install manifest of the tree at `source` (see [`deploy`]).
+pub fn manifest_path(source: &Path) -> Result<PathBuf> {
+    let source = std::fs::canonicalize(source)
+        .with_context(|| format!("cannot read the source tree {}", source.display()))?;
+    Ok(backend_for(tree::detect(&source)?)
+        .stamp_dir()
+        .join(deploy::MANIFEST_NAME))
+}
+
+/// Undoes every staged install of the tree at `source` (see [`deploy::undeploy`]).
+pub fn uninstall(source: &Path) -> Result<Vec<String>> {
+    deploy::undeploy(&manifest_path(source)?)
+}
+
+/// A build that [`run`] finished and proved, found without running anything
+/// but `kamailio -V`.
+#[derive(Debug, Clone)]
+pub struct Completed {
+    pub binary: PathBuf,
+    pub modules_dir: PathBuf,
+}
+
+/// Is the tree at `source` built with memory debugging, finished, and
+/// unchanged since (with these `modules` and this `prefix`, when given)?
+/// Reads the stamp, the sources' metadata and asks the binary `-V`;
+/// changes nothing. An interrupted build (stamp state `building`), a
+/// source or build file changed since, another module list or prefix, or a
+/// binary older than the stamp's epoch is `None`: the build step must run.
+pub fn completed(
+    source: &Path,
+    modules: Option<&[String]>,
+    prefix: Option<&Path>,
+) -> Option<Completed> {
+    let source = std::fs::canonicalize(source).ok()?;
+    let backend = backend_for(tree::detect(&source).ok()?);
+    let st = Stamp::read(&backend.stamp_dir())?;
+    if st.state != State::Complete {
+        return None;
+    }
+    let (src_dir, skip, extra) = backend.sources();
+    let skip: Vec<&Path> = skip.iter().map(PathBuf::as_path).collect();
+    let extra: Vec<&Path> = extra.iter().map(PathBuf::as_path).collect();
+    if stamp::snapshot(&src_dir, &skip, &extra) != st.snapshot {
+        return None;
+    }
+    let binary = st.binary.clone()?;
+    let fresh = std::fs::metadata(&binary)
+        .map(|m| stamp::mtime_ns(&m) >= st.epoch_ns)
+        .unwrap_or(false);
+    if !fresh {
+        return None;
+    }
+    let (built_modules, built_prefix) = parse_request(&st.request);
+    if modules.is_some_and(|m| m != built_modules.as_slice()) {
+        return None;
+    }
+    if let Some(p) = prefix {
+        let p = p.display().to_string();
+        if p.trim_end_matches('/') != built_prefix.trim_end_matches('/') {
+            return None;
+        }
+    }
+    let info = probe::run_probe(&binary, probe::PROBE_TIMEOUT).ok()?;
+    verdict(&info).ready.then(|| Completed {
+        binary,
+        modules_dir: st.modules_dir.clone().unwrap_or_default(),
+    })
+}
+
+/// `modules=a,b prefix=/p` (the stamp's `request`) -> (modules, prefix).
+fn parse_request(request: &str) -> (Vec<String>, String) {
+    let mut modules = Vec::new();
+    let mut prefix = String::new();
+    for word in request.split_whitespace() {
+        if let Some(m) = word.strip_prefix("modules=") {
+            modules = parse_module_list(m);
+        } else if let Some(p) = word.strip_prefix("prefix=") {
+            prefix = p.to_string();
+        }
+    }
+    (modules, prefix)
 }
 
 fn skip_for_objects(backend: &dyn Backend) -> Vec<&'static Path> {
@@ -641,9 +735,18 @@ fn install(
     backend: &mut dyn Backend,
     s: &mut Session<'_>,
     cfg: &Config,
+    req: &Request,
     out: &mut Outcome,
 ) -> Result<()> {
-    let installed = backend.install(s, cfg)?;
+    let installed = backend.install(s, cfg, req.stage.as_deref())?;
+    if let Some(stage) = &req.stage {
+        let manifest = backend.stamp_dir().join(deploy::MANIFEST_NAME);
+        let mut lines = Vec::new();
+        deploy::deploy(stage, &manifest, &mut |l| lines.push(l.to_string()))?;
+        for l in lines {
+            s.note(&l);
+        }
+    }
     let info = probe::run_probe(&installed, probe::PROBE_TIMEOUT)
         .with_context(|| format!("installed, but {} does not answer -V", installed.display()))?;
     out.installed_verdict = Some(verdict(&info));
@@ -679,6 +782,8 @@ fn write_stamp(
         epoch_ns,
         request: request.to_string(),
         snapshot,
+        binary: Some(cfg.binary.clone()),
+        modules_dir: Some(cfg.modules_dir.clone()),
     };
     crate::fsx::create(&dir.join(stamp::STAMP_NAME), st.render().as_bytes(), 0o644)
         .with_context(|| format!("cannot write the build stamp in {}", dir.display()))
@@ -769,6 +874,18 @@ mod tests {
         for odd in ["aé", "é", "../x", ""] {
             assert!(check_module_name(&t, odd).is_err(), "{odd}");
         }
+    }
+
+    #[test]
+    fn reads_the_stamp_request_back() {
+        assert_eq!(
+            parse_request("modules=ctl,sl,tm prefix=/opt/k"),
+            (
+                vec!["ctl".into(), "sl".into(), "tm".into()],
+                "/opt/k".into()
+            )
+        );
+        assert_eq!(parse_request("modules= prefix="), (vec![], String::new()));
     }
 
     #[test]

@@ -41,6 +41,12 @@ pub struct Stamp {
     pub request: String,
     /// Sources when the build completed (only meaningful when complete).
     pub snapshot: Snapshot,
+    /// The binary this build makes and its modules directory (absent in
+    /// stamps written before these fields existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary: Option<std::path::PathBuf>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modules_dir: Option<std::path::PathBuf>,
 }
 
 /// A cheap summary of a source tree: changes to any source file change it.
@@ -93,7 +99,10 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> u128 {
 /// True for files whose change must trigger a rebuild: C sources and
 /// headers, grammar files, and build files.
 pub fn is_source(name: &str) -> bool {
-    if name == STAMP_NAME {
+    // `librpath.lst` and `makecfg.lst` are written by make itself (a module's
+    // or library's link settings; `make install` rewrites them to relink for
+    // the install path): outputs, not inputs.
+    if name == STAMP_NAME || name == "librpath.lst" || name == "makecfg.lst" {
         return false;
     }
     let ext = name.rsplit_once('.').map(|(_, e)| e).unwrap_or("");
@@ -185,15 +194,23 @@ mod tests {
             epoch_ns: 1_700_000_000_000_000_000,
             request: "modules=sl,tm prefix=/usr/local".into(),
             snapshot: Snapshot::default(),
+            binary: Some("/src/kamailio".into()),
+            modules_dir: None,
         }
     }
 
     #[test]
     fn round_trips_and_rejects_garbage() {
         let s = stamp();
-        assert_eq!(Stamp::parse(&s.render()), Some(s));
+        assert_eq!(Stamp::parse(&s.render()), Some(s.clone()));
         assert_eq!(Stamp::parse("not json"), None);
         assert_eq!(Stamp::parse("{\"schema\":\"other/9\"}"), None);
+        // A stamp written before `binary` existed still reads.
+        let mut v: serde_json::Value = serde_json::from_str(&s.render()).unwrap();
+        v.as_object_mut().unwrap().remove("binary");
+        let old = v.to_string();
+        assert_eq!(Stamp::parse(&old).and_then(|s| s.binary), None);
+        assert!(Stamp::parse(&old).is_some(), "{old}");
     }
 
     #[test]
@@ -206,6 +223,13 @@ mod tests {
         assert_eq!(s1.files, 2);
         std::fs::write(d.path().join("core/a.o"), "obj").unwrap();
         assert_eq!(snapshot(d.path(), &[], &[]), s1, "objects are not sources");
+        std::fs::write(d.path().join("core/librpath.lst"), "LIB_RPATH_LST:=/x/").unwrap();
+        assert_eq!(
+            snapshot(d.path(), &[], &[]),
+            s1,
+            "make install's relink record"
+        );
+        assert!(is_source("modules.lst"));
         std::fs::write(d.path().join("core/a.c"), "int a = 1;").unwrap();
         assert_ne!(snapshot(d.path(), &[], &[]), s1);
     }

@@ -52,6 +52,7 @@ pub fn run(args: &BuildArgs) -> Result<ExitStatus> {
         jobs,
         modules,
         install: args.install,
+        stage: None,
         prefix: args.prefix.clone(),
         log: args.log.clone(),
     };

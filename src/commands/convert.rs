@@ -48,6 +48,15 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
         target: target(&args.target),
         modules: args.modules.clone(),
         install: args.install,
+        prefix: args.prefix.as_ref().map(|p| {
+            if p.is_absolute() {
+                p.clone()
+            } else {
+                std::env::current_dir()
+                    .map(|d| d.join(p))
+                    .unwrap_or_else(|_| p.clone())
+            }
+        }),
         restart: options(&args.guided),
     };
     let prepared = convert::prepare(&req)?;
@@ -138,8 +147,34 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
             println!("- {e}");
         }
     };
-    let report = convert::execute(prepared, &req, &source_step::Real, &undo, &mut events)?;
+    let source = source_step::Real {
+        prefix: req.prefix.clone(),
+    };
+    let report = convert::execute(prepared, &req, &source, &undo, &mut events)?;
     finish(&report, json, true)
+}
+
+/// The steps this run did ("nothing" when none), and those it did not.
+fn done_and_not(report: &Report) -> (String, String) {
+    let names = |f: &dyn Fn(StepStatus) -> bool| {
+        report
+            .steps
+            .iter()
+            .filter(|s| f(s.status))
+            .map(|s| s.name)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let done = names(&|s| s == StepStatus::Done);
+    let not = names(&|s| matches!(s, StepStatus::NotRun | StepStatus::Failed));
+    (
+        if done.is_empty() {
+            "nothing".into()
+        } else {
+            done
+        },
+        not,
+    )
 }
 
 fn finish(report: &Report, json: bool, ran: bool) -> Result<ExitStatus> {
@@ -178,7 +213,23 @@ fn finish(report: &Report, json: bool, ran: bool) -> Result<ExitStatus> {
         print!("{}", render_outcome(o));
     }
     if report.interrupted {
-        println!("INTERRUPTED between steps: run the same command again to complete the conversion, or undo with: {}", report.undo.clone().unwrap_or_else(|| "kmemdbg revert".into()));
+        let (done, not) = done_and_not(report);
+        println!(
+            "INTERRUPTED. done: {}; not done: {}",
+            done,
+            if not.is_empty() {
+                "nothing".into()
+            } else {
+                not
+            }
+        );
+        println!(
+            "run the same command again to complete the conversion, or undo with: {}",
+            report
+                .undo
+                .clone()
+                .unwrap_or_else(|| "kmemdbg revert".into())
+        );
     } else if report.ok {
         if report.changed() {
             println!("converted. Dumps: kamcmd -s CTL cfg.set_now_int core mem_dump_shm 1 (shm), cfg.set_now_int core mem_dump_pkg PID (one process); they appear in kamailio's log (memlog <= debug).");
@@ -189,27 +240,8 @@ fn finish(report: &Report, json: bool, ran: bool) -> Result<ExitStatus> {
             println!("nothing to do: already converted");
         }
     } else {
-        let done: Vec<&str> = report
-            .steps
-            .iter()
-            .filter(|s| s.status == StepStatus::Done)
-            .map(|s| s.name)
-            .collect();
-        let not: Vec<&str> = report
-            .steps
-            .iter()
-            .filter(|s| matches!(s.status, StepStatus::NotRun | StepStatus::Failed))
-            .map(|s| s.name)
-            .collect();
-        println!(
-            "FAILED. done: {}; not done: {}",
-            if done.is_empty() {
-                "nothing".into()
-            } else {
-                done.join(", ")
-            },
-            not.join(", ")
-        );
+        let (done, not) = done_and_not(report);
+        println!("FAILED. done: {done}; not done: {not}");
         if let Some(u) = &report.undo {
             println!("undo what was done: {u}");
         }

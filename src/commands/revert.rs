@@ -12,7 +12,7 @@ pub fn run(args: &RevertArgs) -> Result<ExitStatus> {
         if !args.guided.json {
             println!("source tree {}:", src.display());
         }
-        let changed = source_step::Real.revert(src)?;
+        let changed = source_step::Real::default().revert(src)?;
         if !args.guided.json {
             println!(
                 "  {}",
@@ -35,6 +35,7 @@ pub fn run(args: &RevertArgs) -> Result<ExitStatus> {
         }
         // Stale backups identical to their files are just removed.
         convert::remove_backups(&p.backups);
+        uninstall(args)?;
         return Ok(0);
     }
     if !args.guided.json {
@@ -56,6 +57,38 @@ pub fn run(args: &RevertArgs) -> Result<ExitStatus> {
                 println!("- {line}");
             }
         }
+        uninstall(args)?;
     }
     Ok(code)
+}
+
+/// With --source: removes what `convert --install` installed, once nothing
+/// runs it any more (after the reverted setup started, or when nothing had to restart).
+fn uninstall(args: &RevertArgs) -> Result<()> {
+    let Some(src) = &args.source else {
+        return Ok(());
+    };
+    if args.dry_run {
+        return Ok(());
+    }
+    let lines = source_step::Real::default().uninstall(src)?;
+    if !args.guided.json {
+        if lines.is_empty() {
+            println!("- nothing installed by kmemdbg from {}", src.display());
+        }
+        // Originals put back one per line; removals counted.
+        let (removed, back): (Vec<&String>, Vec<&String>) =
+            lines.iter().partition(|l| l.contains(": removed"));
+        for l in back {
+            println!("- uninstall: {l}");
+        }
+        if !removed.is_empty() {
+            println!(
+                "- uninstall: removed {} installed file(s) and directories, e.g. {}",
+                removed.len(),
+                removed[0].split(": removed").next().unwrap_or_default()
+            );
+        }
+    }
+    Ok(())
 }

@@ -8,7 +8,9 @@
 //! the source/build seam [`SourceSteps`] (real: [`source_step::Real`] over
 //! [`crate::patch`] and [`crate::build`]), [`crate::cfg`], [`crate::service`]). [`prepare`] changes nothing
 //! (it is what `--check` runs); [`execute`] does the work. A SIGINT is
-//! honoured between steps, never inside the restart. Never prints.
+//! honoured between steps and stops a build or install in progress (the
+//! runner stops make's process group; the install stops between files),
+//! never inside the restart; the report then says `interrupted`. Never prints.
 
 pub mod source_step;
 
@@ -82,6 +84,8 @@ pub trait SourceSteps {
         modules: Option<&str>,
         events: &mut dyn FnMut(&str),
     ) -> Result<PathBuf>;
+    /// Undoes `install`: originals back, installed files removed (one line each).
+    fn uninstall(&self, source: &Path) -> Result<Vec<String>>;
     /// Undoes `patch` from its backups; Ok(true) when it restored something.
     fn revert(&self, source: &Path) -> Result<bool>;
 }
@@ -94,6 +98,8 @@ pub struct Request {
     pub target: Target,
     pub modules: Option<String>,
     pub install: bool,
+    /// Install prefix (`--prefix`); absolute.
+    pub prefix: Option<PathBuf>,
     pub restart: restart::Options,
 }
 
@@ -111,6 +117,8 @@ pub struct Prepared {
     pub restart_reason: Option<String>,
     /// The source steps must run first.
     pub needs_source: bool,
+    /// The tree's build is complete and unchanged (the build step is "already").
+    pub built: Option<Built>,
 }
 
 impl Prepared {
@@ -216,6 +224,7 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
     )];
     let needs_source = !verdict.ready;
     let mut source_runtime = Vec::new();
+    let mut built: Option<Built> = None;
     if needs_source {
         let Some(src) = &req.source else {
             bail!(
@@ -244,18 +253,45 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
                 format!("{}: {}", src.display(), state.patch_pending.join("; ")),
             )
         });
-        steps.push(step(
-            "build",
-            StepStatus::Pending,
-            format!(
-                "build {}{} (compiles only what changed)",
-                src.display(),
-                req.modules
-                    .as_deref()
-                    .map(|m| format!(" with modules {m}"))
-                    .unwrap_or_default()
+        // Patched and built (an earlier run stopped before the restart):
+        // the build is done when its stamp says complete and nothing changed.
+        let modules = req.modules.as_deref().map(crate::build::parse_module_list);
+        built = state
+            .patch_pending
+            .is_empty()
+            .then(|| crate::build::completed(src, modules.as_deref(), req.prefix.as_deref()))
+            .flatten()
+            .map(|c| Built {
+                binary: c.binary,
+                modules_dir: c.modules_dir,
+                compiled: false,
+            });
+        steps.push(match &built {
+            Some(b) => step(
+                "build",
+                StepStatus::Already,
+                format!(
+                    "{} is built with memory debugging and nothing changed since",
+                    b.binary.display()
+                ),
             ),
-        ));
+            None => step(
+                "build",
+                StepStatus::Pending,
+                format!(
+                    "build {}{}{} (compiles only what changed)",
+                    src.display(),
+                    req.modules
+                        .as_deref()
+                        .map(|m| format!(" with modules {m}"))
+                        .unwrap_or_default(),
+                    req.prefix
+                        .as_deref()
+                        .map(|p| format!(" for prefix {}", p.display()))
+                        .unwrap_or_default()
+                ),
+            ),
+        });
         steps.push(step(
             "install",
             if req.install {
@@ -264,7 +300,13 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
                 StepStatus::Skipped
             },
             if req.install {
-                "install the new build (make install / cmake --install) and run it".to_string()
+                format!(
+                    "install the new build into {} (staged; originals kept, revert --source undoes it) and run it",
+                    req.prefix
+                        .as_deref()
+                        .map(|p| p.display().to_string())
+                        .unwrap_or_else(|| "the tree's prefix".into())
+                )
             } else {
                 "not asked (--install): the proxy will run the built binary from the tree".into()
             },
@@ -385,6 +427,7 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
         desired,
         restart_reason,
         needs_source,
+        built,
     })
 }
 
@@ -476,7 +519,10 @@ pub fn execute(
         undo: None,
     };
     // The binary the restart will run, and its modules when it runs from the tree.
-    let mut new_binary: Option<(PathBuf, Option<PathBuf>)> = None;
+    let mut new_binary: Option<(PathBuf, Option<PathBuf>)> = p
+        .built
+        .as_ref()
+        .map(|b| (b.binary.clone(), Some(b.modules_dir.clone())));
     let order = ["patch", "build", "install"];
     for name in order {
         if stop_here(&mut report, name) {
@@ -527,6 +573,27 @@ pub fn execute(
                 if changed {
                     report.undo = Some(undo_hint.to_string());
                 }
+            }
+            Err(e) if interrupted(&e) => {
+                // Stopped by the signal (make's whole process group is
+                // gone): not done, and nothing half-done counts as done.
+                report.steps[i].status = StepStatus::NotRun;
+                report.steps[i].detail = format!(
+                    "interrupted: {}",
+                    match name {
+                        "patch" => format!("{e:#}"),
+                        "build" => format!(
+                            "{e:#}; the build stamp says unfinished, so a rerun continues it"
+                        ),
+                        _ => format!(
+                            "{e:#}; a rerun completes the install, revert --source removes it"
+                        ),
+                    }
+                );
+                report.interrupted = true;
+                report.undo = Some(undo_hint.to_string());
+                mark_not_run(&mut report);
+                return Ok(report);
             }
             Err(e) => {
                 report.steps[i].status = StepStatus::Failed;
@@ -622,6 +689,14 @@ pub fn execute(
         report.interrupted = true;
     }
     Ok(report)
+}
+
+/// A step's error that a signal caused (the build was stopped, or the
+/// install stopped copying).
+fn interrupted(e: &anyhow::Error) -> bool {
+    interrupt::requested()
+        || e.chain()
+            .any(|c| c.downcast_ref::<crate::runner::Interrupted>().is_some())
 }
 
 /// Honours a signal before `name`: the remaining steps are marked not run.

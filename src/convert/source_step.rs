@@ -11,11 +11,17 @@ use super::{Built, SourceSteps};
 use crate::build::{self, Event, Observer, Selection, Status};
 use crate::{patch, source};
 use anyhow::{bail, Result};
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The real patch/build/install steps.
-pub struct Real;
+/// The real patch/build/install steps. `prefix`: where `make install`
+/// puts the build (configured at the build step, so one build serves both);
+/// `None` keeps the tree's own prefix.
+#[derive(Debug, Clone, Default)]
+pub struct Real {
+    pub prefix: Option<PathBuf>,
+}
 
 /// What the source tree still needs, read without changing anything.
 #[derive(Debug, Clone)]
@@ -72,7 +78,8 @@ impl Observer for Lines<'_> {
 fn run_build(
     dir: &Path,
     modules: Option<&str>,
-    install: bool,
+    prefix: Option<&Path>,
+    stage: Option<&Path>,
     events: &mut dyn FnMut(&str),
 ) -> Result<build::Outcome> {
     let selection = match modules {
@@ -89,8 +96,9 @@ fn run_build(
         source: dir.to_path_buf(),
         jobs: build::default_jobs(),
         modules: selection,
-        install,
-        prefix: None,
+        install: stage.is_some(),
+        prefix: prefix.map(Path::to_path_buf),
+        stage: stage.map(Path::to_path_buf),
         log: None,
     };
     let mut obs = Lines {
@@ -137,7 +145,7 @@ impl SourceSteps for Real {
         modules: Option<&str>,
         events: &mut dyn FnMut(&str),
     ) -> Result<Built> {
-        let out = run_build(dir, modules, false, events)?;
+        let out = run_build(dir, modules, self.prefix.as_deref(), None, events)?;
         Ok(Built {
             binary: out.binary,
             modules_dir: out.modules_dir,
@@ -151,11 +159,31 @@ impl SourceSteps for Real {
         modules: Option<&str>,
         events: &mut dyn FnMut(&str),
     ) -> Result<PathBuf> {
-        let out = run_build(dir, modules, true, events)?;
+        // Staged: nothing lands in the prefix before the whole install is
+        // made, and every file put there is listed for `revert --source`.
+        let stage = tempfile::Builder::new()
+            .prefix("kmemdbg-stage-")
+            .tempdir()
+            .map_err(anyhow::Error::from)
+            .and_then(|d| {
+                std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755))?;
+                Ok(d)
+            })?;
+        let out = run_build(
+            dir,
+            modules,
+            self.prefix.as_deref(),
+            Some(stage.path()),
+            events,
+        )?;
         match out.installed {
             Some(b) => Ok(b),
             None => bail!("the build of {} installed nothing", dir.display()),
         }
+    }
+
+    fn uninstall(&self, dir: &Path) -> Result<Vec<String>> {
+        build::uninstall(dir)
     }
 
     fn revert(&self, dir: &Path) -> Result<bool> {

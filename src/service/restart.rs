@@ -439,18 +439,9 @@ fn check_health(setup: &Setup, old: &Setup, timeout: Duration) -> Health {
     )
 }
 
-/// Test hook: when `KMEMDBG_PAUSE_AT` names this point, say so on stderr
-/// and wait (up to 60 s, or until SIGINT is noticed) so a test can send a
-/// signal at exactly this moment.
+/// Test hook (see [`crate::interrupt::pause_hook`]).
 pub fn pause_hook(point: &str) {
-    if std::env::var("KMEMDBG_PAUSE_AT").ok().as_deref() != Some(point) {
-        return;
-    }
-    eprintln!("kmemdbg: paused at {point}");
-    let start = std::time::Instant::now();
-    while start.elapsed() < Duration::from_secs(60) && !crate::interrupt::requested() {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    crate::interrupt::pause_hook(point)
 }
 
 /// Whether the file changes touch this setup's command-line source.
