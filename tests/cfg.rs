@@ -316,16 +316,8 @@ fn real_proxy_live_changes_memlog_without_restart() {
     let Some(bin) = debian_kamailio("real_proxy_live_changes_memlog_without_restart") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_udp_port();
-    let ctl = dir.path().join("kamailio_ctl");
-    let mut proxy = Proxy::start(
-        &bin,
-        dir.path(),
-        port,
-        &minimal_cfg(port, &ctl, ""),
-        &["-x", "qm", "-m", "32", "-M", "4"],
-    );
+    let (_dir, mut proxy) = start_qm_proxy(&bin, |port, ctl| minimal_cfg(port, ctl, ""));
+    let ctl = proxy.ctl.clone();
     assert!(wait_for(Duration::from_secs(10), || ctl.exists()));
     let k = Kamcmd::new(Some(s(&ctl))).unwrap();
     assert_eq!(k.cfg_get_int("core", "memlog").unwrap(), 5);

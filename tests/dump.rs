@@ -654,17 +654,9 @@ fn real_proxy_dump_explains_silence() {
     let Some(bin) = debian_kamailio(T) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_udp_port();
-    let ctl = dir.path().join("kamailio_ctl");
     // memlog=5 > debug=2 (Debian's default pair) and no pkg bits in mem_summary.
-    let proxy = Proxy::start(
-        &bin,
-        dir.path(),
-        port,
-        &minimal_cfg(port, &ctl, "mem_summary=8"),
-        &["-x", "qm", "-m", "32", "-M", "4"],
-    );
+    let (dir, proxy) = start_qm_proxy(&bin, |port, ctl| minimal_cfg(port, ctl, "mem_summary=8"));
+    let (port, ctl) = (proxy.port, proxy.ctl.clone());
     assert!(wait_for(Duration::from_secs(10), || ctl.exists()));
     let k = Kamcmd::new(Some(ctl.to_str().unwrap())).unwrap();
     let receiver = k
@@ -805,16 +797,8 @@ fn standin_journalctl_real_proxy_dump() {
     let Some(bin) = debian_kamailio(T) else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_udp_port();
-    let ctl = dir.path().join("kamailio_ctl");
-    let proxy = Proxy::start(
-        &bin,
-        dir.path(),
-        port,
-        &minimal_cfg(port, &ctl, "mem_summary=12"),
-        &["-x", "qm", "-m", "32", "-M", "4"],
-    );
+    let (dir, proxy) = start_qm_proxy(&bin, |port, ctl| minimal_cfg(port, ctl, "mem_summary=12"));
+    let ctl = proxy.ctl.clone();
     assert!(wait_for(Duration::from_secs(10), || ctl.exists()));
     let bindir = dir.path().join("bin");
     std::fs::create_dir_all(&bindir).unwrap();

@@ -538,16 +538,8 @@ fn real_proxy_debian_binary_gdb_explains_missing_symbols() {
     if !require_real(test, "gdb", have_program("gdb")) {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_udp_port();
-    let ctl = dir.path().join("kamailio_ctl");
-    let proxy = Proxy::start(
-        &bin,
-        dir.path(),
-        port,
-        &minimal_cfg(port, &ctl, ""),
-        &["-x", "qm", "-m", "32", "-M", "4"],
-    );
+    let (_dir, proxy) = start_qm_proxy(&bin, |port, ctl| minimal_cfg(port, ctl, ""));
+    let port = proxy.port;
     let (code, out, err) = run_kmemdbg(&["gdb", "--pid", &proxy.pid.to_string()]);
     assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
     assert!(
@@ -609,16 +601,8 @@ fn real_proxy_gdb_as_unprivileged_user_explains_ptrace_refusal() {
     {
         return;
     }
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_udp_port();
-    let ctl = dir.path().join("kamailio_ctl");
-    let proxy = Proxy::start(
-        &bin,
-        dir.path(),
-        port,
-        &minimal_cfg(port, &ctl, ""),
-        &["-x", "qm", "-m", "32", "-M", "4"],
-    );
+    let (_dir, proxy) = start_qm_proxy(&bin, |port, ctl| minimal_cfg(port, ctl, ""));
+    let port = proxy.port;
     let pid = proxy.pid.to_string();
     let out = Command::new("setpriv")
         .args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"])

@@ -10,16 +10,8 @@ fn real_proxy_kamcmd_and_options_probe() {
     let Some(bin) = debian_kamailio("real_proxy_kamcmd_and_options_probe") else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_udp_port();
-    let ctl = dir.path().join("kamailio_ctl");
-    let mut proxy = Proxy::start(
-        &bin,
-        dir.path(),
-        port,
-        &minimal_cfg(port, &ctl, ""),
-        &["-x", "qm", "-m", "32", "-M", "4"],
-    );
+    let (_dir, mut proxy) = start_qm_proxy(&bin, |port, ctl| minimal_cfg(port, ctl, ""));
+    let (port, ctl) = (proxy.port, proxy.ctl.clone());
     let code = kmemdbg::sip::options(
         format!("127.0.0.1:{port}").parse().unwrap(),
         Duration::from_secs(5),

@@ -43,18 +43,9 @@ fn traffic(port: u16, n: u32) -> u32 {
 
 fn start(test: &str, cfg: fn(u16, &Path) -> String) -> Option<(tempfile::TempDir, Proxy)> {
     let bin = debian_kamailio(test)?;
-    let dir = tempfile::tempdir().unwrap();
-    let port = free_udp_port();
-    let ctl = dir.path().join("kamailio_ctl");
-    let proxy = Proxy::start(
-        &bin,
-        dir.path(),
-        port,
-        &cfg(port, &ctl),
-        &["-x", "qm", "-m", "32", "-M", "4"],
-    );
+    let (dir, proxy) = start_qm_proxy(&bin, cfg);
     assert!(
-        wait_for(Duration::from_secs(10), || ctl.exists()),
+        wait_for(Duration::from_secs(10), || proxy.ctl.exists()),
         "no ctl socket; log:\n{}",
         proxy.log_text()
     );

@@ -289,3 +289,23 @@ pub fn run_cmd(mut cmd: Command, limit: Duration) -> (i32, String, String) {
         std::fs::read_to_string(err_file.path()).unwrap_or_default(),
     )
 }
+
+/// The usual test proxy: `binary` with the cfg `cfg(port, ctl)` makes, in a
+/// fresh temp dir, on a free UDP port of 127.0.0.1, with q_malloc, 32 MB of
+/// shm and 4 MB of pkg. The temp dir lives as long as the returned guard.
+pub fn start_qm_proxy(
+    binary: &Path,
+    cfg: impl FnOnce(u16, &Path) -> String,
+) -> (tempfile::TempDir, Proxy) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_udp_port();
+    let ctl = dir.path().join("kamailio_ctl");
+    let proxy = Proxy::start(
+        binary,
+        dir.path(),
+        port,
+        &cfg(port, &ctl),
+        &["-x", "qm", "-m", "32", "-M", "4"],
+    );
+    (dir, proxy)
+}
