@@ -317,6 +317,14 @@ fn real_source_build_converts_563_end_to_end() {
     assert_eq!(v["installed"], installed.to_str().unwrap(), "{v}");
     assert_eq!(v["installed_verdict"]["ready"], true, "{v}");
     assert!(!err.contains("compile (make all)"), "{err}");
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        compile_lines(&log) > 100
+            && log_text
+                .split_once("kmemdbg: up to date")
+                .is_some_and(|(_, rest)| rest.contains("kmemdbg: install (make install)")),
+        "the build's output stays in the log, the install is appended:\n{log_text}"
+    );
     assert_eq!(
         std::fs::read(&installed).unwrap(),
         installed_bytes,
