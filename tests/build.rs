@@ -129,10 +129,24 @@ fn real_source_build_converts_563_end_to_end() {
     let defs = std::fs::read_to_string(src.join("Makefile.defs")).unwrap();
     assert!(defs.contains("MEMDBG ?= 1"), "patch must turn MEMDBG on");
 
-    // First build: killed mid-compile.
+    // First build (to be installed under a prefix of its own): killed mid-compile.
+    // The prefix is given from the start: it is compiled into the defines
+    // (CFG_DIR, RUN_DIR), so a later new prefix would mean a clean rebuild.
+    let prefix_dir = tempfile::tempdir().unwrap();
+    let prefix = prefix_dir.path().join("opt-kamailio");
+    let prefix_s = prefix.to_str().unwrap();
     let log = tree.join("kmemdbg-build.log");
     let mut child = kmemdbg()
-        .args(["build", "--source", source, "--modules", MODULES])
+        .args([
+            "build",
+            "--source",
+            source,
+            "--modules",
+            MODULES,
+            "--install",
+            "--prefix",
+            prefix_s,
+        ])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -170,8 +184,21 @@ fn real_source_build_converts_563_end_to_end() {
     );
     let compiled_first = compile_lines(&log);
 
-    // Rerun: resumes with the same defines and completes.
-    let (code, out, err) = run_kmemdbg(&["build", "--source", source, "--json"]);
+    assert!(
+        !prefix.join("sbin").exists(),
+        "an interrupted build installs nothing"
+    );
+
+    // Rerun: resumes with the same defines, completes and installs.
+    let (code, out, err) = run_kmemdbg(&[
+        "build",
+        "--source",
+        source,
+        "--install",
+        "--prefix",
+        prefix_s,
+        "--json",
+    ]);
     assert_eq!(code, 0, "stdout:{out}\nstderr:{err}");
     let v = json(&out);
     assert_eq!(v["schema"], "kmemdbg.build/1");
@@ -192,7 +219,11 @@ fn real_source_build_converts_563_end_to_end() {
         compiled_first >= 25,
         "first run compiled {compiled_first} before the interrupt"
     );
+    let installed = prefix.join("sbin/kamailio");
+    assert_eq!(v["installed"], installed.to_str().unwrap(), "{v}");
+    assert_eq!(v["installed_verdict"]["ready"], true, "{v}");
     assert!(err.contains("kmemdbg: compile (make all)"), "{err}");
+    assert!(err.contains("kmemdbg: install (make install)"), "{err}");
     assert!(
         err.contains("continuing an interrupted build"),
         "progress lines go to stderr: {err}"
@@ -208,12 +239,59 @@ fn real_source_build_converts_563_end_to_end() {
     );
     assert!(std::fs::metadata(&binary).unwrap().modified().unwrap() > converted_at);
 
-    // The new binary has memory debugging.
-    let v_out = Command::new(&binary).arg("-V").output().unwrap();
-    let v_text = String::from_utf8_lossy(&v_out.stdout);
-    assert!(v_text.contains("DBG_SR_MEMORY"), "{v_text}");
-    let (code, out, _) = run_kmemdbg(&["verify", "--binary", bin, "--memdebug"]);
-    assert_eq!(code, 0, "{out}");
+    // --modules built the core and exactly the listed modules.
+    let mut built_modules: Vec<String> = after
+        .iter()
+        .filter_map(|(p, _)| {
+            let rel = p.strip_prefix(src.join("modules")).ok()?;
+            let name = rel.file_name()?.to_str()?;
+            (rel.components().count() == 2 && name.ends_with(".so"))
+                .then(|| name.trim_end_matches(".so").to_string())
+        })
+        .collect();
+    built_modules.sort();
+    assert_eq!(built_modules, ["cfg_rpc", "ctl", "kex", "pv", "sl"]);
+
+    // The new binary has memory debugging, and so has the installed one.
+    for b in [&binary, &installed] {
+        let v_out = Command::new(b).arg("-V").output().unwrap();
+        let v_text = String::from_utf8_lossy(&v_out.stdout);
+        assert!(
+            v_text.contains("DBG_SR_MEMORY"),
+            "{}: {v_text}",
+            b.display()
+        );
+        let (code, out, _) =
+            run_kmemdbg(&["verify", "--binary", b.to_str().unwrap(), "--memdebug"]);
+        assert_eq!(code, 0, "{}: {out}", b.display());
+    }
+    // The installed modules are under the prefix, where the installed
+    // binary looks for them by itself (no -L).
+    let mut installed_so = Vec::new();
+    let mut stack = vec![prefix.clone()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            if e.file_type().unwrap().is_dir() {
+                stack.push(e.path());
+            } else if e.file_name() == "sl.so" {
+                installed_so.push(e.path());
+            }
+        }
+    }
+    assert_eq!(installed_so.len(), 1, "{installed_so:?}");
+    let installed_modules = installed_so[0].parent().unwrap().to_path_buf();
+    assert!(
+        installed_modules.ends_with("kamailio/modules"),
+        "{}",
+        installed_modules.display()
+    );
+    for m in MODULES.split(',') {
+        assert!(
+            installed_modules.join(format!("{m}.so")).is_file(),
+            "{m}.so"
+        );
+    }
+    let installed_bytes = std::fs::read(&installed).unwrap();
 
     // Up to date: no compile, objects untouched.
     let (code, out, err) = run_kmemdbg(&["build", "--source", source]);
@@ -221,6 +299,37 @@ fn real_source_build_converts_563_end_to_end() {
     assert!(out.starts_with("up to date: "), "{out}");
     assert!(!err.contains("compile (make all)"), "{err}");
     assert_eq!(objects(&src), after, "up to date must not touch objects");
+
+    // Installing again: up to date (nothing compiled), the same binary installed.
+    let (code, out, err) = run_kmemdbg(&[
+        "build",
+        "--source",
+        source,
+        "--install",
+        "--prefix",
+        prefix_s,
+        "--json",
+    ]);
+    assert_eq!(code, 0, "stdout:{out}\nstderr:{err}");
+    let v = json(&out);
+    assert_eq!(v["status"], "up_to_date", "{v}");
+    assert_eq!(v["compiled"], 0, "{v}");
+    assert_eq!(v["installed"], installed.to_str().unwrap(), "{v}");
+    assert_eq!(v["installed_verdict"]["ready"], true, "{v}");
+    assert!(!err.contains("compile (make all)"), "{err}");
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        compile_lines(&log) > 100
+            && log_text
+                .split_once("kmemdbg: up to date")
+                .is_some_and(|(_, rest)| rest.contains("kmemdbg: install (make install)")),
+        "the build's output stays in the log, the install is appended:\n{log_text}"
+    );
+    assert_eq!(
+        std::fs::read(&installed).unwrap(),
+        installed_bytes,
+        "a second install puts the same binary in place"
+    );
 
     // The built binary checks a cfg and really starts and stops on 127.0.0.1.
     let run_dir = tempfile::tempdir().unwrap();
@@ -241,6 +350,19 @@ fn real_source_build_converts_563_end_to_end() {
     assert!(
         check.status.success(),
         "kamailio -c failed:\n{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    // The installed binary finds its modules under the prefix without -L.
+    let check = Command::new(&installed)
+        .arg("-c")
+        .arg("-f")
+        .arg(&cfg)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "{} -c failed:\n{}",
+        installed.display(),
         String::from_utf8_lossy(&check.stderr)
     );
     let mut proxy = Proxy::start_with_cfg(
@@ -384,4 +506,196 @@ fn real_cmake_build_601_turns_memory_debug_on() {
     let (code, out, err) = run_kmemdbg(&["build", "--source", source]);
     assert_eq!(code, 0, "stdout:{out}\nstderr:{err}");
     assert!(out.starts_with("up to date: "), "{out}");
+}
+
+/// `src/modules.lst`: what `make cfg` saved.
+fn modules_lst(src: &Path) -> String {
+    std::fs::read_to_string(src.join("modules.lst")).unwrap_or_default()
+}
+
+fn lst_value(lst: &str, name: &str) -> Vec<String> {
+    let mut v: Vec<String> = lst
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("{name}=")))
+        .unwrap_or("")
+        .split_whitespace()
+        // `exclude_modules= ... $(skip_modules)`: skip_modules is empty here.
+        .filter(|w| !w.starts_with("$("))
+        .map(String::from)
+        .collect();
+    v.sort();
+    v
+}
+
+fn names(v: &serde_json::Value) -> Vec<String> {
+    v["modules"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no modules in {v}"))
+        .iter()
+        .map(|m| m.as_str().unwrap().to_string())
+        .collect()
+}
+
+/// The module selection (`--modules`, `--all-modules`, the default) as the
+/// configure step writes it, on a real 5.6.3 tree. The tree is left
+/// unconverted (`MEMDBG ?= 0`): `build` configures, reads back what make
+/// will compile, then refuses to compile, so the selection is shown
+/// without building 130+ modules.
+#[test]
+fn real_source_build_module_selection_default_list_and_all() {
+    let test = "real_source_build_module_selection_default_list_and_all";
+    let Some((_dir, tree)) = source_tree(test, "5.6.3") else {
+        return;
+    };
+    set_memdbg_off(&tree);
+    let src = tree.join("src");
+    let source = tree.to_str().unwrap();
+    let log = tree.join("kmemdbg-build.log");
+    let mut dirs: Vec<String> = std::fs::read_dir(src.join("modules"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.path().join("Makefile").is_file())
+        .map(|e| e.file_name().into_string().unwrap())
+        .collect();
+    dirs.sort();
+    assert!(dirs.len() > 130, "{} module directories", dirs.len());
+    let build = |extra: &[&str]| {
+        let mut args = vec!["build", "--source", source, "--json"];
+        args.extend_from_slice(extra);
+        // The log is written only by a run that runs a build step.
+        let _ = std::fs::remove_file(&log);
+        let (code, out, err) = run_kmemdbg(&args);
+        assert_eq!(code, 1, "unconverted: {args:?}\nstdout:{out}\nstderr:{err}");
+        let v = json(&out);
+        assert_eq!(v["status"], "not_converted", "{v}");
+        (v, std::fs::read_to_string(&log).unwrap_or_default())
+    };
+
+    // The default on a never-configured tree: the tree's own `make cfg`,
+    // i.e. every module minus the tree's default exclusions (modules that
+    // need external libraries, e.g. db_mysql).
+    let (v, log_text) = build(&[]);
+    assert!(
+        log_text.contains(&format!("make -C {} cfg\n", src.display())),
+        "plain `make cfg`: {log_text}"
+    );
+    let lst = modules_lst(&src);
+    assert!(lst_value(&lst, "skip_modules").is_empty(), "{lst}");
+    let excluded = lst_value(&lst, "exclude_modules");
+    assert!(excluded.contains(&"db_mysql".to_string()), "{lst}");
+    assert!(lst_value(&lst, "include_modules").is_empty(), "{lst}");
+    let default: Vec<String> = dirs
+        .iter()
+        .filter(|d| !excluded.contains(d))
+        .cloned()
+        .collect();
+    assert_eq!(
+        names(&v),
+        default,
+        "default = modules/* - the tree's exclusions"
+    );
+    assert!(default.contains(&"tm".to_string()) && default.len() < dirs.len());
+
+    // --modules: the core and exactly these; every other module excluded.
+    let (v, log_text) = build(&["--modules", "tm,sl"]);
+    assert_eq!(names(&v), ["sl", "tm"]);
+    assert!(
+        log_text.contains("another module list was asked for"),
+        "{log_text}"
+    );
+    let lst = modules_lst(&src);
+    assert_eq!(lst_value(&lst, "include_modules"), ["sl", "tm"], "{lst}");
+    let others: Vec<String> = dirs
+        .iter()
+        .filter(|d| *d != "sl" && *d != "tm")
+        .cloned()
+        .collect();
+    assert_eq!(lst_value(&lst, "exclude_modules"), others);
+
+    // The default on a configured tree keeps its configuration: no make cfg.
+    let lst_before = std::fs::metadata(src.join("modules.lst"))
+        .unwrap()
+        .modified()
+        .unwrap();
+    let (v, log_text) = build(&[]);
+    assert_eq!(
+        names(&v),
+        ["sl", "tm"],
+        "the default keeps the configured list"
+    );
+    assert!(!log_text.contains("configuring"), "{log_text}");
+    assert_eq!(
+        std::fs::metadata(src.join("modules.lst"))
+            .unwrap()
+            .modified()
+            .unwrap(),
+        lst_before
+    );
+
+    // --all-modules: every module directory, nothing excluded.
+    let (v, log_text) = build(&["--all-modules"]);
+    assert_eq!(names(&v), dirs, "--all-modules = every module directory");
+    assert!(
+        log_text.contains("cfg include_modules= exclude_modules="),
+        "{log_text}"
+    );
+    let lst = modules_lst(&src);
+    assert!(lst_value(&lst, "exclude_modules").is_empty(), "{lst}");
+    // Asked again: already configured so, nothing rerun.
+    let (v, log_text) = build(&["--all-modules"]);
+    assert_eq!(names(&v), dirs);
+    assert!(!log_text.contains("configuring"), "{log_text}");
+}
+
+/// A CMake tree (6.0.1) needs cmake: without it on PATH, build names the
+/// Debian and RPM packages and configures nothing.
+#[test]
+fn real_cmake_build_names_missing_cmake_with_packages() {
+    let test = "real_cmake_build_names_missing_cmake_with_packages";
+    let Some((_dir, tree)) = source_tree(test, "6.0.1") else {
+        return;
+    };
+    let bin = tempfile::tempdir().unwrap();
+    for dir in ["/usr/local/bin", "/usr/bin", "/bin"] {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let link = bin.path().join(&name);
+            if name.to_string_lossy().starts_with("cmake") || link.exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(e.path(), &link);
+        }
+    }
+    let out = kmemdbg()
+        .args([
+            "build",
+            "--source",
+            tree.to_str().unwrap(),
+            "--modules",
+            "sl",
+        ])
+        .env("PATH", bin.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("cmake  configures 6.x trees"), "{err}");
+    assert!(
+        err.contains("Debian/Ubuntu: cmake; RHEL/Fedora/CentOS: cmake"),
+        "{err}"
+    );
+    assert!(err.contains("apt-get install cmake"), "{err}");
+    assert!(err.contains("dnf install cmake"), "{err}");
+    assert!(
+        !err.contains("bison "),
+        "only what is missing is named: {err}"
+    );
+    assert!(
+        !tree.join("build").exists(),
+        "nothing runs before the tools are there"
+    );
 }

@@ -211,12 +211,15 @@ pub fn memdebug_define(defines: &str) -> Option<String> {
 }
 
 /// The build log, opened (truncated) only when the first build step runs:
-/// a run that compiles nothing ("up to date") keeps the last build's log.
+/// a run that compiles nothing ("up to date") keeps the last build's log,
+/// and when it installs, the install's output is appended to that log.
 /// Lines noted before that are kept in memory and written first.
 struct Log {
     path: PathBuf,
     file: Option<std::fs::File>,
     pending: Vec<u8>,
+    /// Append to the existing log instead of starting a new one.
+    append: bool,
 }
 
 impl Log {
@@ -224,8 +227,17 @@ impl Log {
         if self.file.is_some() {
             return Ok(());
         }
-        let mut file = crate::fsx::create_stream(&self.path)
-            .context("cannot write the build log (pass --log FILE somewhere writable)")?;
+        let file = if self.append && self.path.is_file() {
+            // kmemdbg's own log (not a user's file): appended in place.
+            std::fs::OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .with_context(|| format!("cannot append to the build log {}", self.path.display()))
+        } else {
+            crate::fsx::create_stream(&self.path)
+        };
+        let mut file =
+            file.context("cannot write the build log (pass --log FILE somewhere writable)")?;
         file.write_all(&self.pending)
             .with_context(|| format!("cannot write the build log {}", self.path.display()))?;
         self.pending.clear();
@@ -268,6 +280,7 @@ impl<'a> Session<'a> {
                 path: log_path.to_path_buf(),
                 file: None,
                 pending: Vec::new(),
+                append: false,
             },
             log_path: log_path.to_path_buf(),
             log_lines: 0,
@@ -279,6 +292,11 @@ impl<'a> Session<'a> {
     /// True once a build step has written the log.
     pub fn log_written(&self) -> bool {
         self.log.file.is_some()
+    }
+
+    /// Later steps add to the existing log (the last build's output stays).
+    fn append_to_log(&mut self) {
+        self.log.append = true;
     }
 
     pub fn note(&mut self, text: &str) {
@@ -541,6 +559,7 @@ pub fn run(req: &Request, obs: &mut dyn Observer) -> Result<Outcome> {
             out.status = Status::UpToDate;
             prove(&mut out)?;
             if req.install {
+                s.append_to_log();
                 install(&mut *backend, &mut s, &cfg, req, &mut out)?;
             }
             out.log_written = s.log_written();
@@ -892,6 +911,39 @@ mod tests {
     fn module_lists_accept_commas_spaces_and_so() {
         assert_eq!(parse_module_list("tm, sl.so  ctl,,tm"), ["ctl", "sl", "tm"]);
         assert!(parse_module_list(" , ").is_empty());
+    }
+
+    #[test]
+    fn an_install_on_an_up_to_date_tree_appends_to_the_build_log() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("kmemdbg-build.log");
+        let new_log = |append| Log {
+            path: path.clone(),
+            file: None,
+            pending: Vec::new(),
+            append,
+        };
+        let mut log = new_log(false);
+        writeln!(log, "CC (gcc) [kamailio] core/action.o").unwrap();
+        log.start().unwrap();
+        drop(log);
+        let mut log = new_log(true);
+        writeln!(log, "kmemdbg: up to date").unwrap();
+        log.start().unwrap();
+        writeln!(log, "install").unwrap();
+        drop(log);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "CC (gcc) [kamailio] core/action.o\nkmemdbg: up to date\ninstall\n"
+        );
+        let mut log = new_log(false);
+        log.start().unwrap();
+        drop(log);
+        assert_eq!(
+            std::fs::read_to_string(&path).unwrap(),
+            "",
+            "a new build starts a new log"
+        );
     }
 
     #[test]

@@ -177,10 +177,10 @@ pub fn render_text(o: &Outcome) -> String {
     s.push_str(&format!(
         "  log:      {}{}\n",
         o.log.display(),
-        if o.log_written {
-            ""
-        } else {
-            " (the last build's; this run wrote none)"
+        match (o.log_written, o.status) {
+            (true, Status::UpToDate) => " (the last build's, with this run's install appended)",
+            (true, _) => "",
+            (false, _) => " (the last build's; this run wrote none)",
         }
     ));
     if let Some(v) = &o.verdict {
