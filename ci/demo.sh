@@ -88,7 +88,7 @@ if [ "$source_mode" = 1 ]; then
   echo "== kmemdbg verify --memdebug on the box's binary (exit 1: no memory debugging)"
   set +e; "$kmemdbg" verify --binary "$binary" --memdebug; rc=$?; set -e
   [ "$rc" = 1 ] || { echo "expected exit 1, got $rc"; exit 1; }
-  convert_args=(--source "$tree" --modules "$modules" --install "${convert_args[@]}")
+  convert_args=(--source "$tree" --modules "$modules" --install --prefix "$prefix" "${convert_args[@]}")
 fi
 
 echo "== start kamailio as a daemon: $binary -P $pidfile, log $log"
@@ -130,7 +130,8 @@ echo "          kamcmd -s $ctl cfg.set_now_int core mem_dump_pkg PID      (one p
 echo "          kill -USR1 \$(cat $pidfile), or stop the proxy: summaries at shutdown"
 if [ "$source_mode" = 1 ]; then
   echo "undo:     $kmemdbg revert --cfg $cfg --source $tree --pidfile $pidfile --yes"
-  echo "          (cfg, command line and the tree's patch; the installed binary stays the memory-debug build)"
+  echo "          (cfg, command line, the tree's patch, and the install: the files it replaced in $prefix"
+  echo "          come back from their NAME.kmemdbg-orig copies, the ones it added are removed)"
 else
   echo "undo:     $kmemdbg revert --cfg $cfg --pidfile $pidfile --yes"
 fi

@@ -228,6 +228,10 @@ fn real_source_build_converts_563_end_to_end() {
         err.contains("continuing an interrupted build"),
         "progress lines go to stderr: {err}"
     );
+    assert!(
+        err.contains("kmemdbg: compiling: ") && !err.contains('\r'),
+        "off a terminal: a progress line every few seconds, no bar: {err}"
+    );
 
     // Nothing compiled before the conversion survived.
     let after = objects(&src);
@@ -330,6 +334,43 @@ fn real_source_build_converts_563_end_to_end() {
         installed_bytes,
         "a second install puts the same binary in place"
     );
+
+    // On a terminal the compile shows a bar (files compiled, elapsed, ETA):
+    // one source touched, rebuilt under a pseudo-terminal (util-linux
+    // `script`); everything above ran off a terminal and printed lines.
+    assert!(have_program("script"), "util-linux `script` is needed");
+    let action = src.join("core/action.c");
+    std::fs::File::options()
+        .append(true)
+        .open(&action)
+        .unwrap()
+        .set_modified(SystemTime::now())
+        .unwrap();
+    let typescript = tree.join("tty-build.out");
+    let line = format!(
+        "'{}' build --source '{source}' -j {}",
+        env!("CARGO_BIN_EXE_kmemdbg"),
+        jobs()
+    );
+    let st = Command::new("script")
+        .args(["-qefc", &line])
+        .arg(&typescript)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    let tty = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
+    assert!(st.success(), "build on a terminal failed:\n{tty}");
+    assert!(
+        tty.contains("files compiled") && tty.contains("] ") && tty.contains("ETA"),
+        "no progress bar on a terminal:\n{tty}"
+    );
+    assert!(
+        !tty.contains("kmemdbg: compiling:"),
+        "a terminal gets the bar, not the lines:\n{tty}"
+    );
+    assert!(tty.contains("built: "), "{tty}");
 
     // The built binary checks a cfg and really starts and stops on 127.0.0.1.
     let run_dir = tempfile::tempdir().unwrap();
