@@ -363,7 +363,7 @@ fn real_source_build_converts_563_end_to_end() {
     let tty = String::from_utf8_lossy(&std::fs::read(&typescript).unwrap()).into_owned();
     assert!(st.success(), "build on a terminal failed:\n{tty}");
     assert!(
-        tty.contains("files compiled") && tty.contains("] ") && tty.contains("ETA"),
+        tty.contains("] ") && tty.contains("files compiled elapsed") && tty.contains("ETA"),
         "no progress bar on a terminal:\n{tty}"
     );
     assert!(
@@ -371,6 +371,10 @@ fn real_source_build_converts_563_end_to_end() {
         "a terminal gets the bar, not the lines:\n{tty}"
     );
     assert!(tty.contains("built: "), "{tty}");
+    assert!(
+        tty.contains("compiled: 1 files"),
+        "only the touched file is compiled again:\n{tty}"
+    );
 
     // The built binary checks a cfg and really starts and stops on 127.0.0.1.
     let run_dir = tempfile::tempdir().unwrap();
