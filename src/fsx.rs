@@ -387,10 +387,17 @@ pub fn scratch_beside(beside: &Path, contents: &[u8]) -> Result<Scratch> {
 /// A unified diff of two texts, labelled with the file's path.
 pub fn unified_diff(path: &Path, old: &str, new: &str) -> String {
     let name = path.display().to_string();
+    // A relative path gets git's a/ b/ (for `patch -p1`); an absolute one
+    // stands as it is, as `diff -u` prints it.
+    let (a, b) = if path.is_absolute() {
+        (name.clone(), name)
+    } else {
+        (format!("a/{name}"), format!("b/{name}"))
+    };
     similar::TextDiff::from_lines(old, new)
         .unified_diff()
         .context_radius(2)
-        .header(&format!("a/{name}"), &format!("b/{name}"))
+        .header(&a, &b)
         .to_string()
 }
 
@@ -513,5 +520,19 @@ mod tests {
         assert_eq!(temp_owner(".kmemdbg-12-a.tmp"), Some(12));
         assert_eq!(temp_owner(".kmemdbg-12-.tmp"), None);
         assert_eq!(temp_owner("x.kmemdbg-12-a.tmp"), None);
+    }
+
+    #[test]
+    fn diff_headers_follow_the_path_kind() {
+        let abs = unified_diff(Path::new("/etc/kamailio/kamailio.cfg"), "a\n", "b\n");
+        assert!(
+            abs.starts_with("--- /etc/kamailio/kamailio.cfg\n+++ /etc/kamailio/kamailio.cfg\n"),
+            "{abs}"
+        );
+        let rel = unified_diff(Path::new("src/Makefile.defs"), "a\n", "b\n");
+        assert!(
+            rel.starts_with("--- a/src/Makefile.defs\n+++ b/src/Makefile.defs\n"),
+            "{rel}"
+        );
     }
 }
