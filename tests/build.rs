@@ -32,6 +32,39 @@ fn sh(dir: &Path, script: &str) {
     assert!(st.success(), "`{script}` failed in {}", dir.display());
 }
 
+/// Runs `kmemdbg build --source TREE --modules sl` with a PATH of links to
+/// every program in /usr/local/bin, /usr/bin and /bin except those
+/// `missing` names: how a box without bison (or cmake) looks.
+fn build_without(tree: &Path, missing: impl Fn(&str) -> bool) -> std::process::Output {
+    let bin = tempfile::tempdir().unwrap();
+    for dir in ["/usr/local/bin", "/usr/bin", "/bin"] {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in rd.flatten() {
+            let name = e.file_name();
+            let link = bin.path().join(&name);
+            if missing(&name.to_string_lossy()) || link.exists() {
+                continue;
+            }
+            let _ = std::os::unix::fs::symlink(e.path(), &link);
+        }
+    }
+    assert!(bin.path().join("make").exists(), "make must stay on PATH");
+    kmemdbg()
+        .args([
+            "build",
+            "--source",
+            tree.to_str().unwrap(),
+            "--modules",
+            "sl",
+        ])
+        .env("PATH", bin.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 /// Turns memory debugging off in the tree, as a production build would have it.
 fn set_memdbg_off(tree: &Path) {
     let defs = tree.join("src/Makefile.defs");
@@ -429,33 +462,7 @@ fn real_source_build_names_missing_bison_with_packages() {
         return;
     };
     // A PATH of symlinks to every program except bison (and yacc).
-    let bin = tempfile::tempdir().unwrap();
-    for dir in ["/usr/local/bin", "/usr/bin", "/bin"] {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let link = bin.path().join(&name);
-            if name == "bison" || name == "yacc" || link.exists() {
-                continue;
-            }
-            let _ = std::os::unix::fs::symlink(e.path(), &link);
-        }
-    }
-    assert!(bin.path().join("make").exists() && !bin.path().join("bison").exists());
-    let out = kmemdbg()
-        .args([
-            "build",
-            "--source",
-            tree.to_str().unwrap(),
-            "--modules",
-            "sl",
-        ])
-        .env("PATH", bin.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = build_without(&tree, |name| name == "bison" || name == "yacc");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("bison  generates the cfg parser"), "{err}");
@@ -700,32 +707,7 @@ fn real_cmake_build_names_missing_cmake_with_packages() {
     let Some((_dir, tree)) = source_tree(test, "6.0.1") else {
         return;
     };
-    let bin = tempfile::tempdir().unwrap();
-    for dir in ["/usr/local/bin", "/usr/bin", "/bin"] {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            continue;
-        };
-        for e in rd.flatten() {
-            let name = e.file_name();
-            let link = bin.path().join(&name);
-            if name.to_string_lossy().starts_with("cmake") || link.exists() {
-                continue;
-            }
-            let _ = std::os::unix::fs::symlink(e.path(), &link);
-        }
-    }
-    let out = kmemdbg()
-        .args([
-            "build",
-            "--source",
-            tree.to_str().unwrap(),
-            "--modules",
-            "sl",
-        ])
-        .env("PATH", bin.path())
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = build_without(&tree, |name| name.starts_with("cmake"));
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("cmake  configures 6.x trees"), "{err}");
