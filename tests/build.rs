@@ -65,18 +65,6 @@ fn build_without(tree: &Path, missing: impl Fn(&str) -> bool) -> std::process::O
         .unwrap()
 }
 
-/// Turns memory debugging off in the tree, as a production build would have it.
-fn set_memdbg_off(tree: &Path) {
-    let defs = tree.join("src/Makefile.defs");
-    let text = std::fs::read_to_string(&defs).unwrap();
-    assert!(
-        text.contains("MEMDBG ?= 1"),
-        "{} has no `MEMDBG ?= 1` line",
-        defs.display()
-    );
-    std::fs::write(&defs, text.replace("MEMDBG ?= 1", "MEMDBG ?= 0")).unwrap();
-}
-
 /// Every object (`.o`, `.so`) under `dir`, with its modification time.
 fn objects(dir: &Path) -> Vec<(PathBuf, SystemTime)> {
     let mut out = Vec::new();

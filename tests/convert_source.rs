@@ -11,7 +11,7 @@ mod common;
 #[path = "support/daemon.rs"]
 mod daemon;
 
-use common::{debian_kamailio, kmemdbg, source_tree};
+use common::{debian_kamailio, kmemdbg, set_memdbg_off, source_tree};
 use daemon::{default_style_cfg, free_port, Daemon};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -30,12 +30,7 @@ fn real_source_standin_binary_convert_check_lists_patch_and_build() {
         return;
     };
     let defs = tree.join("src/Makefile.defs");
-    let text = std::fs::read_to_string(&defs).unwrap();
-    assert!(
-        text.contains("MEMDBG ?= 1\n"),
-        "pristine 5.6.3 tree changed"
-    );
-    std::fs::write(&defs, text.replacen("MEMDBG ?= 1\n", "MEMDBG ?= 0\n", 1)).unwrap();
+    set_memdbg_off(&tree);
     let defs_before = std::fs::read(&defs).unwrap();
 
     let dir = tempfile::tempdir().unwrap();
@@ -299,8 +294,7 @@ fn real_source_standin_binary_convert_interrupts_install_then_revert() {
         return;
     };
     let defs = tree.join("src/Makefile.defs");
-    let text = std::fs::read_to_string(&defs).unwrap();
-    std::fs::write(&defs, text.replacen("MEMDBG ?= 1\n", "MEMDBG ?= 0\n", 1)).unwrap();
+    set_memdbg_off(&tree);
     let defs_before = std::fs::read(&defs).unwrap();
 
     let dir = tempfile::tempdir().unwrap();

@@ -53,18 +53,6 @@ fn defs_c_defs(src: &Path) -> Vec<String> {
     ))
 }
 
-/// Sets `MEMDBG ?= 0` in src/Makefile.defs, the packager's non-debug choice.
-fn set_packager_memdbg_0(tree: &Path) {
-    let defs = tree.join("src/Makefile.defs");
-    let text = std::fs::read_to_string(&defs).unwrap();
-    assert_eq!(
-        text.matches("\nMEMDBG ?= 1\n").count(),
-        1,
-        "upstream default changed?"
-    );
-    std::fs::write(&defs, text.replace("\nMEMDBG ?= 1\n", "\nMEMDBG ?= 0\n")).unwrap();
-}
-
 fn patch_json(tree: &Path, extra: &[&str]) -> serde_json::Value {
     let mut args = vec!["patch", "--source", tree.to_str().unwrap(), "--json"];
     args.extend_from_slice(extra);
@@ -100,7 +88,7 @@ fn real_source_5_4_4_stale_config_mak_is_updated_and_make_cfg_agrees() {
         return;
     };
     let src = tree.join("src");
-    set_packager_memdbg_0(&tree);
+    set_memdbg_off(&tree);
     // The packager configured the build: config.mak now caches C_DEFS.
     make(&tree, &["cfg"]);
     let cfg = src.join("config.mak");
@@ -151,7 +139,7 @@ fn real_source_5_6_3_defs_rm_and_extra_defs_overrides_are_undone() {
         return;
     };
     let src = tree.join("src");
-    set_packager_memdbg_0(&tree);
+    set_memdbg_off(&tree);
     // A packager's Makefile.vars (Makefile.defs includes it first) that
     // also filters the debug define out and undefines it.
     let vars = src.join("Makefile.vars");
@@ -221,7 +209,7 @@ fn real_source_6_0_1_make_and_cmake_build_dir() {
         return;
     }
     let src = tree.join("src");
-    set_packager_memdbg_0(&tree);
+    set_memdbg_off(&tree);
     // 6.0.1 names the CMake option DBG_SR_MEMORY (MEMDBG from 6.0.4).
     let defs_cmake = std::fs::read_to_string(tree.join("cmake/defs.cmake")).unwrap();
     assert!(defs_cmake.contains("option(DBG_SR_MEMORY \"Use memory debugging system\" ON)"));

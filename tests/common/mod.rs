@@ -309,3 +309,19 @@ pub fn start_qm_proxy(
     );
     (dir, proxy)
 }
+
+/// Sets `MEMDBG ?= 0` in TREE/src/Makefile.defs: the packager's non-debug
+/// choice, the state a box without memory debugging was built from.
+/// Panics unless the pristine tree has exactly one `MEMDBG ?= 1` line.
+pub fn set_memdbg_off(tree: &Path) {
+    let defs = tree.join("src/Makefile.defs");
+    let text = std::fs::read_to_string(&defs).expect("read Makefile.defs");
+    assert_eq!(
+        text.matches("\nMEMDBG ?= 1\n").count(),
+        1,
+        "{}: not exactly one `MEMDBG ?= 1` line (upstream default changed?)",
+        defs.display()
+    );
+    std::fs::write(&defs, text.replace("\nMEMDBG ?= 1\n", "\nMEMDBG ?= 0\n"))
+        .expect("write Makefile.defs");
+}
