@@ -13,7 +13,8 @@
 //! ([`snapshot_of_fragments`]), so a pool walked with gdb and a dump of it
 //! rank their sites by one code path.
 
-use super::parse::{parse_site, Allocator, Body, LineParser, Pool, Site};
+use crate::logline::{parse_site, Body, LineParser, Site};
+use crate::mem::{Allocator, Pool};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
