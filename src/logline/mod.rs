@@ -51,10 +51,9 @@ mod tests;
 use crate::mem::{Allocator, Pool};
 use bytes::{skip_blanks, trim_end};
 use payload::{classify, fragment};
+pub use prefix::split_writer;
 pub use prefix::Prefix;
-use prefix::{
-    strip_ansi, strip_function, strip_level, strip_number, strip_source, strip_stderr, strip_syslog,
-};
+use prefix::{strip_function, strip_level, strip_source, strip_suffixes};
 pub use site::{parse_site, Site};
 
 /// What a line says.
@@ -174,28 +173,12 @@ fn is_blank(s: &[u8]) -> bool {
     s.iter().all(|b| b.is_ascii_whitespace())
 }
 
-/// A trailing `\r` (CRLF files) and colour reset (`log_color=yes`).
-fn strip_suffixes(line: &[u8]) -> &[u8] {
-    let mut s = line;
-    if let [rest @ .., b'\r'] = s {
-        s = rest;
-    }
-    if let Some(rest) = s.strip_suffix(b"\x1b[0m") {
-        s = rest;
-    }
-    s
-}
-
 /// Every prefix stage up to (not including) the function name. Returns the
 /// rest, the location's file, and whether the allocator word or a location
 /// matched (then the consumed part decides everything, see [`LineParser`]).
 fn strip_prefixes<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> (&'a [u8], Option<&'a [u8]>, bool) {
-    let mut s = strip_number(s, prefix);
-    s = strip_ansi(s);
-    s = strip_syslog(s, prefix);
-    s = strip_ansi(s);
-    s = strip_stderr(s, prefix);
-    s = strip_level(s, prefix);
+    let s = prefix::strip_writer(s, prefix);
+    let s = strip_level(s, prefix);
     strip_source(s, prefix)
 }
 

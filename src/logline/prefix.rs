@@ -30,6 +30,42 @@ pub struct Prefix<'a> {
     pub log_line: bool,
 }
 
+/// Who wrote a line: the `uniq -c` / pastebin number, colour, the syslog or
+/// journald header (`TIME host tag[PID]: `) and Kamailio's stderr ` N(PID) `
+/// are read into a [`Prefix`]; the rest (level and message) is returned.
+/// A trailing `\r` and colour reset are dropped. `kmemdbg dump` (deciding
+/// which lines belong to a dump) and `analyze` (reading them) both read
+/// lines through this, so they never disagree on who wrote one.
+pub fn split_writer(line: &[u8]) -> (Prefix<'_>, &[u8]) {
+    let mut prefix = Prefix {
+        repeat: 1,
+        ..Prefix::default()
+    };
+    let rest = strip_writer(strip_suffixes(line), &mut prefix);
+    (prefix, rest)
+}
+
+/// A trailing `\r` (CRLF files) and colour reset (`log_color=yes`).
+pub(super) fn strip_suffixes(line: &[u8]) -> &[u8] {
+    let mut s = line;
+    if let [rest @ .., b'\r'] = s {
+        s = rest;
+    }
+    if let Some(rest) = s.strip_suffix(b"\x1b[0m") {
+        s = rest;
+    }
+    s
+}
+
+/// The stages of [`split_writer`], outermost first.
+pub(super) fn strip_writer<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
+    let mut s = strip_number(s, prefix);
+    s = strip_ansi(s);
+    s = strip_syslog(s, prefix);
+    s = strip_ansi(s);
+    strip_stderr(s, prefix)
+}
+
 /// `uniq -c` counts (`%7d ` then the line) and pastebin line numbers.
 pub(super) fn strip_number<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
     let spaces = s.iter().take_while(|&&b| b == b' ').count();
