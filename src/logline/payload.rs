@@ -144,13 +144,13 @@ pub(super) fn dump_message<'a>(m: &'a [u8], prefix: &Prefix<'a>) -> Option<Body<
             }
             after(m, b"fm_status (").and_then(|r| {
                 looks_like_block(r).then_some(Body::StatusStart {
-                    allocator: Some(Allocator::FMalloc),
+                    allocator: Some(Allocator::Fm),
                 })
             })
         }
         b'q' => after(m, b"qm_status (").and_then(|r| {
             looks_like_block(r).then_some(Body::StatusStart {
-                allocator: Some(Allocator::QMalloc),
+                allocator: Some(Allocator::Qm),
             })
         }),
         b'(' => {

@@ -293,10 +293,10 @@ pub(super) fn strip_source<'a>(
     prefix: &mut Prefix<'a>,
 ) -> (&'a [u8], Option<&'a [u8]>, bool) {
     for (word, alloc) in [
-        (&b"qm_status: "[..], Allocator::QMalloc),
-        (b"qm_sums: ", Allocator::QMalloc),
-        (b"fm_status: ", Allocator::FMalloc),
-        (b"fm_sums: ", Allocator::FMalloc),
+        (&b"qm_status: "[..], Allocator::Qm),
+        (b"qm_sums: ", Allocator::Qm),
+        (b"fm_status: ", Allocator::Fm),
+        (b"fm_sums: ", Allocator::Fm),
     ] {
         if let Some(rest) = s.strip_prefix(word) {
             prefix.allocator = Some(alloc);

@@ -47,7 +47,7 @@ fn real_56_lines() {
     assert_eq!(
         got[1],
         Body::StatusStart {
-            allocator: Some(Allocator::QMalloc)
+            allocator: Some(Allocator::Qm)
         }
     );
     assert_eq!(got[2], Body::HeapSize(33554432));
@@ -92,7 +92,7 @@ fn real_56_lines() {
     assert_eq!(
         got[14],
         Body::SumsStart {
-            allocator: Some(Allocator::QMalloc)
+            allocator: Some(Allocator::Qm)
         }
     );
     assert_eq!(
@@ -147,7 +147,7 @@ fn seed_3x_layout() {
     assert!(matches!(
         got[1],
         Body::StatusStart {
-            allocator: Some(Allocator::QMalloc)
+            allocator: Some(Allocator::Qm)
         }
     ));
     assert_eq!(got[2], Body::HeapSize(33554432));
@@ -193,7 +193,7 @@ fn layout_4x_from_source() {
     assert!(matches!(
         got[0],
         Body::StatusStart {
-            allocator: Some(Allocator::QMalloc)
+            allocator: Some(Allocator::Qm)
         }
     ));
     assert_eq!(got[1], Body::HeapSize(33554432));
@@ -203,14 +203,14 @@ fn layout_4x_from_source() {
     assert!(matches!(
         got[5],
         Body::StatusStart {
-            allocator: Some(Allocator::FMalloc)
+            allocator: Some(Allocator::Fm)
         }
     ));
     assert_eq!(got[6], Body::HeapSize(33554432));
     assert!(matches!(
         got[7],
         Body::SumsStart {
-            allocator: Some(Allocator::FMalloc)
+            allocator: Some(Allocator::Fm)
         }
     ));
     assert!(matches!(
@@ -340,13 +340,13 @@ fn f_malloc_56_and_60_rpc_file() {
     assert!(matches!(
         body(" 1(7240) ALERT: fm_status: fm_status(): fm_status (0x7f5288951000):"),
         Body::StatusStart {
-            allocator: Some(Allocator::FMalloc)
+            allocator: Some(Allocator::Fm)
         }
     ));
     assert!(matches!(
         body(" 1(7240) ALERT: fm_status: fm_sums(): summarizing all alloc'ed. fragments:"),
         Body::SumsStart {
-            allocator: Some(Allocator::FMalloc)
+            allocator: Some(Allocator::Fm)
         }
     ));
     // 6.0 qm_status_filter (RPC to a file): no log prefix at all
