@@ -7,6 +7,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod fixes;
+pub use fixes::FixesArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kmemdbg",
@@ -47,6 +50,7 @@ pub enum Command {
     GenDump(GenDumpArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
+    Fixes(FixesArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.
