@@ -5,7 +5,7 @@
 //! version: the caller says which one runs.
 
 use super::{Fix, KnownFixes, Reached, Release, SeriesId};
-use crate::dump::{parse_site, Site};
+use crate::logline::{parse_site, Site};
 use serde::Serialize;
 
 /// What the fixes must touch. Empty: every fix after the version.
