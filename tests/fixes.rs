@@ -8,6 +8,8 @@
 //! kamailio/kamailio (the clone the data file names on its `mined` line).
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 
 use common::{run_cmd, run_kmemdbg};
 use std::path::{Path, PathBuf};
@@ -257,6 +259,7 @@ fn lookup(version: &str, args: &[&str]) -> Vec<(String, String, String)> {
     assert_eq!(code, 0, "{a:?}: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["schema"], "kmemdbg.fixes/1");
+    json_doc::check_if_schema(&v);
     v["fixes"]
         .as_array()
         .unwrap()
