@@ -21,6 +21,7 @@ pub mod docgen;
 pub mod dump;
 pub mod fsx;
 pub mod gdb;
+pub mod hunt;
 pub mod interrupt;
 pub mod kamcmd;
 pub mod patch;

@@ -12,6 +12,7 @@ pub mod dump;
 pub mod gdb;
 pub mod gdb_script;
 pub mod gen_dump;
+pub mod hunt;
 pub mod inspect;
 pub mod man;
 pub mod patch;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Analyze(a) => analyze::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::GenDump(a) => gen_dump::run(&a),
+        Command::Hunt(a) => hunt::run(&a),
     }
 }
 
