@@ -24,6 +24,8 @@ pub mod gdb;
 pub mod hunt;
 pub mod interrupt;
 pub mod kamcmd;
+pub mod logline;
+pub mod mem;
 pub mod patch;
 pub mod probe;
 pub mod report;

@@ -115,7 +115,7 @@ fn by_mod_stats(kamcmd: &Kamcmd) -> Result<Tally> {
     let text = kamcmd
         .call(&["mod.stats", "all", "shm"])
         .context("mod.stats needs the kex module (loadmodule \"kex.so\")")?;
-    let mods = crate::watch::parse::parse_mod_stats(&text);
+    let mods = crate::kamcmd::records::parse_mod_stats(&text);
     if mods.is_empty() {
         bail!(
             "mod.stats all shm over {} answered no module totals: {:?}",
@@ -133,7 +133,7 @@ fn by_mod_stats(kamcmd: &Kamcmd) -> Result<Tally> {
 /// Shared memory in use (`core.shmmem` real_used), to see when it is back.
 pub fn shm_in_use(kamcmd: &Kamcmd) -> Result<u64> {
     let text = kamcmd.call(&["core.shmmem"])?;
-    crate::watch::parse::parse_shmmem(&text)
+    crate::kamcmd::records::parse_shmmem(&text)
         .map(|s| s.real_used_bytes)
         .with_context(|| format!("core.shmmem answered {:?}", text.trim()))
 }
