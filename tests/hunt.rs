@@ -6,6 +6,8 @@
 
 mod common;
 use common::*;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use kmemdbg::kamcmd::Kamcmd;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -120,6 +122,7 @@ fn real_hunt_htable_leak_shows_on_invite_only() {
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
     assert_eq!(report["schema"], "kmemdbg.hunt/1");
+    json_doc::assert_documented(&report);
     assert_eq!(report["target"], format!("127.0.0.1:{}", proxy.port));
     let invite = class(&report, "invite");
     assert_eq!(invite["requests"], N);
@@ -242,6 +245,7 @@ fn real_hunt_expiring_registrations_are_held_by_design() {
     );
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let report: Value = serde_json::from_str(&out).unwrap();
+    json_doc::assert_documented(&report);
     let reg = class(&report, "register");
     let ul: Vec<&Value> = reg["growth"]
         .as_array()
