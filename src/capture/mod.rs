@@ -13,7 +13,9 @@
 //! nothing on the proxy but the two dump-trigger values.
 
 pub mod blocks;
+pub mod budget;
 pub mod explain;
+pub mod loss;
 pub mod source;
 pub mod trigger;
 

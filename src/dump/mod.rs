@@ -14,6 +14,7 @@
 pub mod aggregate;
 pub mod diff;
 pub mod generate;
+pub mod modstats;
 pub mod parse;
 pub mod read;
 
