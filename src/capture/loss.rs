@@ -214,9 +214,6 @@ impl Loss {
     }
 
     pub fn add(&mut self, d: Drop) {
-        if self.reports.iter().any(|r| r.text == d.text) {
-            return;
-        }
         self.reported_lines = self.reported_lines.saturating_add(d.lines.unwrap_or(0));
         self.reports.push(d);
     }
@@ -240,6 +237,51 @@ impl Loss {
             "{} fragments are missing from the numbered list: the log dropped their lines",
             self.missing_fragments
         )
+    }
+}
+
+/// Drop reports anywhere in a log (a file `kmemdbg dump` wrote, or a raw
+/// journal/syslog export): reads it in blocks and looks only at the lines
+/// that hold `Suppressed ` or `due to rate-limiting`. I/O is the caller's
+/// reader; the result is every report found.
+pub fn scan_reader<R: std::io::Read>(mut r: R) -> std::io::Result<Loss> {
+    const NEEDLES: [&[u8]; 2] = [b"Suppressed ", b"due to rate-limiting"];
+    let mut loss = Loss::default();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let n = r.read(&mut buf)?;
+        let mut data = std::mem::take(&mut carry);
+        data.extend_from_slice(&buf[..n]);
+        // keep the unterminated last line for the next block
+        let end = if n == 0 {
+            data.len()
+        } else {
+            match memchr::memrchr(b'\n', &data) {
+                Some(i) => i + 1,
+                None => {
+                    if data.len() > 4 << 20 {
+                        data.clear();
+                    }
+                    carry = data;
+                    continue;
+                }
+            }
+        };
+        for needle in NEEDLES {
+            for at in memchr::memmem::find_iter(&data[..end], needle) {
+                let start = memchr::memrchr(b'\n', &data[..at]).map_or(0, |i| i + 1);
+                let stop = memchr::memchr(b'\n', &data[at..end]).map_or(end, |i| at + i);
+                let line = String::from_utf8_lossy(&data[start..stop]);
+                if let Some(d) = drop_in_line(&line) {
+                    loss.add(d);
+                }
+            }
+        }
+        if n == 0 {
+            return Ok(loss);
+        }
+        carry = data[end..].to_vec();
     }
 }
 
@@ -313,10 +355,6 @@ not json"#;
             drop_in_line("x systemd-journald[1]: Suppressed 88960 messages from kamailio.service")
                 .unwrap(),
         );
-        l.add(
-            drop_in_line("x systemd-journald[1]: Suppressed 88960 messages from kamailio.service")
-                .unwrap(),
-        );
         assert_eq!(l.lost_lines(), 88960);
         assert!(
             l.cause()
@@ -324,6 +362,15 @@ not json"#;
             "{}",
             l.cause()
         );
+    }
+
+    #[test]
+    fn scan_finds_reports_once() {
+        let log = "a\nx systemd-journald[1]: Suppressed 5 messages from kamailio.service\nb\nx systemd-journald[1]: Suppressed 5 messages from kamailio.service\nh rsyslogd: imuxsock lost 7 messages from pid 9 due to rate-limiting";
+        let l = scan_reader(log.as_bytes()).unwrap();
+        assert_eq!(l.reports.len(), 3);
+        assert_eq!(l.reported_lines, 17);
+        assert!(!scan_reader(&b"nothing here\n"[..]).unwrap().any());
     }
 
     proptest::proptest! {

@@ -14,6 +14,7 @@ pub mod gdb_script;
 pub mod gen_dump;
 pub mod inspect;
 pub mod man;
+pub mod modstats_view;
 pub mod patch;
 pub mod restart;
 pub mod revert;
