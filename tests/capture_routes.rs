@@ -6,6 +6,8 @@
 //! `capture_journald.rs` (a real systemd box).
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -37,7 +39,9 @@ fn start_registrar(bin: &Path) -> (tempfile::TempDir, Proxy) {
         dir.path(),
         port,
         &repo().join("tests/fixtures/capture/registrar.cfg"),
-        &["-x", "qm", "-m", "64", "-M", "8", "-A", &listen, "-A", &ctl_def],
+        &[
+            "-x", "qm", "-m", "64", "-M", "8", "-A", &listen, "-A", &ctl_def,
+        ],
     );
     (dir, proxy)
 }
@@ -109,11 +113,18 @@ fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
         before.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains("only"), "the pkg section must say whose it is: {out}");
+    assert!(
+        out.contains("only"),
+        "the pkg section must say whose it is: {out}"
+    );
     let users_before = registered_users(&p);
     register(dir.path(), p.port, "b", 1000);
     let users_after = registered_users(&p);
-    assert_eq!(users_after - users_before, 1000, "sipp's 1000 REGISTERs all saved");
+    assert_eq!(
+        users_after - users_before,
+        1000,
+        "sipp's 1000 REGISTERs all saved"
+    );
     let (code, out, err) = run_kmemdbg(&[
         "dump",
         "--mod-stats",
@@ -127,6 +138,7 @@ fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    json_doc::assert_documented(&v);
     assert_eq!(v["schema"], "kmemdbg.dump-mod-stats/1");
     assert_eq!(v["header"]["main_pid"].as_u64(), Some(u64::from(p.pid)));
     // The route needs no log: kamailio wrote nothing for either snapshot
@@ -138,7 +150,10 @@ fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
     );
     // The header, as documented.
     let text = std::fs::read_to_string(&after).unwrap();
-    assert!(text.starts_with("# kmemdbg mod.stats snapshot 1\n# time: "), "{text}");
+    assert!(
+        text.starts_with("# kmemdbg mod.stats snapshot 1\n# time: "),
+        "{text}"
+    );
     assert!(text.contains("# kamailio: 5.6.3"), "{text}");
     assert!(text.contains("# answered_by: "), "{text}");
 
@@ -151,6 +166,7 @@ fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    json_doc::assert_documented(&v);
     let growing = v["growing"].as_array().expect("growing");
     assert_eq!(growing[0]["module"], "usrloc", "{out}");
     for g in growing.iter().take(3) {
@@ -170,13 +186,15 @@ fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
     // analyze reads a snapshot, bytes per module function
     let (code, text, _) = run_kmemdbg(&["analyze", after.to_str().unwrap(), "--top", "5"]);
     assert_eq!(code, 0, "{text}");
+    let (code, out, _) = run_kmemdbg(&["analyze", after.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}");
+    json_doc::assert_documented(&serde_json::from_str(&out).expect("json"));
     assert!(text.contains("pkg mod.") && text.contains("only"), "{text}");
 }
 
 #[test]
 fn real_summary_puts_mem_summary_back_after_dump_and_after_ctrl_c() {
-    let Some(bin) =
-        prerequisites("real_summary_puts_mem_summary_back_after_dump_and_after_ctrl_c")
+    let Some(bin) = prerequisites("real_summary_puts_mem_summary_back_after_dump_and_after_ctrl_c")
     else {
         return;
     };
@@ -199,6 +217,7 @@ fn real_summary_puts_mem_summary_back_after_dump_and_after_ctrl_c() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(mem_summary(&p), "3", "put back after the dump");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    json_doc::assert_documented(&v);
     assert_eq!(v["complete"], true, "{out}");
     assert_eq!(v["choice"]["shape"], "summary", "{out}");
     // The summary accounts for every contact: usrloc's own user count.
@@ -265,6 +284,7 @@ fn real_stderr_file_has_no_limit_so_the_fragment_list_is_taken() {
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    json_doc::assert_documented(&v);
     assert_eq!(v["choice"]["shape"], "status", "{out}");
     assert_eq!(v["choice"]["budget"]["burst"], serde_json::Value::Null);
     assert_eq!(v["complete"], true);
