@@ -23,6 +23,7 @@ pub mod fsx;
 pub mod gdb;
 pub mod interrupt;
 pub mod kamcmd;
+pub mod memrpc;
 pub mod patch;
 pub mod probe;
 pub mod report;
