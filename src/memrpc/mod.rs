@@ -21,7 +21,7 @@
 mod encodings;
 pub mod verdict;
 
-use crate::dump::Pool;
+use crate::mem::Pool;
 use encodings::{json_items, xml_items, Item, Value};
 use serde::Serialize;
 

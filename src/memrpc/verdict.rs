@@ -19,7 +19,7 @@
 //! 5. otherwise **ok**.
 
 use super::{Method, PoolFigures};
-use crate::dump::Pool;
+use crate::mem::Pool;
 use serde::Serialize;
 
 /// Share of the pool in use (`real_used / total`) from which it is "near full".
