@@ -55,6 +55,8 @@ pub enum Method {
     ShmReport,
     /// `kamctl stats shmem` or `stats.get_statistics shmem:`.
     ShmStatistics,
+    /// The heap lines of a status dump in a log (`heap size=`, `used=`).
+    StatusDump,
 }
 
 /// One pool's figures as printed. Every number is optional: an answer
@@ -84,6 +86,9 @@ pub struct PoolFigures {
     pub free_fragments: Option<i128>,
     /// The largest free fragment (`max_free_frag_size` of shm.report).
     pub largest_free: Option<i128>,
+    /// How to call it when not by pool and PID (a dump: `dump 2 (pid 7, shm status)`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
 }
 
 impl PoolFigures {
@@ -104,11 +109,31 @@ impl PoolFigures {
             fragments: None,
             free_fragments: None,
             largest_free: None,
+            name: None,
         }
+    }
+
+    /// The heap figures of a status dump read from a log (`heap size=`,
+    /// `used=`, `used+overhead=`, `free=`, `max used`), to be judged like an
+    /// RPC answer. `pool` is `None` when the dump does not say (then shm is
+    /// assumed for the remedies only, never shown as a fact).
+    pub fn from_dump(name: String, pool: Option<Pool>, line: u64, heap: [Option<u64>; 5]) -> PoolFigures {
+        let wide = |v: Option<u64>| v.map(i128::from);
+        let mut p = PoolFigures::new(pool.unwrap_or(Pool::Shm), Method::StatusDump, Encoding::KamcmdText, line);
+        p.total = wide(heap[0]);
+        p.used = wide(heap[1]);
+        p.real_used = wide(heap[2]);
+        p.free = wide(heap[3]);
+        p.max_used = wide(heap[4]);
+        p.name = Some(name);
+        p
     }
 
     /// `pkg of pid N (desc)` / `shm`.
     pub fn label(&self) -> String {
+        if let Some(n) = &self.name {
+            return n.clone();
+        }
         match (self.pool, self.pid) {
             (Pool::Pkg, Some(pid)) => match &self.desc {
                 Some(d) if !d.is_empty() => format!("pkg of pid {pid} ({d})"),
@@ -170,6 +195,9 @@ pub struct Answers {
     /// Those lines, as inclusive ranges (first, last).
     #[serde(skip)]
     pub used_ranges: Vec<(u64, u64)>,
+    /// Of the lines used, how many the caller had found unreadable (see [`Reader::feed_tagged`]).
+    #[serde(skip)]
+    pub used_unreadable: u64,
 }
 
 impl Answers {
@@ -224,6 +252,9 @@ pub struct Reader {
     loose: Option<ModBlock>,
     /// `shmem:NAME = N` lines being collected.
     stats: Option<PoolFigures>,
+    /// Lines fed since the reader left `Idle`, with the caller's tag
+    /// (`true`: the caller found the line unreadable).
+    tags: Vec<(u64, bool)>,
 }
 
 impl Default for Reader {
@@ -241,7 +272,47 @@ impl Reader {
             module: None,
             loose: None,
             stats: None,
+            tags: Vec::new(),
         }
+    }
+
+    /// [`Reader::feed`] for a caller that counts lines itself: `unreadable`
+    /// says whether the caller found line `n` unreadable, so that it can
+    /// take the lines used here out of that count ([`Answers::used_unreadable`]).
+    /// Lines that cannot start or continue an answer are passed over
+    /// without allocating (this sits beside a log reader that sees every line).
+    pub fn feed_tagged(&mut self, n: u64, raw: &[u8], unreadable: bool) {
+        if matches!(self.state, State::Idle) && !may_start(raw) {
+            self.flush_stats();
+            self.flush_loose();
+            return;
+        }
+        self.tags.push((n, unreadable));
+        self.feed(n, raw);
+        if matches!(self.state, State::Idle) {
+            self.tags.clear();
+        }
+    }
+
+    /// Appends what a reader of a later part of the same input read, its
+    /// lines shifted by `offset` (an answer cut by the boundary between the
+    /// parts is lost; its lines stay counted as the caller counted them).
+    pub fn append(&mut self, later: Reader, offset: u64) {
+        let a = later.finish();
+        for mut p in a.pools {
+            p.line += offset;
+            self.out.pools.push(p);
+        }
+        for mut m in a.modules {
+            m.line += offset;
+            self.out.modules.push(m);
+        }
+        self.out.processes.extend(a.processes);
+        self.out.lines_used += a.lines_used;
+        self.out.used_unreadable += a.used_unreadable;
+        self.out
+            .used_ranges
+            .extend(a.used_ranges.into_iter().map(|(x, y)| (x + offset, y + offset)));
     }
 
     /// Reads line `n` (1-based). Returns nothing: what was read is in
@@ -515,6 +586,11 @@ impl Reader {
         if first > last {
             return;
         }
+        self.out.used_unreadable += self
+            .tags
+            .iter()
+            .filter(|&&(n, u)| u && first <= n && n <= last)
+            .count() as u64;
         if let Some(r) = self.out.used_ranges.last_mut() {
             if first <= r.1 + 1 && first >= r.0 {
                 let added = last.saturating_sub(r.1);
@@ -573,6 +649,23 @@ impl Chunk {
                 '}' | ']' => self.depth -= 1,
                 _ => {}
             }
+        }
+    }
+}
+
+/// Whether a line (outside an answer) can start one or be a one-line item.
+fn may_start(raw: &[u8]) -> bool {
+    let t = match raw.iter().position(|b| !b.is_ascii_whitespace()) {
+        Some(i) => &raw[i..],
+        None => return false,
+    };
+    match t[0] {
+        b'{' | b'[' | b'<' => true,
+        b'M' => t.starts_with(b"Module:"),
+        b's' if t.starts_with(b"shmem:") => true,
+        _ => {
+            let has = |w: &[u8]| t.windows(w.len()).any(|x| x == w);
+            has(b"): ") || has(b"mod.stats")
         }
     }
 }

@@ -119,10 +119,10 @@ pub fn wrapped(p: &PoolFigures) -> Option<Wrap> {
     if let (Some(t), Some(f), Some(r)) = (p.total, p.free, p.real_used) {
         let d = f + r - t;
         if d != 0 {
-            if d % TWO_32 == 0 {
-                bits = 32;
-            } else if d % TWO_64 == 0 {
+            if d % TWO_64 == 0 {
                 bits = 64;
+            } else if d % TWO_32 == 0 {
+                bits = 32;
             }
             if bits != 0 && fields.is_empty() {
                 fields.push("free");
@@ -182,7 +182,7 @@ pub fn judge(p: &PoolFigures, failures: &Failures) -> Verdict {
         v.kind = Kind::Wrapped;
         let width = match w.bits {
             32 => "the figures only add up modulo 2^32: counters wrapped at 32 bits",
-            64 => "a figure is beyond any real pool: it wrapped below zero in a 64-bit counter",
+            64 => "the figures only add up modulo 2^64: a counter went below zero and wrapped",
             _ => "the figures are impossible (negative, or above the pool's size)",
         };
         let fits: Vec<String> = [
