@@ -383,12 +383,20 @@ fn dump_figures(s: &Snapshot) -> Option<PoolFigures> {
 
 /// Verdicts on every pool of the input: the chosen dumps' heap lines and the
 /// RPC answers (`--pid` / `--pool` filter both).
-pub fn verdicts(inputs: &[Input], chosen: &[&Snapshot], pool: Option<Pool>, pid: Option<u32>) -> Vec<FileVerdict> {
+pub fn verdicts(
+    inputs: &[Input],
+    chosen: &[&Snapshot],
+    pool: Option<Pool>,
+    pid: Option<u32>,
+) -> Vec<FileVerdict> {
     let mut out = Vec::new();
     for i in inputs {
         let file = i.path.display().to_string();
         let f = failures(&i.log);
-        for s in chosen.iter().filter(|s| s.source.as_deref() == Some(file.as_str())) {
+        for s in chosen
+            .iter()
+            .filter(|s| s.source.as_deref() == Some(file.as_str()))
+        {
             if let Some(p) = dump_figures(s) {
                 let v = verdict::judge(&p, &f);
                 // a dump whose pool is not known gets no pool-specific remedies
@@ -706,7 +714,11 @@ pub fn render_body(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
         let _ = writeln!(
             o,
             "   {:>13} {:>6} {:>9}  {}",
-            if sized { thousands(g.bytes) } else { "?".to_string() },
+            if sized {
+                thousands(g.bytes)
+            } else {
+                "?".to_string()
+            },
             percent(g.share),
             thousands(g.count),
             g.key
@@ -782,7 +794,11 @@ paste `kamcmd pkg.stats` and `kamcmd core.shmmem` (or run `kmemdbg watch`) to se
             o.push('\n');
             let mut entries: Vec<_> = m.entries.iter().collect();
             entries.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.site.cmp(&b.site)));
-            let n = if top == 0 { entries.len() } else { top.min(entries.len()) };
+            let n = if top == 0 {
+                entries.len()
+            } else {
+                top.min(entries.len())
+            };
             for e in &entries[..n] {
                 let _ = writeln!(o, "   {:>13}  {}", thousands_signed(e.bytes), e.site);
             }

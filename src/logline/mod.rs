@@ -44,6 +44,8 @@
 mod bytes;
 pub mod payload;
 pub mod prefix;
+#[cfg(test)]
+mod prefix_tests;
 pub mod site;
 #[cfg(test)]
 mod tests;

@@ -157,11 +157,9 @@ pub(super) fn strip_number<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8]
     }
 }
 
+/// `N  address=` (or with its blanks collapsed to one, as some pastes do).
 pub(super) fn is_fragment_flag(s: &[u8]) -> bool {
-    matches!(
-        s,
-        [b'N' | b'A' | b'a', b' ', b' ', b'a', b'd', b'd', b'r', ..]
-    )
+    matches!(s, [b'N' | b'A' | b'a', b' ', ..]) && skip_blanks(&s[1..]).starts_with(b"address=")
 }
 
 /// Colour escapes (`ESC [ ... m`, or `^[[ ... m` when a terminal's output

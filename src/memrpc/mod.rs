@@ -117,9 +117,19 @@ impl PoolFigures {
     /// `used=`, `used+overhead=`, `free=`, `max used`), to be judged like an
     /// RPC answer. `pool` is `None` when the dump does not say (then shm is
     /// assumed for the remedies only, never shown as a fact).
-    pub fn from_dump(name: String, pool: Option<Pool>, line: u64, heap: [Option<u64>; 5]) -> PoolFigures {
+    pub fn from_dump(
+        name: String,
+        pool: Option<Pool>,
+        line: u64,
+        heap: [Option<u64>; 5],
+    ) -> PoolFigures {
         let wide = |v: Option<u64>| v.map(i128::from);
-        let mut p = PoolFigures::new(pool.unwrap_or(Pool::Shm), Method::StatusDump, Encoding::KamcmdText, line);
+        let mut p = PoolFigures::new(
+            pool.unwrap_or(Pool::Shm),
+            Method::StatusDump,
+            Encoding::KamcmdText,
+            line,
+        );
         p.total = wide(heap[0]);
         p.used = wide(heap[1]);
         p.real_used = wide(heap[2]);
@@ -216,7 +226,9 @@ impl Answers {
 enum State {
     Idle,
     /// A lone `{`: kamcmd struct or pretty JSON, decided by the next line.
-    Brace { line: u64 },
+    Brace {
+        line: u64,
+    },
     Struct(OpenStruct),
     Chunk(Chunk),
 }
@@ -310,9 +322,11 @@ impl Reader {
         self.out.processes.extend(a.processes);
         self.out.lines_used += a.lines_used;
         self.out.used_unreadable += a.used_unreadable;
-        self.out
-            .used_ranges
-            .extend(a.used_ranges.into_iter().map(|(x, y)| (x + offset, y + offset)));
+        self.out.used_ranges.extend(
+            a.used_ranges
+                .into_iter()
+                .map(|(x, y)| (x + offset, y + offset)),
+        );
     }
 
     /// Reads line `n` (1-based). Returns nothing: what was read is in
@@ -426,7 +440,8 @@ impl Reader {
                 } else {
                     (k, v)
                 };
-                s.fields.push((k.trim().to_string(), encodings::value(v.trim())));
+                s.fields
+                    .push((k.trim().to_string(), encodings::value(v.trim())));
                 State::Struct(s)
             }
             _ if t.is_empty() => State::Struct(s),
@@ -502,27 +517,48 @@ impl Reader {
     }
 
     /// A struct is complete: what does it answer?
-    fn close_struct(&mut self, line: u64, fields: Vec<(String, Value)>, enc: Encoding, whole: bool) {
+    fn close_struct(
+        &mut self,
+        line: u64,
+        fields: Vec<(String, Value)>,
+        enc: Encoding,
+        whole: bool,
+    ) {
         if let Some((name, mline, blocks)) = self.module.take() {
             let pool = match (self.command_pools.len(), blocks) {
                 (0, _) => None,
                 (1, _) => self.command_pools.first().copied(),
                 (_, b) => self.command_pools.get(b).copied(),
             };
-            self.out.modules.push(mod_block(Some(name.clone()), pool, enc, mline, &fields, whole));
+            self.out.modules.push(mod_block(
+                Some(name.clone()),
+                pool,
+                enc,
+                mline,
+                &fields,
+                whole,
+            ));
             self.module = Some((name, mline, blocks + 1));
             return;
         }
         if fields.iter().any(|(k, _)| is_mod_key(k)) {
             let pool = self.command_pools.first().copied();
-            self.out.modules.push(mod_block(None, pool, enc, line, &fields, whole));
+            self.out
+                .modules
+                .push(mod_block(None, pool, enc, line, &fields, whole));
             return;
         }
         let get = |name: &str| -> Option<i128> {
-            fields.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.int())
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.int())
         };
         let text = |name: &str| -> Option<String> {
-            fields.iter().find(|(k, _)| k == name).and_then(|(_, v)| v.text())
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .and_then(|(_, v)| v.text())
         };
         if get("total_size").is_some() && get("pid").is_some() {
             let mut p = PoolFigures::new(Pool::Pkg, Method::PkgStats, enc, line);
@@ -719,7 +755,9 @@ fn mod_entry(t: &str) -> Option<(String, i128, Option<i128>)> {
     let (bytes, count) = match v.split_once(' ') {
         Some((b, c)) => (
             encodings::int(b)?,
-            Some(encodings::int(c.trim().trim_start_matches('(').trim_end_matches(')'))?),
+            Some(encodings::int(
+                c.trim().trim_start_matches('(').trim_end_matches(')'),
+            )?),
         ),
         None => (encodings::int(v)?, None),
     };

@@ -59,7 +59,14 @@ fn real_kamctl_stats_shmem_is_fragmentation() {
     assert_eq!(p.fragments, Some(39_604));
     assert_eq!(wrapped(p), None);
     // the two `mem. allocation failure` lines of the same paste
-    let v = judge(p, &Failures { shm: 0, pkg: 0, unknown: 2 });
+    let v = judge(
+        p,
+        &Failures {
+            shm: 0,
+            pkg: 0,
+            unknown: 2,
+        },
+    );
     assert_eq!(v.kind, Kind::Fragmentation, "{}", v.text);
     assert!(v.next.iter().any(|n| n.contains("mem_join")));
     let quiet = judge(p, &Failures::default());
@@ -71,7 +78,10 @@ fn real_pkg_stats_old_layout() {
     let a = read_text(real!("k2270-pkg-stats-kamcmd.txt"));
     assert_eq!(a.pools.len(), 1);
     let p = &a.pools[0];
-    assert_eq!((p.pool, p.pid, p.desc.as_deref()), (Pool::Pkg, Some(13723), None));
+    assert_eq!(
+        (p.pool, p.pid, p.desc.as_deref()),
+        (Pool::Pkg, Some(13723), None)
+    );
     assert_eq!(p.used, Some(2_616_752));
     assert_eq!(p.free, Some(13_180_048));
     assert_eq!(p.real_used, Some(3_597_168));
@@ -96,8 +106,17 @@ fn standin_exhausted_receiver_names_the_gap() {
     let a = read_text(EXHAUSTED);
     let v = judge(&a.pools[0], &Failures::default());
     assert_eq!(v.kind, Kind::Exhausted);
-    assert!(v.text.contains("pid 4242 (udp receiver child=0"), "{}", v.text);
-    assert!(v.text.contains("7,388,608 bytes between used and real_used"), "{}", v.text);
+    assert!(
+        v.text.contains("pid 4242 (udp receiver child=0"),
+        "{}",
+        v.text
+    );
+    assert!(
+        v.text
+            .contains("7,388,608 bytes between used and real_used"),
+        "{}",
+        v.text
+    );
     assert!(v.text.contains("11.9%"), "{}", v.text);
 }
 
@@ -107,14 +126,20 @@ fn standin_exhausted_in_json_and_xml() {
     let a = read_text(json);
     assert_eq!(a.pools.len(), 1, "{a:?}");
     assert_eq!(a.pools[0].encoding, Encoding::Json);
-    assert_eq!(judge(&a.pools[0], &Failures::default()).kind, Kind::Exhausted);
+    assert_eq!(
+        judge(&a.pools[0], &Failures::default()).kind,
+        Kind::Exhausted
+    );
     assert_eq!(a.lines_used, json.lines().count() as u64);
     let xml = "<?xml version=\"1.0\"?>\n<methodResponse>\n<params>\n<param>\n<value><struct><member><name>entry</name><value><int>1</int></value></member><member><name>pid</name><value><int>4242</int></value></member><member><name>used</name><value><int>1000000</int></value></member><member><name>free</name><value><int>0</int></value></member><member><name>real_used</name><value><int>8388608</int></value></member><member><name>total_size</name><value><int>8388608</int></value></member><member><name>desc</name><value><string>udp receiver child=0</string></value></member></struct></value>\n</param>\n</params>\n</methodResponse>\n";
     let a = read_text(xml);
     assert_eq!(a.pools.len(), 1, "{a:?}");
     assert_eq!(a.pools[0].encoding, Encoding::XmlRpc);
     assert_eq!(a.pools[0].desc.as_deref(), Some("udp receiver child=0"));
-    assert_eq!(judge(&a.pools[0], &Failures::default()).kind, Kind::Exhausted);
+    assert_eq!(
+        judge(&a.pools[0], &Failures::default()).kind,
+        Kind::Exhausted
+    );
 }
 
 #[test]
@@ -141,7 +166,14 @@ fn standin_shm_report_fragmented_and_psx() {
     let v = judge(&a.pools[0], &Failures::default());
     assert_eq!(v.kind, Kind::Fragmentation, "{}", v.text);
     assert!(v.text.contains("fragmentation, not a leak"));
-    assert_eq!(a.processes, vec![Process { index: Some(0), pid: 100, desc: "main process - attendant".into() }]);
+    assert_eq!(
+        a.processes,
+        vec![Process {
+            index: Some(0),
+            pid: 100,
+            desc: "main process - attendant".into()
+        }]
+    );
 }
 
 #[test]
@@ -160,7 +192,10 @@ fn standin_mod_stats_json_all() {
 #[test]
 fn near_full_shm() {
     let a = read_text("{\n\ttotal: 1000\n\tfree: 50\n\tused: 900\n\treal_used: 950\n\tmax_used: 990\n\tfragments: 3\n}\n");
-    assert_eq!(judge(&a.pools[0], &Failures::default()).kind, Kind::NearFull);
+    assert_eq!(
+        judge(&a.pools[0], &Failures::default()).kind,
+        Kind::NearFull
+    );
 }
 
 proptest::proptest! {

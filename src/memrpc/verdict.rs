@@ -135,11 +135,13 @@ pub fn wrapped(p: &PoolFigures) -> Option<Wrap> {
     if fields.is_empty() {
         return None;
     }
-    if bits == 0 && fields.iter().any(|f| {
-        named
-            .iter()
-            .any(|(n, v)| n == f && v.is_some_and(|v| !(-TWO_32..TWO_32).contains(&v)))
-    }) {
+    if bits == 0
+        && fields.iter().any(|f| {
+            named
+                .iter()
+                .any(|(n, v)| n == f && v.is_some_and(|v| !(-TWO_32..TWO_32).contains(&v)))
+        })
+    {
         bits = 64;
     }
     Some(Wrap { bits, fields })
@@ -273,7 +275,10 @@ pub fn judge(p: &PoolFigures, failures: &Failures) -> Verdict {
                 thousands(l)
             )),
             (Some(n), None) => t.push_str(&format!("in {} fragments", thousands(n))),
-            (None, Some(l)) => t.push_str(&format!("but the largest free fragment is only {}", thousands(l))),
+            (None, Some(l)) => t.push_str(&format!(
+                "but the largest free fragment is only {}",
+                thousands(l)
+            )),
             (None, None) => t.push_str("in pieces"),
         }
         if failed > 0 {
