@@ -8,10 +8,21 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// `kmemdbg --version`: the crate version and the git revision it was built from.
+pub const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("KMEMDBG_GIT_REV"),
+    ")"
+);
+
+mod fixes;
+pub use fixes::FixesArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kmemdbg",
-    version = crate::commands::VERSION_LINE,
+    version = VERSION_LINE,
     about = "Find Kamailio memory leaks: convert a box to a memory-debug build, verify build flags, read the dumps",
     long_about = "Find Kamailio memory leaks.\n\n\
 The manual procedure (\"out of memory\" troubleshooting) is: check `kamailio -V`, rebuild with \
@@ -48,6 +59,7 @@ pub enum Command {
     GenDump(GenDumpArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
+    Fixes(FixesArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.

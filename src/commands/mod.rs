@@ -9,6 +9,7 @@ pub mod completions;
 pub mod convert;
 pub mod diff;
 pub mod dump;
+pub mod fixes;
 pub mod gdb;
 pub mod gdb_script;
 pub mod gen_dump;
@@ -25,14 +26,6 @@ pub mod watch;
 use crate::cli::{Cli, Command};
 use crate::ExitStatus;
 use anyhow::Result;
-
-/// `kmemdbg --version`: the crate version and the git revision it was built from.
-pub const VERSION_LINE: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (git ",
-    env!("KMEMDBG_GIT_REV"),
-    ")"
-);
 
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<ExitStatus> {
@@ -56,6 +49,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Analyze(a) => analyze::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::GenDump(a) => gen_dump::run(&a),
+        Command::Fixes(a) => fixes::run(&a),
     }
 }
 
