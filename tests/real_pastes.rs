@@ -5,6 +5,8 @@
 //! with binary noise is read without a panic.
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 
 use common::run_kmemdbg;
 use serde_json::Value;
@@ -24,6 +26,7 @@ fn analyze(name: &str) -> (i32, Value, String) {
     }
     let v: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {out}\nstderr: {err}"));
+    json_doc::check_if_schema(&v);
     (code, v, err)
 }
 
