@@ -158,6 +158,15 @@ pub struct LineStats {
     /// Lines longer than the reader's limit, skipped (also counted as unreadable).
     pub overlong_lines: u64,
     pub unreadable_samples: Vec<Sample>,
+    /// Failed allocations (`Free fragment not found`, `no more shm memory`, ...).
+    pub out_of_memory_lines: u64,
+    /// Of those, the ones that name pkg / shm.
+    pub out_of_memory_pkg: u64,
+    pub out_of_memory_shm: u64,
+    /// Lines of a pasted RPC answer (`pkg.stats`, `mod.stats`, ...), read into [`DumpLog::rpc`].
+    pub rpc_lines: u64,
+    /// Lines with a `uniq -c` count: their pool, process and order are not in the input.
+    pub uniq_lines: u64,
 }
 
 /// Everything read from one input.
@@ -168,6 +177,8 @@ pub struct DumpLog {
     /// Allocator abort messages outside any dump (`BUG: ... overwritten`).
     pub corruption: Vec<Corruption>,
     pub lines: LineStats,
+    /// Memory RPC answers pasted in the input (lines no dump reader took).
+    pub rpc: crate::memrpc::Answers,
 }
 
 impl DumpLog {
