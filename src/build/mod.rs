@@ -198,16 +198,13 @@ pub struct Config {
     pub modules_dir: PathBuf,
 }
 
-/// The defines that make a build memory-debug capable, by generation.
-pub const MEMDEBUG_DEFINES: &[&str] = &["DBG_SR_MEMORY", "DBG_QM_MALLOC", "DBG_F_MALLOC"];
-
 /// The memory-debug define among compiler arguments (`-DDBG_SR_MEMORY`).
 pub fn memdebug_define(defines: &str) -> Option<String> {
     defines
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("-D"))
         .map(|d| d.split('=').next().unwrap_or(d))
-        .find(|d| MEMDEBUG_DEFINES.contains(d))
+        .find(|d| crate::mem::MEMDEBUG_FLAGS.contains(d))
         .map(|d| format!("-D{d}"))
 }
 
