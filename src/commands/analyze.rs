@@ -111,6 +111,9 @@ pub struct AnalyzeReport {
     pub corruption: Vec<CorruptionReport>,
     pub dumps: Vec<DumpReport>,
     pub warnings: Vec<String>,
+    /// Known leak fixes of each dump's largest sites, when the version is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_fixes: Option<crate::commands::fixes::KnownReport>,
 }
 
 #[derive(Serialize)]
@@ -263,6 +266,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
     let by = args.by;
     let corruption = corruption_list(&inputs, &chosen, args.pid);
     let status = if corruption.is_empty() { 0 } else { 1 };
+    let known = crate::commands::fixes::known_for(args.kamailio_version.as_deref(), &args.files)?;
+    let known_fixes = known.as_ref().map(|k| {
+        let tops: Vec<Group> = chosen.iter().flat_map(|s| top_groups(s, by, 3).0).collect();
+        crate::commands::fixes::for_keys(k, by, tops.iter().map(|g| g.key.as_str()))
+    });
     if args.json {
         let report = AnalyzeReport {
             schema: "kmemdbg.analyze/1",
@@ -291,11 +299,16 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
                 })
                 .collect(),
             warnings: warnings(&inputs, &chosen),
+            known_fixes,
         };
         crate::commands::print_json(&report)?;
         return Ok(status);
     }
-    print!("{}", render_text(&inputs, &chosen, by, args.top, args.pid));
+    let mut o = render_text(&inputs, &chosen, by, args.top, args.pid);
+    if let (Some(r), Some(k)) = (&known_fixes, &known) {
+        crate::commands::fixes::render_known(&mut o, r, &k.data);
+    }
+    print!("{o}");
     Ok(status)
 }
 
