@@ -18,6 +18,8 @@ pub const VERSION_LINE: &str = concat!(
 
 mod fixes;
 pub use fixes::FixesArgs;
+mod hunt;
+pub use hunt::HuntArgs;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -60,6 +62,7 @@ pub enum Command {
     Completions(CompletionsArgs),
     Man(ManArgs),
     Fixes(FixesArgs),
+    Hunt(HuntArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.

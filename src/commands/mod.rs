@@ -13,6 +13,7 @@ pub mod fixes;
 pub mod gdb;
 pub mod gdb_script;
 pub mod gen_dump;
+pub mod hunt;
 pub mod inspect;
 pub mod man;
 pub mod patch;
@@ -49,6 +50,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Analyze(a) => analyze::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::GenDump(a) => gen_dump::run(&a),
+        Command::Hunt(a) => hunt::run(&a),
         Command::Fixes(a) => fixes::run(&a),
     }
 }
