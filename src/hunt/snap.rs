@@ -63,6 +63,9 @@ fn by_dump(source: &SourceInfo, timeout: Duration, kamcmd: &Kamcmd) -> Result<Ta
         source: source.clone(),
         poke: None,
         timeout,
+        // a tally needs every fragment, as before routes were chosen
+        full: true,
+        summary: false,
     };
     let mut lines = Vec::new();
     let outcome = capture::capture(&opts, &mut lines, &mut |_| {})?;
