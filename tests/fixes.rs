@@ -510,10 +510,7 @@ fn diff_with_kamailio_version_names_the_known_fix_of_a_growing_site_stand_in_dum
 #[test]
 fn diff_reads_the_version_from_a_kmemdbg_header_and_never_guesses_it() {
     let dir = tempfile::tempdir().unwrap();
-    let (before, after) = renamed_pair(
-        dir.path(),
-        Some("# kmemdbg mod.stats snapshot 1\n# kamailio: 5.6.5\n"),
-    );
+    let (before, after) = renamed_pair(dir.path(), Some("# kmemdbg dump\n# kamailio: 5.6.5\n"));
     let (code, out, err) = run_kmemdbg(&["diff", &before, &after, "--top", "1"]);
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -568,5 +565,42 @@ fn analyze_with_kamailio_version_gives_each_large_site_a_known_fixes_line() {
             .as_array()
             .is_some_and(|a| !a.is_empty()),
         "{out}"
+    );
+}
+
+/// A `dump --mod-stats` snapshot file as kmemdbg writes it (header from
+/// src/dump/modstats.rs's MAGIC and keys; the answer laid out as kamcmd
+/// prints `mod.stats all shm`), with `bytes` held by siputils' get_uri_param.
+fn snapshot(time: &str, unix: u64, bytes: u64) -> String {
+    format!(
+        "# kmemdbg mod.stats snapshot 1\n# time: {time}\n# unix_time: {unix}\n# main_pid: 4242\n# kamailio: 5.6.3\n\
+# ctl: unix:/run/kamailio/kamailio_ctl\n# rpc: mod.stats all shm\nModule: core\n{{\n\tinit_timer(210): 4096\n\tTotal: 4096\n}}\n\
+Module: siputils\n{{\n\tget_uri_param(1180): {bytes}\n\tTotal: {bytes}\n}}\n"
+    )
+}
+
+#[test]
+fn diff_of_mod_stats_snapshots_reads_the_version_in_their_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.modstats");
+    let b = dir.path().join("b.modstats");
+    std::fs::write(&a, snapshot("2026-12-06T17:00:00Z", 1796576400, 1000)).unwrap();
+    std::fs::write(&b, snapshot("2026-12-06T17:10:00Z", 1796577000, 9000)).unwrap();
+    let (code, out, err) = run_kmemdbg(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "known leak fixes for Kamailio 5.6.3 (version from the header of {}",
+            b.display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("siputils: get_uri_param(1180)\n     known fixes after 5.6.3: upgrade to 5.6.6 (same branch) [same function"), "{out}");
+    let (_, out, _) = run_kmemdbg(&["diff", a.to_str().unwrap(), b.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
+    assert_eq!(
+        v["known_fixes"]["sites"][0]["fixes"][0]["id"],
+        "8363208fff7c"
     );
 }

@@ -34,7 +34,8 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus> {
             Some(crate::mem::Pool::Pkg) => "pkg",
             _ => "shm",
         };
-        return super::modstats_view::diff(&args.files, pool, args.top, args.json);
+        let version = args.kamailio_version.as_deref();
+        return super::modstats_view::diff(&args.files, pool, args.top, args.json, version);
     }
     let inputs = load(&args.files)?;
     let chosen = select(&inputs, args.pool, args.pid)?;
