@@ -171,6 +171,15 @@ pub struct LineStats {
     /// Lines longer than the reader's limit, skipped (also counted as unreadable).
     pub overlong_lines: u64,
     pub unreadable_samples: Vec<Sample>,
+    /// Failed allocations (`Free fragment not found`, `no more shm memory`, ...).
+    pub out_of_memory_lines: u64,
+    /// Of those, the ones that name pkg / shm.
+    pub out_of_memory_pkg: u64,
+    pub out_of_memory_shm: u64,
+    /// Lines of a pasted RPC answer (`pkg.stats`, `mod.stats`, ...), read into [`DumpLog::rpc`].
+    pub rpc_lines: u64,
+    /// Lines with a `uniq -c` count: their pool, process and order are not in the input.
+    pub uniq_lines: u64,
 }
 
 /// Everything read from one input.
@@ -181,6 +190,8 @@ pub struct DumpLog {
     /// Allocator abort messages outside any dump (`BUG: ... overwritten`).
     pub corruption: Vec<Corruption>,
     pub lines: LineStats,
+    /// Memory RPC answers pasted in the input (lines no dump reader took).
+    pub rpc: crate::memrpc::Answers,
 }
 
 impl DumpLog {
@@ -294,6 +305,7 @@ struct MemoCtx {
     allocator: Option<Allocator>,
     time: Option<(usize, usize)>,
     repeat: u64,
+    uniq: bool,
 }
 
 /// A dump being read.
@@ -676,6 +688,8 @@ pub struct Aggregator {
     inexact: bool,
     /// Reading a last line that has no `\n`.
     unterminated: bool,
+    /// Reads the RPC answers among the lines that are not dump lines.
+    rpc: crate::memrpc::Reader,
 }
 
 impl Default for Aggregator {
@@ -709,6 +723,7 @@ impl Aggregator {
             chunk: false,
             inexact: false,
             unterminated: false,
+            rpc: crate::memrpc::Reader::new(),
         }
     }
 
@@ -809,6 +824,9 @@ impl Aggregator {
             if line == &self.checks_line[..] {
                 // the same bytes as a line already parsed: same meaning
                 self.stats.dump_lines += 1;
+                if m.uniq {
+                    self.stats.uniq_lines += 1;
+                }
                 let ctx = Ctx {
                     pid: m.pid,
                     process_no: m.process_no,
@@ -833,6 +851,9 @@ impl Aggregator {
             // the input stops inside this line: its guard words may be cut short
             body = Body::Checks { ok: true, text };
         }
+        if parsed.prefix.uniq {
+            self.stats.uniq_lines += 1;
+        }
         match body {
             Body::Blank => {
                 self.stats.blank_lines += 1;
@@ -842,12 +863,24 @@ impl Aggregator {
                 self.stats.alloc_debug_lines += 1;
                 return;
             }
+            Body::OutOfMemory { pool, .. } => {
+                self.stats.other_log_lines += 1;
+                self.stats.out_of_memory_lines += 1;
+                match pool {
+                    Some(Pool::Pkg) => self.stats.out_of_memory_pkg += 1,
+                    Some(Pool::Shm) => self.stats.out_of_memory_shm += 1,
+                    None => {}
+                }
+                return;
+            }
             Body::OtherLog => {
                 self.stats.other_log_lines += 1;
+                self.rpc.feed_tagged(line_no, line, false);
                 return;
             }
             Body::Unreadable => {
                 self.stats.unreadable_lines += 1;
+                self.rpc.feed_tagged(line_no, line, true);
                 if self.stats.unreadable_samples.len() < UNREADABLE_SAMPLES {
                     self.stats.unreadable_samples.push(Sample {
                         line: line_no,
@@ -902,6 +935,7 @@ impl Aggregator {
                     (start, start + t.len())
                 }),
                 repeat: ctx.repeat,
+                uniq: p.uniq,
             });
         }
         self.dispatch(line_no, &body, &ctx);
@@ -1102,6 +1136,12 @@ impl Aggregator {
         s.blank_lines += c.blank_lines;
         s.unreadable_lines += c.unreadable_lines;
         s.overlong_lines += c.overlong_lines;
+        s.out_of_memory_lines += c.out_of_memory_lines;
+        s.out_of_memory_pkg += c.out_of_memory_pkg;
+        s.out_of_memory_shm += c.out_of_memory_shm;
+        s.uniq_lines += c.uniq_lines;
+        let theirs = std::mem::take(&mut chunk.rpc);
+        self.rpc.append(theirs, offset);
         for sample in chunk.stats.unreadable_samples.drain(..) {
             if s.unreadable_samples.len() < UNREADABLE_SAMPLES {
                 s.unreadable_samples.push(Sample {
@@ -1240,10 +1280,20 @@ impl Aggregator {
                 c.pid = c.pid.or(s.pid);
             }
         }
+        let rpc = self.rpc.finish();
+        let mut lines = self.stats;
+        // lines of RPC answers were counted as not understood (or as other log lines)
+        lines.unreadable_lines = lines.unreadable_lines.saturating_sub(rpc.used_unreadable);
+        lines.other_log_lines = lines
+            .other_log_lines
+            .saturating_sub(rpc.lines_used.saturating_sub(rpc.used_unreadable));
+        lines.rpc_lines = rpc.lines_used;
+        lines.unreadable_samples.retain(|s| !rpc.used_line(s.line));
         DumpLog {
             snapshots,
             corruption: self.corruption,
-            lines: self.stats,
+            lines,
+            rpc,
         }
     }
 }
