@@ -29,6 +29,7 @@ pub mod patch;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod scan;
 pub mod service;
 pub mod sip;
 pub mod source;

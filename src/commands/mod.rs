@@ -17,6 +17,7 @@ pub mod man;
 pub mod patch;
 pub mod restart;
 pub mod revert;
+pub mod scan;
 pub mod size;
 pub mod triage;
 pub mod verify;
@@ -56,6 +57,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Analyze(a) => analyze::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::GenDump(a) => gen_dump::run(&a),
+        Command::Scan(a) => scan::run(&a),
     }
 }
 
