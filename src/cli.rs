@@ -8,10 +8,18 @@ use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// `kmemdbg --version`: the crate version and the git revision it was built from.
+pub const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("KMEMDBG_GIT_REV"),
+    ")"
+);
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kmemdbg",
-    version = crate::commands::VERSION_LINE,
+    version = VERSION_LINE,
     about = "Find Kamailio memory leaks: convert a box to a memory-debug build, verify build flags, read the dumps",
     long_about = "Find Kamailio memory leaks.\n\n\
 The manual procedure (\"out of memory\" troubleshooting) is: check `kamailio -V`, rebuild with \
@@ -108,7 +116,7 @@ pub struct RestartArgs {
 #[derive(Debug, Args)]
 #[command(
     about = "Change the memory pool sizes (-m shared, -M private) with a guided restart",
-    long_about = "The seed's \"memory pool is too small\" branch. Writes the new sizes where the service \
+    long_about = "The \"memory pool is too small\" branch of the out-of-memory troubleshooting procedure. Writes the new sizes where the service \
 reads them (SHM_MEMORY/PKG_MEMORY in /etc/default/kamailio or /etc/sysconfig/kamailio, else -m/-M in a \
 systemd drop-in, the init script or the process's command line), with backups, then does the guided \
 restart (see `kmemdbg restart --help`). A size the proxy cannot start with (a pkg pool too small for the \
@@ -695,7 +703,7 @@ How each dump is asked for (Kamailio 5.x):\n  \
 --pkg PID     cfg.set_now_int core mem_dump_pkg PID: that process prints its pkg memory the next \
 time it runs its loop; receivers run it on their next SIP message (--poke sends them OPTIONS); \
 processes are asked one at a time\n  \
---signal      SIGUSR1 to the main process (the seed's method, the only one on old versions): \
+--signal      SIGUSR1 to the main process (the method of the out-of-memory troubleshooting guide, the only one on old versions): \
 main's pkg and the shm, printed only when memlog <= debug\n\n\
 The RPC dumps need the ctl and cfg_rpc modules. What a dump contains follows mem_summary \
 (1 pkg status, 2 shm status, 4 pkg summary, 8 shm summary, 16 short status). \
