@@ -120,7 +120,7 @@ fn ask_proxy(ctl: &str, scan: &mut Scan, ctx: &mut Context, notes: &mut Vec<Stri
         )),
     }
     if let Ok(text) = k.call(&["core.shmmem"]) {
-        ctx.shm_total = crate::watch::parse::parse_shmmem(&text).map(|s| s.total_bytes);
+        ctx.shm_total = crate::kamcmd::records::parse_shmmem(&text).map(|s| s.total_bytes);
     }
     if let Ok(text) = k.call(&["core.uptime"]) {
         let up = text.lines().find_map(|l| {
