@@ -4,6 +4,8 @@
 //! CRLF and colour, and on bad input. Also a small generator + analyze run.
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,7 @@ fn json_of(args: &[&str]) -> (i32, Value, String) {
     let (code, out, err) = run_kmemdbg(args);
     let v: Value = serde_json::from_str(&out)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {out}\nstderr: {err}"));
+    json_doc::check_if_schema(&v);
     (code, v, err)
 }
 

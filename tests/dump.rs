@@ -6,6 +6,8 @@
 //! journalctl (journald does not run on these machines).
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use kmemdbg::kamcmd::Kamcmd;
 use std::collections::BTreeMap;
@@ -133,6 +135,7 @@ fn dump_json(args: &[&str]) -> (i32, serde_json::Value, String) {
     let (code, stdout, stderr) = run_kmemdbg(args);
     let v = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"));
+    json_doc::check_if_schema(&v);
     (code, v, stderr)
 }
 
@@ -279,6 +282,7 @@ fn real_proxy_dump_measures_htable_leak() {
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&d);
     let series = d["series"].as_array().unwrap();
     let shm = series
         .iter()
@@ -837,6 +841,7 @@ fn standin_journalctl_real_proxy_dump() {
         String::from_utf8_lossy(&o.stderr)
     );
     let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    json_doc::check_if_schema(&v);
     assert_eq!(v["source"]["kind"], "journal");
     assert_eq!(v["source"]["unit"], "kamailio-standin.service");
     let text = std::fs::read_to_string(&out).unwrap();
