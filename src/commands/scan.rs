@@ -74,6 +74,37 @@ pub fn timeline(minutes: &BTreeMap<i64, [u64; 4]>) -> Option<Timeline> {
     })
 }
 
+/// Lines the log says it dropped (journald, rsyslog rate limits).
+#[derive(Serialize)]
+struct Lost {
+    lines: u64,
+    reports: Vec<LostReport>,
+}
+
+#[derive(Serialize)]
+struct LostReport {
+    by: String,
+    lines: Option<u64>,
+    of: Option<String>,
+    text: String,
+}
+
+fn lost_of(loss: &crate::scan::LossReport) -> Lost {
+    Lost {
+        lines: loss.reported_lines,
+        reports: loss
+            .reports
+            .iter()
+            .map(|d| LostReport {
+                by: d.by.clone(),
+                lines: d.lines,
+                of: d.of.clone(),
+                text: d.text.clone(),
+            })
+            .collect(),
+    }
+}
+
 /// `scan --json`.
 #[derive(Serialize)]
 struct Report<'a> {
@@ -87,7 +118,7 @@ struct Report<'a> {
     starts: &'a [crate::scan::group::Start],
     timeline: Option<Timeline>,
     ignored: &'a [crate::scan::IgnoredCount],
-    lost: &'a crate::scan::LossReport,
+    lost: Lost,
     before_since: u64,
     timed: bool,
     debug_build: Option<bool>,
@@ -204,7 +235,7 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
             starts: &scan.starts,
             timeline: timeline(&scan.timeline),
             ignored: &scan.ignored,
-            lost: &scan.loss,
+            lost: lost_of(&scan.loss),
             before_since: scan.before_since,
             timed: scan.timed,
             debug_build: scan.debug_build,
@@ -251,7 +282,7 @@ fn print_text(inputs: &[String], scan: &Scan, verdict: &Verdict, notes: &[String
     if !scan.groups.is_empty() {
         println!();
         println!(
-            "{:<7} {:>7} {:>4}  {:<18} {:<10} {:<22} {:>9}  {:<10} {:<10} {:>8}  size",
+            "{:<7} {:>7} {:>4}  {:<18} {:<12} {:<22} {:>9}  {:<19} {:<19} {:>8}  size",
             "pool",
             "pid",
             "rank",
@@ -277,12 +308,12 @@ fn print_text(inputs: &[String], scan: &Scan, verdict: &Verdict, notes: &[String
                 g.pool.as_str().to_string()
             };
             println!(
-                "{:<7} {:>7} {:>4}  {:<18} {:<10} {:<22} {:>9}  {:<10} {:<10} {:>8}  {size}",
+                "{:<7} {:>7} {:>4}  {:<18} {:<12} {:<22} {:>9}  {:<19} {:<19} {:>8}  {size}",
                 pool,
                 opt(g.pid),
                 opt(g.rank),
                 cut(g.role.as_deref().unwrap_or("-"), 18),
-                cut(g.module.as_deref().unwrap_or("-"), 10),
+                cut(g.module.as_deref().unwrap_or("-"), 12),
                 cut(g.function.as_deref().unwrap_or("-"), 22),
                 thousands(g.count),
                 cut(&when(&g.first_time, g.first_line), 19),

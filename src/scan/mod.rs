@@ -89,7 +89,9 @@ pub struct Scanner {
 mod loss_shim {
     #[derive(Debug, Clone, Default, serde::Serialize)]
     pub struct Drop {
+        pub by: String,
         pub lines: Option<u64>,
+        pub of: Option<String>,
         pub text: String,
     }
     #[derive(Debug, Clone, Default, serde::Serialize)]
@@ -335,5 +337,66 @@ impl Scan {
             *m.entry(g.pool).or_default() += g.count;
         }
         m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_of_real_lines() {
+        // Debian 5.6.3 on this machine, stderr logging (tests/scan_real.rs)
+        let f = fields_of(b" 2(12826) ERROR: usrloc [urecord.c:67]: new_urecord(): could not allocate shared memory from shm pool");
+        assert_eq!((f.rank, f.pid), (Some(2), Some(12826)));
+        assert_eq!(f.level, Some(&b"ERROR"[..]));
+        assert_eq!(f.module, Some(&b"usrloc"[..]));
+        assert_eq!(f.function, Some(&b"new_urecord"[..]));
+        assert_eq!(f.message, b"could not allocate shared memory from shm pool");
+        let f =
+            fields_of(b" 1(19601) ERROR: <script>: request from UA [out of memory softphone 1.0]");
+        assert_eq!(f.module, Some(&b"<script>"[..]));
+        assert_eq!(f.message, b"request from UA [out of memory softphone 1.0]");
+        // journald short-iso (journalctl -o short-iso-precise)
+        let f = fields_of(b"2026-12-06T16:40:01.123456+0000 box kamailio[812]: ERROR: <core> [core/rvalue.c:253]: rval_new_empty(): could not allocate private memory from pkg pool");
+        assert_eq!(f.pid, Some(812));
+        assert_eq!(f.time, Some(&b"2026-12-06T16:40:01.123456+0000"[..]));
+        assert_eq!(f.module, Some(&b"<core>"[..]));
+        assert_eq!(f.function, Some(&b"rval_new_empty"[..]));
+    }
+
+    #[test]
+    fn unnamed_pool_takes_the_neighbours() {
+        let mut s = Scanner::new(Options::default());
+        s.line(1, b" 1(7) ERROR: <core> [core/rvalue.c:253]: rval_new_empty(): could not allocate private memory from pkg pool");
+        s.line(
+            2,
+            b" 1(7) ERROR: <core> [core/rvalue.c:1739]: rval_str_add2(): rv eval out of memory",
+        );
+        // the allocator's line comes before its caller's
+        s.line(3, b" 2(8) ERROR: <core> [core/mem/q_malloc.c:430]: qm_malloc(): qm_malloc(0x7f00, 248) called from usrloc: ucontact.c: new_ucontact(98), module: usrloc; Free fragment not found!");
+        s.line(4, b" 2(8) ERROR: usrloc [ucontact.c:141]: new_ucontact(): could not allocate shared memory from shm pool");
+        // far from any named line: stays unnamed
+        s.line(40, b" 3(9) ERROR: tm [t_funcs.c:1]: f(): no more memory");
+        let scan = s.finish(40, 0);
+        let per = scan.per_pool();
+        assert_eq!(per.get(&OomPool::Pkg), Some(&2));
+        assert_eq!(per.get(&OomPool::Shm), Some(&2));
+        assert_eq!(per.get(&OomPool::Unnamed), Some(&1));
+        let alloc = scan
+            .groups
+            .iter()
+            .find(|g| g.size_min.is_some())
+            .expect("allocator group");
+        assert_eq!(
+            (
+                alloc.module.as_deref(),
+                alloc.function.as_deref(),
+                alloc.size_min,
+                alloc.pool_from
+            ),
+            (Some("usrloc"), Some("new_ucontact"), Some(248), "neighbour")
+        );
+        assert_eq!(scan.debug_build, Some(true));
     }
 }

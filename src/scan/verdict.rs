@@ -129,7 +129,7 @@ pub fn decide(scan: &Scan, ctx: &Context) -> Verdict {
     let mut after = start.and_then(|s| s.first_after_s);
     if let Some(s) = start {
         reasons.push(format!(
-            "the proxy started at line {}{}; {} error(s) followed",
+            "the proxy started at line {}{}; {} error line(s) followed",
             s.line,
             s.time
                 .as_deref()
