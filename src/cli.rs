@@ -16,6 +16,9 @@ pub const VERSION_LINE: &str = concat!(
     ")"
 );
 
+mod fixes;
+pub use fixes::FixesArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kmemdbg",
@@ -56,6 +59,7 @@ pub enum Command {
     GenDump(GenDumpArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
+    Fixes(FixesArgs),
     Scan(ScanArgs),
 }
 

@@ -6,7 +6,7 @@
 //!   subcommand and is the only layer that prints; [`report`] formats.
 //! - orchestration: [`convert`] (the one command, and revert).
 //! - capabilities: one module per step (probe, source, patch, build, cfg,
-//!   service, capture, dump, watch, triage, gdb, docgen); the table in
+//!   service, capture, dump, watch, triage, gdb, fixes, docgen); the table in
 //!   ARCHITECTURE.md says which module owns what.
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
@@ -19,6 +19,7 @@ pub mod commands;
 pub mod convert;
 pub mod docgen;
 pub mod dump;
+pub mod fixes;
 pub mod fsx;
 pub mod gdb;
 pub mod interrupt;

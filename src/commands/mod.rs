@@ -9,6 +9,7 @@ pub mod completions;
 pub mod convert;
 pub mod diff;
 pub mod dump;
+pub mod fixes;
 pub mod gdb;
 pub mod gdb_script;
 pub mod gen_dump;
@@ -50,6 +51,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Diff(a) => diff::run(&a),
         Command::GenDump(a) => gen_dump::run(&a),
         Command::Scan(a) => scan::run(&a),
+        Command::Fixes(a) => fixes::run(&a),
     }
 }
 
