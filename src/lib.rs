@@ -22,6 +22,7 @@ pub mod dump;
 pub mod fixes;
 pub mod fsx;
 pub mod gdb;
+pub mod hunt;
 pub mod interrupt;
 pub mod kamcmd;
 pub mod logline;

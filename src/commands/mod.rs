@@ -13,8 +13,10 @@ pub mod fixes;
 pub mod gdb;
 pub mod gdb_script;
 pub mod gen_dump;
+pub mod hunt;
 pub mod inspect;
 pub mod man;
+pub mod modstats_view;
 pub mod patch;
 pub mod restart;
 pub mod revert;
@@ -51,6 +53,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Diff(a) => diff::run(&a),
         Command::GenDump(a) => gen_dump::run(&a),
         Command::Scan(a) => scan::run(&a),
+        Command::Hunt(a) => hunt::run(&a),
         Command::Fixes(a) => fixes::run(&a),
     }
 }

@@ -21,14 +21,12 @@ pub mod table;
 pub mod time;
 pub mod verdict;
 
-use loss_shim::drop_in_line;
-pub use loss_shim::journald_drops_json;
-/// journald's "Suppressed N messages" entries.
-pub const JOURNALD_DROPPED_MESSAGE_ID: &str = "a596d6fe7bfa4994828e72309e95d61e";
+use crate::capture::loss::drop_in_line;
+pub use crate::capture::loss::{journald_drops_json, JOURNALD_DROPPED_MESSAGE_ID};
+pub use crate::capture::loss::{Drop, Loss, Loss as LossReport};
 use crate::logline::split_message;
 use classify::{classify, Class, Fields, Ignored};
 use group::{Group, Groups, Record, Start};
-pub use loss_shim::{Drop, Loss, Loss as LossReport};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use table::{OomPool, Table};
@@ -83,34 +81,6 @@ pub struct Scanner {
     timed: bool,
     allocator_with_caller: u64,
     allocator_without_caller: u64,
-}
-
-/// Until `capture::loss` (journald / rsyslog drop reports) is on main.
-mod loss_shim {
-    #[derive(Debug, Clone, Default, serde::Serialize)]
-    pub struct Drop {
-        pub by: String,
-        pub lines: Option<u64>,
-        pub of: Option<String>,
-        pub text: String,
-    }
-    #[derive(Debug, Clone, Default, serde::Serialize)]
-    pub struct Loss {
-        pub reported_lines: u64,
-        pub reports: Vec<Drop>,
-    }
-    impl Loss {
-        pub fn add(&mut self, d: Drop) {
-            self.reported_lines += d.lines.unwrap_or(0);
-            self.reports.push(d);
-        }
-    }
-    pub fn drop_in_line(_line: &str) -> Option<Drop> {
-        None
-    }
-    pub fn journald_drops_json(_json: &str, _unit: &str) -> Vec<Drop> {
-        Vec::new()
-    }
 }
 
 impl Scanner {
