@@ -254,7 +254,7 @@ flag and compile-time size, and says whether this build can print memory dumps w
 pub struct InspectArgs {
     #[command(flatten)]
     pub binary: BinaryArg,
-    /// Machine-readable output (schema in README, "inspect --json")
+    /// Machine-readable output (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -380,7 +380,7 @@ pub struct PatchArgs {
     /// (repeatable; build directories up to two levels inside the tree are found)
     #[arg(long, value_name = "DIR")]
     pub build_dir: Vec<PathBuf>,
-    /// Machine-readable output (schema in README, "patch --json")
+    /// Machine-readable output (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -429,7 +429,7 @@ pub struct BuildArgs {
     /// Where the whole compiler output goes (default: SOURCE/kmemdbg-build.log)
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
-    /// Machine-readable result on stdout (schema in README, "build --json"); progress stays on stderr
+    /// Machine-readable result on stdout (schema: docs/json.md); progress stays on stderr
     #[arg(long)]
     pub json: bool,
 }
@@ -466,7 +466,7 @@ pub struct WatchArgs {
     pub duration: Duration,
     #[command(flatten)]
     pub ctl: CtlArg,
-    /// Write every sample to this CSV file (columns in README, "watch")
+    /// Write every sample to this CSV file (columns: docs/commands/watch.md)
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Draw memory over time (shm, pkg per process) into this SVG file
@@ -478,7 +478,7 @@ pub struct WatchArgs {
     /// Plain lines even on a terminal
     #[arg(long)]
     pub plain: bool,
-    /// Print a machine-readable summary at the end instead of text (schema in README)
+    /// Print a machine-readable summary at the end instead of text (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -534,7 +534,7 @@ pub struct TriageArgs {
     /// Also draw the samples as an SVG chart
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
-    /// Machine-readable verdict (schema in README)
+    /// Machine-readable verdict (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -631,7 +631,7 @@ pub struct GdbArgs {
     pub cli_script: bool,
     #[command(flatten)]
     pub binary: BinaryArg,
-    /// Machine-readable output (schema in README)
+    /// Machine-readable output (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -695,7 +695,7 @@ pub struct CfgArgs {
     /// Put back the first original of the cfg and its included files
     #[arg(long, requires = "cfg", conflicts_with_all = ["live", "memlog", "memdbg", "summary", "dry_run"])]
     pub revert: bool,
-    /// Machine-readable output (schema kmemdbg.cfg/1, see README)
+    /// Machine-readable output (schema kmemdbg.cfg/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -776,7 +776,7 @@ pub struct DumpArgs {
     /// How long to wait for each requested dump (90, 30s, 2m)
     #[arg(long, value_name = "S", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Machine-readable report on stdout (schema in README, "dump --json")
+    /// Machine-readable report on stdout (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
     /// Ask for the whole fragment list even when the log cannot carry it (by default a summary is taken then)
@@ -838,7 +838,7 @@ pub struct AnalyzeArgs {
     /// Only dumps printed by this process
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Machine-readable output (schema kmemdbg.analyze/1, see README)
+    /// Machine-readable output (schema kmemdbg.analyze/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -875,7 +875,7 @@ pub struct DiffArgs {
     /// Only dumps printed by this process
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Machine-readable output (schema kmemdbg.diff/1, see README)
+    /// Machine-readable output (schema kmemdbg.diff/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
