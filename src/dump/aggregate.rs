@@ -135,6 +135,51 @@ pub struct Snapshot {
     /// Damaged fragments found in this dump (the first [`CORRUPTION_KEPT`]).
     pub corruption: Vec<Corruption>,
     pub corruption_total: u64,
+    /// What the dump's free list says (q_malloc / f_malloc `bucket size:`, `TOTAL:`).
+    #[serde(skip)]
+    pub free_list: FreeListStats,
+}
+
+/// A status dump's free list, summed: enough to tell fragmentation (much
+/// free memory, no large free fragment) from a full pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FreeListStats {
+    /// Upper bound of the highest non-empty bucket: no free fragment is larger.
+    pub largest_bound: Option<u64>,
+    /// The largest `(first N)` fragment printed: a free fragment that exists.
+    pub largest_seen: Option<u64>,
+    /// `TOTAL: N free fragments = M free bytes`.
+    pub fragments: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+impl FreeListStats {
+    fn add(&mut self, body: &Body) {
+        match *body {
+            Body::FreeBucket { high, first } => {
+                self.largest_bound = Some(self.largest_bound.unwrap_or(0).max(high));
+                self.largest_seen = Some(self.largest_seen.unwrap_or(0).max(first));
+            }
+            Body::FreeTotal { fragments, bytes } => {
+                self.fragments = Some(fragments);
+                self.bytes = Some(bytes);
+            }
+            _ => {}
+        }
+    }
+
+    fn merge(&mut self, later: &FreeListStats) {
+        for (a, b) in [
+            (&mut self.largest_bound, later.largest_bound),
+            (&mut self.largest_seen, later.largest_seen),
+        ] {
+            if let Some(b) = b {
+                *a = Some(a.unwrap_or(0).max(b));
+            }
+        }
+        self.fragments = later.fragments.or(self.fragments);
+        self.bytes = later.bytes.or(self.bytes);
+    }
 }
 
 impl Snapshot {
@@ -330,6 +375,7 @@ struct Builder {
     fragments_without_site: u64,
     bytes_without_site: u64,
     free_fragments: u64,
+    free_list: FreeListStats,
     /// A fragment line was read (the fragment context below is this builder's own).
     had_fragment: bool,
     last_address: Vec<u8>,
@@ -361,6 +407,7 @@ impl Builder {
             fragments_without_site: 0,
             bytes_without_site: 0,
             free_fragments: 0,
+            free_list: FreeListStats::default(),
             had_fragment: false,
             last_address: Vec::new(),
             last_site: Vec::new(),
@@ -504,6 +551,10 @@ impl Builder {
                 );
             }
             Body::FreeList => self.flush_pending(),
+            Body::FreeBucket { .. } | Body::FreeTotal { .. } => {
+                self.flush_pending();
+                self.free_list.add(body);
+            }
             Body::End => self.end_seen = true,
             _ => {}
         }
@@ -534,6 +585,7 @@ impl Builder {
             .bytes_without_site
             .saturating_add(later.bytes_without_site);
         self.free_fragments = self.free_fragments.saturating_add(later.free_fragments);
+        self.free_list.merge(&later.free_list);
         let room = CORRUPTION_KEPT.saturating_sub(self.corruption.len());
         self.corruption
             .extend(later.corruption.into_iter().take(room));
@@ -596,6 +648,7 @@ impl Builder {
             sites,
             corruption: self.corruption,
             corruption_total: self.corruption_total,
+            free_list: self.free_list,
         }
     }
 }
@@ -641,6 +694,13 @@ enum HeadEvent {
     },
     /// A line that ends the previous fragment (next fragment, free list, end marker).
     Flush { line: u64 },
+    /// A free-list line with figures (`bucket size:`, `TOTAL:`).
+    Free {
+        line: u64,
+        high: u64,
+        first: u64,
+        total: Option<(u64, u64)>,
+    },
 }
 
 /// Lines kept per process before its first fragment line in a chunk; past
@@ -916,8 +976,17 @@ impl Aggregator {
                 }
             }
         }
+        // a free-list bucket on a line of its own (`\t\t bucket size: ...`,
+        // the second half of a `hash=` message) continues the last writer's dump
+        let continues = p.pid.is_none()
+            && !p.log_line
+            && matches!(body, Body::FreeBucket { .. } | Body::FreeList);
         let ctx = Ctx {
-            pid: p.pid,
+            pid: if continues {
+                self.procs.get(self.last_proc).map_or(p.pid, |st| st.pid)
+            } else {
+                p.pid
+            },
             process_no: p.process_no,
             allocator: p.allocator,
             time: p.time,
@@ -994,7 +1063,11 @@ impl Aggregator {
                 return;
             }
             // free-list lines or an end marker of a dump we did not see begin
-            Body::FreeList | Body::End if self.procs[pi].open.is_none() => return,
+            Body::FreeList | Body::FreeBucket { .. } | Body::FreeTotal { .. } | Body::End
+                if self.procs[pi].open.is_none() =>
+            {
+                return
+            }
             _ => {}
         }
         let st = &mut self.procs[pi];
@@ -1037,6 +1110,24 @@ impl Aggregator {
                 self.end_continuation(pi, ContinuationEnd::End);
             }
             Body::FreeList => self.push_head(pi, HeadEvent::Flush { line: line_no }),
+            Body::FreeBucket { high, first } => self.push_head(
+                pi,
+                HeadEvent::Free {
+                    line: line_no,
+                    high,
+                    first,
+                    total: None,
+                },
+            ),
+            Body::FreeTotal { fragments, bytes } => self.push_head(
+                pi,
+                HeadEvent::Free {
+                    line: line_no,
+                    high: 0,
+                    first: 0,
+                    total: Some((fragments, bytes)),
+                },
+            ),
             Body::Fragment { .. } => {
                 self.push_head(pi, HeadEvent::Flush { line: line_no });
                 self.procs[pi].phase = Phase::Continuation;
@@ -1186,6 +1277,20 @@ impl Aggregator {
                     HeadEvent::Flush { line } => {
                         if let Some(b) = gp.open.as_mut() {
                             b.apply(line + offset, &Body::FreeList, 1);
+                        }
+                    }
+                    HeadEvent::Free {
+                        line,
+                        high,
+                        first,
+                        total,
+                    } => {
+                        if let Some(b) = gp.open.as_mut() {
+                            let body = match total {
+                                Some((fragments, bytes)) => Body::FreeTotal { fragments, bytes },
+                                None => Body::FreeBucket { high, first },
+                            };
+                            b.apply(line + offset, &body, 1);
                         }
                     }
                     HeadEvent::Site {
