@@ -28,6 +28,9 @@ const SITES: &[&str] = &[
 /// One dump: (site index, count, bytes) rows, each site at most once.
 type Dump = Vec<(usize, u64, u64)>;
 
+/// A listed site: (count growth, bytes growth, grew every time, counts, bytes).
+type Listed = (i64, i64, bool, Vec<u64>, Vec<u64>);
+
 fn dump_strategy() -> impl Strategy<Value = Dump> {
     proptest::collection::btree_map(0..SITES.len(), (1u64..30, 8u64..512), 0..SITES.len()).prop_map(
         |m| {
@@ -88,7 +91,7 @@ fn check(series: &Series, dumps: &[Dump], key: impl Fn(&str) -> String) {
     let n = dumps.len();
     let m = model(dumps, key);
     let rose = |v: &[u64]| v.windows(2).all(|w| w[1] > w[0]);
-    let mut want = BTreeMap::new();
+    let mut want: BTreeMap<String, Listed> = BTreeMap::new();
     for (k, (counts, bytes)) in &m {
         let cg = counts[n - 1] as i64 - counts[0] as i64;
         let bg = bytes[n - 1] as i64 - bytes[0] as i64;
@@ -97,7 +100,7 @@ fn check(series: &Series, dumps: &[Dump], key: impl Fn(&str) -> String) {
             want.insert(k.clone(), (cg, bg, every, counts.clone(), bytes.clone()));
         }
     }
-    let got: BTreeMap<String, (i64, i64, bool, Vec<u64>, Vec<u64>)> = series
+    let got: BTreeMap<String, Listed> = series
         .growing
         .iter()
         .map(|g| {
