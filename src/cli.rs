@@ -160,9 +160,10 @@ pub struct ConvertArgs {
     /// Kamailio source tree, for a binary without memory debugging
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
-    /// The kamailio.cfg the proxy loads
+    /// The kamailio.cfg the proxy loads (default: found from the running proxy's -f, else its
+    /// service's command line and environment files, else the binary's compiled default)
     #[arg(long, value_name = "FILE")]
-    pub cfg: PathBuf,
+    pub cfg: Option<PathBuf>,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Modules to build (comma-separated) with --source
