@@ -8,4 +8,5 @@ bash ci/install-deps.sh
 bash ci/fetch-sources.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --quiet -- -D warnings
-cargo test --all-targets --no-fail-fast -- --test-threads="${KMEMDBG_TEST_THREADS:-4}"
+# One test thread per core: tests that build Kamailio run make -jN themselves.
+cargo test --all-targets --no-fail-fast -- --test-threads="${KMEMDBG_TEST_THREADS:-$(nproc)}"

@@ -2,15 +2,24 @@
 //! and the help text that teaches the procedure. The work lives in
 //! [`crate::commands`].
 
+pub use crate::mem::{Allocator, GroupBy, Pool};
 use crate::units::parse_duration;
-use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// `kmemdbg --version`: the crate version and the git revision it was built from.
+pub const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (git ",
+    env!("KMEMDBG_GIT_REV"),
+    ")"
+);
 
 #[derive(Debug, Parser)]
 #[command(
     name = "kmemdbg",
-    version = crate::commands::VERSION_LINE,
+    version = VERSION_LINE,
     about = "Find Kamailio memory leaks: convert a box to a memory-debug build, verify build flags, read the dumps",
     long_about = "Find Kamailio memory leaks.\n\n\
 The manual procedure (\"out of memory\" troubleshooting) is: check `kamailio -V`, rebuild with \
@@ -106,7 +115,7 @@ pub struct RestartArgs {
 #[derive(Debug, Args)]
 #[command(
     about = "Change the memory pool sizes (-m shared, -M private) with a guided restart",
-    long_about = "The seed's \"memory pool is too small\" branch. Writes the new sizes where the service \
+    long_about = "The \"memory pool is too small\" branch of the out-of-memory troubleshooting procedure. Writes the new sizes where the service \
 reads them (SHM_MEMORY/PKG_MEMORY in /etc/default/kamailio or /etc/sysconfig/kamailio, else -m/-M in a \
 systemd drop-in, the init script or the process's command line), with backups, then does the guided \
 restart (see `kmemdbg restart --help`). A size the proxy cannot start with (a pkg pool too small for the \
@@ -523,26 +532,6 @@ pub struct TriageArgs {
     pub json: bool,
 }
 
-/// Kamailio's allocators that carry allocation sites.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Allocator {
-    /// q_malloc (`-x qm`; DBG_QM_MALLOC / DBG_SR_MEMORY builds)
-    Qm,
-    /// f_malloc (`-x fm`, the default of many builds; DBG_F_MALLOC / DBG_SR_MEMORY)
-    Fm,
-}
-
-/// A memory pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PoolArg {
-    /// The process's private memory (-M)
-    Pkg,
-    /// The shared memory of all processes (-m)
-    Shm,
-}
-
 #[derive(Debug, Args)]
 #[command(
     about = "Print the gdb script that walks q_malloc/f_malloc fragments, for this binary's version",
@@ -566,7 +555,7 @@ pub struct GdbScriptArgs {
     pub allocator: Allocator,
     /// The pool to walk
     #[arg(long, value_enum, default_value = "pkg")]
-    pub pool: PoolArg,
+    pub pool: Pool,
     /// First fragment index printed
     #[arg(long, value_name = "N", default_value_t = 0)]
     pub from: u64,
@@ -614,7 +603,7 @@ pub struct GdbArgs {
     pub core: Option<PathBuf>,
     /// The pool to walk
     #[arg(long, value_enum, default_value = "pkg")]
-    pub pool: PoolArg,
+    pub pool: Pool,
     /// The allocator (default: found from the pool variables the process has set)
     #[arg(long, value_enum)]
     pub allocator: Option<Allocator>,
@@ -623,7 +612,7 @@ pub struct GdbArgs {
     pub top: usize,
     /// Sum sites by site, function, file or module (as analyze --by)
     #[arg(long, value_enum, default_value = "site")]
-    pub by: ByArg,
+    pub by: GroupBy,
     /// Longest time gdb may run (the process stays paused meanwhile)
     #[arg(long, value_name = "S", default_value = "120s", value_parser = parse_duration)]
     pub timeout: Duration,
@@ -714,7 +703,7 @@ How each dump is asked for (Kamailio 5.x):\n  \
 --pkg PID     cfg.set_now_int core mem_dump_pkg PID: that process prints its pkg memory the next \
 time it runs its loop; receivers run it on their next SIP message (--poke sends them OPTIONS); \
 processes are asked one at a time\n  \
---signal      SIGUSR1 to the main process (the seed's method, the only one on old versions): \
+--signal      SIGUSR1 to the main process (the method of the out-of-memory troubleshooting guide, the only one on old versions): \
 main's pkg and the shm, printed only when memlog <= debug\n\n\
 The RPC dumps need the ctl and cfg_rpc modules. What a dump contains follows mem_summary \
 (1 pkg status, 2 shm status, 4 pkg summary, 8 shm summary, 16 short status). \
@@ -772,19 +761,6 @@ pub struct DumpArgs {
     pub json: bool,
 }
 
-/// How `analyze` / `diff` sum allocation sites.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum ByArg {
-    /// Each `module: file: function(line)` on its own
-    Site,
-    /// All lines of one function
-    Function,
-    /// All sites in one source file
-    File,
-    /// All sites of one module (tm, htable, core, ...)
-    Module,
-}
-
 #[derive(Debug, Args)]
 #[command(
     about = "Read memory dumps from a log: heap use and allocation sites per process and pool",
@@ -814,10 +790,10 @@ pub struct AnalyzeArgs {
     pub top: usize,
     /// Sum sites by site, function, file or module
     #[arg(long, value_enum, default_value = "site")]
-    pub by: ByArg,
+    pub by: GroupBy,
     /// Only dumps of this pool
     #[arg(long, value_enum)]
-    pub pool: Option<PoolArg>,
+    pub pool: Option<Pool>,
     /// Only dumps printed by this process
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
@@ -851,10 +827,10 @@ pub struct DiffArgs {
     pub top: usize,
     /// Sum sites by site, function, file or module
     #[arg(long, value_enum, default_value = "site")]
-    pub by: ByArg,
+    pub by: GroupBy,
     /// Only this pool
     #[arg(long, value_enum)]
-    pub pool: Option<PoolArg>,
+    pub pool: Option<Pool>,
     /// Only dumps printed by this process
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
@@ -891,7 +867,7 @@ pub struct GenDumpArgs {
     pub processes: u32,
     /// Pool named in the dump headers
     #[arg(long, value_enum, default_value = "shm")]
-    pub pool: PoolArg,
+    pub pool: Pool,
     /// Extra fragments of the leaking site (htable) per dump
     #[arg(long, default_value_t = 0)]
     pub leak: u64,

@@ -23,6 +23,8 @@ pub mod fsx;
 pub mod gdb;
 pub mod interrupt;
 pub mod kamcmd;
+pub mod logline;
+pub mod mem;
 pub mod patch;
 pub mod probe;
 pub mod report;

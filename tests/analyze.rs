@@ -500,7 +500,7 @@ fn text_report_matches_golden_file() {
     let (code, out, _) = run_kmemdbg(&["analyze", EXCERPT, "--top", "4"]);
     assert_eq!(code, 0);
     let golden = "tests/fixtures/golden/analyze-excerpt.txt";
-    if std::env::var("KMEMDBG_BLESS").as_deref() == Ok("1") {
+    if common::bless_requested() {
         std::fs::write(golden, &out).expect("bless");
     }
     let want = std::fs::read_to_string(golden).expect("golden file (KMEMDBG_BLESS=1 writes it)");
@@ -508,6 +508,32 @@ fn text_report_matches_golden_file() {
         out, want,
         "human output changed; review, then KMEMDBG_BLESS=1 cargo test --test analyze"
     );
+}
+
+#[test]
+fn bless_is_refused_when_ci_is_set() {
+    if std::env::var_os("KMEMDBG_BLESS_INNER").is_some() {
+        return; // the run below must not recurse
+    }
+    // This test binary's golden test, asked to bless with CI set: it must fail
+    // before writing, and leave the golden file as it was.
+    let golden = "tests/fixtures/golden/analyze-excerpt.txt";
+    let before = std::fs::read(golden).expect("golden file");
+    let out = std::process::Command::new(std::env::current_exe().expect("test binary"))
+        .args(["--exact", "text_report_matches_golden_file"])
+        .env("CI", "true")
+        .env("KMEMDBG_BLESS", "1")
+        .env("KMEMDBG_BLESS_INNER", "1")
+        .output()
+        .expect("run the test binary");
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "KMEMDBG_BLESS=1 ran under CI:\n{text}"
+    );
+    assert!(text.contains("refused when CI is set"), "{text}");
+    assert_eq!(std::fs::read(golden).expect("golden file"), before);
 }
 
 #[test]

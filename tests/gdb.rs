@@ -731,7 +731,7 @@ fn gdb_script_names_per_generation_and_golden() {
         "--to",
         "10000",
     ]);
-    if std::env::var("KMEMDBG_BLESS").as_deref() == Ok("1") {
+    if common::bless_requested() {
         std::fs::write(&golden, &s).unwrap();
     }
     let want = std::fs::read_to_string(&golden).expect("golden file (KMEMDBG_BLESS=1 writes it)");

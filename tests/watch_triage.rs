@@ -281,7 +281,7 @@ fn real_proxy_tm_transactions_triage_says_pool_too_small() {
     let ctl = proxy.ctl.display().to_string();
     let k = kmemdbg::kamcmd::Kamcmd::new(Some(&ctl)).unwrap();
     let shm_used = || {
-        kmemdbg::watch::parse::parse_shmmem(&k.call(&["core.shmmem"]).unwrap())
+        kmemdbg::kamcmd::records::parse_shmmem(&k.call(&["core.shmmem"]).unwrap())
             .unwrap()
             .real_used_bytes
     };

@@ -10,16 +10,10 @@
 //! It never reads what a fragment says (that is `kmemdbg analyze`'s job) and
 //! does no I/O: it takes lines and returns which block each belongs to.
 
+use crate::logline;
+use crate::mem::Pool;
 use serde::Serialize;
 use std::collections::HashMap;
-
-/// Which memory pool a dump describes (from its heading).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Pool {
-    Pkg,
-    Shm,
-}
 
 /// Which printer wrote the block.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -78,51 +72,17 @@ pub struct Prefixed<'a> {
 }
 
 /// Splits ` 6(7245) ALERT: ...` (stderr), `Nov 25 22:09:01 host kamailio[7245]: ...`
-/// (syslog, journald `short`/`short-iso`, also `/usr/sbin/kamailio[7245]`).
-/// Returns `None` for lines without a PID prefix (continuation lines).
+/// (syslog, journald `short`/`short-iso`, also `/usr/sbin/kamailio[7245]`)
+/// with the reader `analyze` uses ([`logline::split_writer`]), so both
+/// agree on which process wrote a line. Returns `None` for lines without
+/// a PID prefix (continuation lines).
 pub fn split_prefix(line: &str) -> Option<Prefixed<'_>> {
-    // stderr: optional spaces, process number, `(`, pid, `) `
-    let t = line.trim_start_matches(' ');
-    let digits = t.bytes().take_while(u8::is_ascii_digit).count();
-    if digits > 0 && t.as_bytes().get(digits) == Some(&b'(') {
-        let rest = &t[digits + 1..];
-        let pid_len = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if pid_len > 0 && rest[pid_len..].starts_with(") ") {
-            if let Ok(pid) = rest[..pid_len].parse() {
-                return Some(Prefixed {
-                    pid,
-                    message: &rest[pid_len + 2..],
-                });
-            }
-        }
-    }
-    // syslog / journald: `NAME[PID]: ` where NAME has no spaces.
-    let mut search_from = 0;
-    while let Some(pos) = line[search_from..].find("]: ") {
-        let end = search_from + pos;
-        let head = &line[..end];
-        if let Some(open) = head.rfind('[') {
-            let pid_text = &head[open + 1..];
-            let name = head[..open].rsplit(' ').next().unwrap_or("");
-            if !name.is_empty()
-                && !pid_text.is_empty()
-                && pid_text.bytes().all(|b| b.is_ascii_digit())
-            {
-                if let Ok(pid) = pid_text.parse() {
-                    return Some(Prefixed {
-                        pid,
-                        message: &line[end + 3..],
-                    });
-                }
-            }
-        }
-        search_from = end + 3;
-        // The prefix sits near the start; do not scan a 1 MB line.
-        if search_from > 256 {
-            break;
-        }
-    }
-    None
+    let (prefix, rest) = logline::split_writer(line.as_bytes());
+    let pid = prefix.pid?;
+    // `rest` is a slice of `line` cut after ASCII bytes only
+    let start = rest.as_ptr() as usize - line.as_ptr() as usize;
+    let message = line.get(start..start + rest.len())?;
+    Some(Prefixed { pid, message })
 }
 
 /// What one message means for dump boundaries.

@@ -18,8 +18,9 @@ pub mod source;
 pub mod trigger;
 
 use crate::kamcmd::{Kamcmd, Process};
+use crate::mem::Pool;
 use anyhow::{bail, Context, Result};
-use blocks::{Block, Pool, Scanner, State};
+use blocks::{Block, Scanner, State};
 use explain::{Evidence, Method, Settings};
 use serde::Serialize;
 use source::{Follower, SourceInfo, SourceStats};

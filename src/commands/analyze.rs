@@ -2,7 +2,7 @@
 //! use and the sites by bytes; memory corruption first. Reading is done by
 //! [`crate::dump`]; this file loads, filters and prints.
 
-use crate::cli::{AnalyzeArgs, ByArg, PoolArg};
+use crate::cli::AnalyzeArgs;
 use crate::commands::{human_bytes, thousands};
 use crate::dump::{self, DumpKind, DumpLog, Group, GroupBy, Pool, Snapshot};
 use crate::ExitStatus;
@@ -10,26 +10,6 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-
-impl From<ByArg> for GroupBy {
-    fn from(b: ByArg) -> GroupBy {
-        match b {
-            ByArg::Site => GroupBy::Site,
-            ByArg::Function => GroupBy::Function,
-            ByArg::File => GroupBy::File,
-            ByArg::Module => GroupBy::Module,
-        }
-    }
-}
-
-impl From<PoolArg> for Pool {
-    fn from(p: PoolArg) -> Pool {
-        match p {
-            PoolArg::Pkg => Pool::Pkg,
-            PoolArg::Shm => Pool::Shm,
-        }
-    }
-}
 
 /// One input file and what was read from it.
 pub struct Input {
@@ -262,7 +242,7 @@ pub fn warnings(inputs: &[Input], chosen: &[&Snapshot]) -> Vec<String> {
                 thousands(s.fragments_without_site)
             ));
         }
-        if s.kind == DumpKind::Status && s.allocator == Some(dump::Allocator::FMalloc) {
+        if s.kind == DumpKind::Status && s.allocator == Some(dump::Allocator::Fm) {
             w.push(format!(
                 "{at}: f_malloc's status lists no fragments; its sites come from fm_sums (mem_summary 4 or 8), or run with -x qm"
             ));
@@ -278,9 +258,9 @@ pub fn warnings(inputs: &[Input], chosen: &[&Snapshot]) -> Vec<String> {
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
     let inputs = load(&args.files)?;
-    let pool = args.pool.map(Pool::from);
+    let pool = args.pool;
     let chosen = select(&inputs, pool, args.pid)?;
-    let by = GroupBy::from(args.by);
+    let by = args.by;
     let corruption = corruption_list(&inputs, &chosen, args.pid);
     let status = if corruption.is_empty() { 0 } else { 1 };
     if args.json {

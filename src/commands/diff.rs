@@ -5,7 +5,7 @@
 use crate::cli::DiffArgs;
 use crate::commands::analyze::{load, select, warnings};
 use crate::commands::{signed_thousands, thousands};
-use crate::dump::{diff_all, GroupBy, Pool, Series};
+use crate::dump::{diff_all, GroupBy, Series};
 use crate::ExitStatus;
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -27,8 +27,8 @@ pub struct DiffReport {
 
 pub fn run(args: &DiffArgs) -> Result<ExitStatus> {
     let inputs = load(&args.files)?;
-    let chosen = select(&inputs, args.pool.map(Pool::from), args.pid)?;
-    let by = GroupBy::from(args.by);
+    let chosen = select(&inputs, args.pool, args.pid)?;
+    let by = args.by;
     let (mut series, single) = diff_all(chosen.iter().copied(), by);
     if series.is_empty() {
         let labels: Vec<String> = single.iter().map(|k| k.label()).collect();

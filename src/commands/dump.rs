@@ -275,8 +275,8 @@ pub fn render_text(o: &Outcome, out: Option<&Path>) -> String {
 
 fn describe_block(b: &Block, requested_pid: Option<u32>) -> String {
     let pool = match b.pool {
-        Some(capture::blocks::Pool::Pkg) => "pkg ",
-        Some(capture::blocks::Pool::Shm) => "shm ",
+        Some(crate::mem::Pool::Pkg) => "pkg ",
+        Some(crate::mem::Pool::Shm) => "shm ",
         None => "",
     };
     let kind = match b.kind {

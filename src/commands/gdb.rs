@@ -4,7 +4,7 @@
 //! `dump::group`) and printed with `analyze`'s site table, so `gdb` and
 //! `analyze` of a dump of the same pool read the same.
 
-use crate::cli::{Allocator, BinaryArg, GdbArgs, PoolArg};
+use crate::cli::{Allocator, BinaryArg, GdbArgs, Pool};
 use crate::commands::analyze::{render_body, top_groups, Rest};
 use crate::dump::{Group, GroupBy};
 use crate::gdb::{self, layout::layout_for, ptrace, script, Target};
@@ -32,7 +32,8 @@ pub struct GdbReport {
     pub binary: Option<PathBuf>,
     pub version: String,
     pub layout: &'static str,
-    pub pool: PoolArg,
+    pub pool: Pool,
+    #[serde(serialize_with = "Allocator::serialize_short")]
     pub allocator: Allocator,
     pub heap: gdb::walk::Heap,
     pub fragments_visited: u64,
@@ -162,7 +163,7 @@ pub fn run(args: &GdbArgs) -> Result<ExitStatus> {
         Target::Core(_) => None,
     };
     let snapshot = walk.snapshot(pid);
-    let by = GroupBy::from(args.by);
+    let by = args.by;
     let (groups, rest) = top_groups(&snapshot, by, args.top);
     let used_bytes: u64 = walk.fragments.iter().map(|f| f.size_bytes).sum();
     let report = GdbReport {
@@ -206,14 +207,8 @@ pub fn render_text(r: &GdbReport) -> String {
         r.target.describe(),
         r.version,
         r.layout,
-        match r.pool {
-            PoolArg::Pkg => "pkg",
-            PoolArg::Shm => "shm",
-        },
-        match r.allocator {
-            Allocator::Qm => "q_malloc",
-            Allocator::Fm => "f_malloc",
-        },
+        r.pool.as_str(),
+        r.allocator.name(),
         r.used_fragments,
         r.fragments_visited,
         if r.complete {

@@ -3,7 +3,6 @@
 
 use crate::cli::GenDumpArgs;
 use crate::dump::generate::{generate, Layout, LinePrefix, Spec};
-use crate::dump::Pool;
 use crate::ExitStatus;
 use anyhow::{bail, Context, Result};
 use std::io::{self, BufWriter};
@@ -49,7 +48,7 @@ pub fn run(args: &GenDumpArgs) -> Result<ExitStatus> {
         dumps: args.dumps,
         sites: args.sites.max(1),
         processes: args.processes.max(1),
-        pool: Pool::from(args.pool),
+        pool: args.pool,
         leak: args.leak,
         seed: args.seed,
     };

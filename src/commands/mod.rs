@@ -26,14 +26,6 @@ use crate::cli::{Cli, Command};
 use crate::ExitStatus;
 use anyhow::Result;
 
-/// `kmemdbg --version`: the crate version and the git revision it was built from.
-pub const VERSION_LINE: &str = concat!(
-    env!("CARGO_PKG_VERSION"),
-    " (git ",
-    env!("KMEMDBG_GIT_REV"),
-    ")"
-);
-
 /// Runs the chosen subcommand.
 pub fn run(cli: Cli) -> Result<ExitStatus> {
     match cli.command {

@@ -3,7 +3,7 @@
 
 use crate::cli::SizeArgs;
 use crate::commands::restart::{guided, target};
-use crate::kamcmd::{self, Kamcmd};
+use crate::kamcmd::{records, Kamcmd};
 use crate::service::plan::{self, Desired};
 use crate::service::suggest::{self, PoolProposal};
 use crate::service::{discover, health, Setup};
@@ -79,8 +79,8 @@ fn suggest(setup: &Setup, args: &SizeArgs) -> Result<ExitStatus> {
     let mut proposals = Vec::new();
     let mut notes = Vec::new();
     let shm_text = k.call(&["core.shmmem"])?;
-    match kamcmd::parse_records(&shm_text)
-        .first()
+    match records::parse_shmmem(&shm_text)
+        .as_ref()
         .and_then(suggest::shm)
     {
         Some(p) => proposals.push(p),
@@ -90,7 +90,7 @@ fn suggest(setup: &Setup, args: &SizeArgs) -> Result<ExitStatus> {
         )),
     }
     match k.call(&["pkg.stats"]) {
-        Ok(t) => match suggest::pkg(&kamcmd::parse_records(&t)) {
+        Ok(t) => match suggest::pkg(&records::parse_pkg_stats(&t)) {
             Some(p) => proposals.push(p),
             None => notes.push("pkg.stats answered no sizes".into()),
         },

@@ -45,7 +45,7 @@ fn render(cmd: clap::Command) -> Result<ManPage> {
     let man = clap_mangen::Man::new(cmd)
         .section(SECTION)
         .manual("kmemdbg manual")
-        .source(format!("kmemdbg {}", crate::commands::VERSION_LINE));
+        .source(format!("kmemdbg {}", crate::cli::VERSION_LINE));
     let mut rendered = Vec::new();
     man.render(&mut rendered)
         .with_context(|| format!("cannot render the man page of {name}"))?;

@@ -13,7 +13,8 @@
 //! ([`snapshot_of_fragments`]), so a pool walked with gdb and a dump of it
 //! rank their sites by one code path.
 
-use super::parse::{parse_site, Allocator, Body, LineParser, Pool, Site};
+use crate::logline::{parse_site, Body, LineParser, Site};
+use crate::mem::{Allocator, Pool};
 use serde::Serialize;
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
@@ -1357,31 +1358,9 @@ pub fn snapshot_of_fragments<'a>(
 
 // ---------------------------------------------------------------- grouping
 
-/// What to sum sites by.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum GroupBy {
-    /// Each `module: file: function(line)` on its own.
-    #[default]
-    Site,
-    /// All lines of one function (`module: file: function`).
-    Function,
-    /// All sites in one source file (`module: file`).
-    File,
-    /// All sites of one module (`tm`, `core`, ...).
-    Module,
-}
+pub use crate::mem::GroupBy;
 
 impl GroupBy {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            GroupBy::Site => "site",
-            GroupBy::Function => "function",
-            GroupBy::File => "file",
-            GroupBy::Module => "module",
-        }
-    }
-
     /// The group a site belongs to.
     pub fn key(self, site: &Site) -> String {
         let module = site.module.as_deref();
@@ -1513,7 +1492,7 @@ mod tests {
             &MemoryOrigin {
                 pid: Some(7245),
                 pool: Some(Pool::Shm),
-                allocator: Some(Allocator::QMalloc),
+                allocator: Some(Allocator::Qm),
                 heap: HeapStats::default(),
                 complete: true,
             },

@@ -9,7 +9,7 @@
 //! suspect) and its growth per snapshot. Pure: snapshots in, numbers out.
 
 use super::aggregate::{DumpKind, GroupBy, Snapshot};
-use super::parse::Pool;
+use crate::mem::Pool;
 use serde::Serialize;
 use std::collections::HashMap;
 

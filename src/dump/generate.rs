@@ -1,10 +1,10 @@
-//! Synthetic memory dumps of any size, in each layout `parse` reads, for
+//! Synthetic memory dumps of any size, in each layout `crate::logline` reads, for
 //! benchmarks and scale tests (`kmemdbg gen-dump`). Deterministic: the same
 //! [`Spec`] always writes the same bytes. Writes only to the writer it is
 //! given; the sites are made up (module/file/function names shaped like
 //! Kamailio's), never real data.
 
-use super::parse::Pool;
+use crate::mem::Pool;
 use std::io::{self, Write};
 
 /// Which printout to imitate.

@@ -1,6 +1,6 @@
 //! The diagnosis path: read Kamailio memory dumps and name what grows.
 //!
-//! - [`parse`]: one log line in, what it is out (pure, fuzzed);
+//! - lines are read by [`crate::logline`] (one log line in, what it is out);
 //! - [`aggregate`]: lines in, one [`Snapshot`] per dump out (sites by bytes,
 //!   heap totals, corruption markers; pure, streaming);
 //!   [`snapshot_of_fragments`] sums fragments read from memory (`gdb`) the same way;
@@ -14,13 +14,13 @@
 pub mod aggregate;
 pub mod diff;
 pub mod generate;
-pub mod parse;
 pub mod read;
 
+pub use crate::logline::{parse_line, parse_site, Body, Site};
+pub use crate::mem::{Allocator, Pool};
 pub use aggregate::{
     aggregate_text, group, snapshot_of_fragments, Aggregator, Corruption, DumpKind, DumpLog, Group,
     GroupBy, HeapStats, LineStats, MemoryFragment, MemoryOrigin, SiteStat, Snapshot,
 };
 pub use diff::{diff_all, Growth, Series, SeriesKey};
-pub use parse::{parse_line, parse_site, Allocator, Body, Pool, Site};
 pub use read::{read_path, read_snapshots};

@@ -17,7 +17,7 @@ pub mod ptrace;
 pub mod script;
 pub mod walk;
 
-use crate::cli::{Allocator, PoolArg};
+use crate::mem::{Allocator, Pool};
 use crate::runner;
 use anyhow::{bail, Context, Result};
 use layout::Layout;
@@ -242,7 +242,7 @@ pub fn attach_check(gdb: &Path, pid: u32, timeout: Duration) -> Result<Option<pt
 pub fn choose_allocator(
     probe: &Probe,
     layout: &Layout,
-    pool: PoolArg,
+    pool: Pool,
     requested: Option<Allocator>,
 ) -> Result<Allocator> {
     if layout.compile_time_allocator {
@@ -276,16 +276,16 @@ pub fn choose_allocator(
         None if set(Allocator::Fm) => Ok(Allocator::Fm),
         None => {
             let which = match pool {
-                PoolArg::Pkg => "-X",
-                PoolArg::Shm => "-x",
+                Pool::Pkg => "-X",
+                Pool::Shm => "-x",
             };
             bail!(
                 "neither {} nor {} is set in this process: it runs another allocator for {} (tlsf? see kamailio {which}); only q_malloc (-x qm) and f_malloc (-x fm) pools can be walked",
                 var(Allocator::Qm),
                 var(Allocator::Fm),
                 match pool {
-                    PoolArg::Pkg => "pkg",
-                    PoolArg::Shm => "shm",
+                    Pool::Pkg => "pkg",
+                    Pool::Shm => "shm",
                 }
             )
         }
@@ -388,10 +388,10 @@ kmemdbg-probe var _fm_pkg_block\n$1 = 0\nkmemdbg-probe var _qm_pkg_block\n$2 = 1
         assert_eq!(p.pools["_fm_pkg_block"], 0);
         let l = &layout::LAYOUTS[0];
         assert_eq!(
-            choose_allocator(&p, l, PoolArg::Pkg, None).unwrap(),
+            choose_allocator(&p, l, Pool::Pkg, None).unwrap(),
             Allocator::Qm
         );
-        let err = choose_allocator(&p, l, PoolArg::Shm, None)
+        let err = choose_allocator(&p, l, Pool::Shm, None)
             .unwrap_err()
             .to_string();
         assert!(err.contains("_qm_shm_block"), "{err}");
@@ -408,10 +408,10 @@ kmemdbg-probe var _fm_pkg_block\n$1 = 0\nkmemdbg-probe var _qm_pkg_block\n$2 = 1
             .find(|l| l.compile_time_allocator)
             .unwrap();
         assert_eq!(
-            choose_allocator(&p, l, PoolArg::Pkg, None).unwrap(),
+            choose_allocator(&p, l, Pool::Pkg, None).unwrap(),
             Allocator::Fm
         );
-        let err = choose_allocator(&p, l, PoolArg::Pkg, Some(Allocator::Qm))
+        let err = choose_allocator(&p, l, Pool::Pkg, Some(Allocator::Qm))
             .unwrap_err()
             .to_string();
         assert!(err.contains("uses f_malloc"), "{err}");

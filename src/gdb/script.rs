@@ -7,14 +7,14 @@
 //! works on it too, and [`super::walk`] reads it back.
 
 use super::layout::Layout;
-use crate::cli::{Allocator, PoolArg};
+use crate::mem::{Allocator, Pool};
 
 /// What to walk.
 #[derive(Debug, Clone)]
 pub struct ScriptSpec<'a> {
     pub layout: &'a Layout,
     pub allocator: Allocator,
-    pub pool: PoolArg,
+    pub pool: Pool,
     /// First fragment index printed (inclusive).
     pub from: u64,
     /// The walk stops at this index (exclusive): a bound on a damaged pool.
@@ -32,12 +32,12 @@ pub const FRAG: &str = "kmemdbg-frag";
 pub const ERROR: &str = "kmemdbg-walk error:";
 
 /// The pool variable for this allocator and pool.
-pub fn pool_variable(layout: &Layout, allocator: Allocator, pool: PoolArg) -> &'static str {
+pub fn pool_variable(layout: &Layout, allocator: Allocator, pool: Pool) -> &'static str {
     match (allocator, pool) {
-        (Allocator::Qm, PoolArg::Pkg) => layout.qm_pkg,
-        (Allocator::Qm, PoolArg::Shm) => layout.qm_shm,
-        (Allocator::Fm, PoolArg::Pkg) => layout.fm_pkg,
-        (Allocator::Fm, PoolArg::Shm) => layout.fm_shm,
+        (Allocator::Qm, Pool::Pkg) => layout.qm_pkg,
+        (Allocator::Qm, Pool::Shm) => layout.qm_shm,
+        (Allocator::Fm, Pool::Pkg) => layout.fm_pkg,
+        (Allocator::Fm, Pool::Shm) => layout.fm_shm,
     }
 }
 
@@ -70,8 +70,8 @@ pub fn render(spec: &ScriptSpec<'_>) -> String {
         ),
     };
     let (pool, pool_name, opt) = match spec.pool {
-        PoolArg::Pkg => ("pkg", "private (pkg)", "-X"),
-        PoolArg::Shm => ("shm", "shared (shm)", "-x"),
+        Pool::Pkg => ("pkg", "private (pkg)", "-X"),
+        Pool::Shm => ("shm", "shared (shm)", "-x"),
     };
     let var = pool_variable(l, spec.allocator, spec.pool);
     let not_in_use = if l.compile_time_allocator {
@@ -189,8 +189,8 @@ pub fn render_python(spec: &ScriptSpec<'_>) -> String {
         Allocator::Fm => ("struct fm_frag", "last_frag", "0", l.fm_free_mark, "fm"),
     };
     let pool = match spec.pool {
-        PoolArg::Pkg => "pkg",
-        PoolArg::Shm => "shm",
+        Pool::Pkg => "pkg",
+        Pool::Shm => "shm",
     };
     let var = pool_variable(l, spec.allocator, spec.pool);
     format!(
@@ -288,7 +288,7 @@ mod tests {
     use super::*;
     use crate::gdb::layout::LAYOUTS;
 
-    fn spec(layout: &Layout, allocator: Allocator, pool: PoolArg) -> ScriptSpec<'_> {
+    fn spec(layout: &Layout, allocator: Allocator, pool: Pool) -> ScriptSpec<'_> {
         ScriptSpec {
             layout,
             allocator,
@@ -302,7 +302,7 @@ mod tests {
 
     #[test]
     fn modern_qm_pkg() {
-        let s = render(&spec(&LAYOUTS[0], Allocator::Qm, PoolArg::Pkg));
+        let s = render(&spec(&LAYOUTS[0], Allocator::Qm, Pool::Pkg));
         assert!(s.contains("set $blk = _qm_pkg_block\n"), "{s}");
         assert!(s.contains("$blk->last_frag_end"));
         assert!(s.contains("set $o_free = (unsigned long) &((struct qm_frag *) 0)->u.is_free"));
@@ -322,7 +322,7 @@ mod tests {
     #[test]
     fn old_fm_shm_has_no_mname() {
         let l = LAYOUTS.iter().find(|l| l.versions == "3.0 - 4.1").unwrap();
-        let s = render(&spec(l, Allocator::Fm, PoolArg::Shm));
+        let s = render(&spec(l, Allocator::Fm, Pool::Shm));
         assert!(s.contains("set $blk = shm_block\n"));
         assert!(s.contains("$blk->last_frag\n"));
         assert!(s.contains("((struct fm_frag *) 0)->u.nxt_free"));
@@ -332,7 +332,7 @@ mod tests {
 
     #[test]
     fn python_variant_reads_the_same_fields() {
-        let s = render_python(&spec(&LAYOUTS[0], Allocator::Fm, PoolArg::Shm));
+        let s = render_python(&spec(&LAYOUTS[0], Allocator::Fm, Pool::Shm));
         assert!(
             s.contains("blk = gdb.parse_and_eval(\"_fm_shm_block\")"),
             "{s}"
@@ -351,7 +351,7 @@ mod tests {
     fn every_row_renders_balanced_blocks() {
         for l in LAYOUTS {
             for a in [Allocator::Qm, Allocator::Fm] {
-                for p in [PoolArg::Pkg, PoolArg::Shm] {
+                for p in [Pool::Pkg, Pool::Shm] {
                     for debug in [true, false] {
                         let mut sp = spec(l, a, p);
                         sp.debug_fields = debug;

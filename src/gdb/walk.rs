@@ -54,8 +54,8 @@ impl Walk {
                 _ => None,
             }),
             allocator: heap.and_then(|h| match h.allocator.as_str() {
-                "qm" => Some(dump::Allocator::QMalloc),
-                "fm" => Some(dump::Allocator::FMalloc),
+                "qm" => Some(dump::Allocator::Qm),
+                "fm" => Some(dump::Allocator::Fm),
                 _ => None,
             }),
             heap: heap.map_or_else(HeapStats::default, |h| HeapStats {

@@ -2,12 +2,12 @@
 //! memory) and `pkg.stats` (private memory per process, from the `kex`
 //! module), with the reasoning spelled out.
 //!
-//! Pure: kamcmd records in, a proposal out. The rule is deliberately
+//! Pure: typed RPC records ([`crate::kamcmd::records`]) in, a proposal out. The rule is deliberately
 //! simple and stated in the output: a pool whose peak use is above half of
 //! it gets twice the peak (rounded up to a multiple of the unit below);
 //! otherwise it is large enough, and running out means a leak, not a size.
 
-use crate::kamcmd::Record;
+use crate::kamcmd::records::{PkgStat, ShmStat};
 use serde::Serialize;
 
 const MB: u64 = 1024 * 1024;
@@ -22,10 +22,6 @@ pub struct PoolProposal {
     /// The size to use (equal to current when it is large enough).
     pub proposed_mb: u64,
     pub reasoning: String,
-}
-
-fn num(r: &Record, k: &str) -> Option<u64> {
-    r.get(k).and_then(|v| v.trim().parse().ok())
 }
 
 fn round_up(mb: u64, unit: u64) -> u64 {
@@ -67,49 +63,51 @@ fn propose(pool: &str, total: u64, peak: u64, unit: u64, who: &str) -> PoolPropo
     }
 }
 
-/// From `core.shmmem`'s record (`total`, `max_used` or `real_used`).
-pub fn shm(record: &Record) -> Option<PoolProposal> {
-    let total = num(record, "total")?;
-    let peak = num(record, "max_used").or_else(|| num(record, "real_used"))?;
-    Some(propose("shm", total, peak, 32, "shared memory"))
+/// From `core.shmmem` (its `max_used`, the peak since start).
+pub fn shm(stat: &ShmStat) -> Option<PoolProposal> {
+    Some(propose(
+        "shm",
+        stat.total_bytes,
+        stat.max_used_bytes,
+        32,
+        "shared memory",
+    ))
 }
 
 /// From `pkg.stats` (one record per process; the busiest one decides).
-pub fn pkg(records: &[Record]) -> Option<PoolProposal> {
-    let mut best: Option<(u64, u64, String)> = None;
-    for r in records {
-        let (Some(total), Some(used)) = (num(r, "total_size"), num(r, "real_used")) else {
-            continue;
-        };
-        if best.as_ref().map_or(true, |(_, u, _)| used > *u) {
-            let who = format!(
-                "private memory of PID {} ({})",
-                r.get("pid").cloned().unwrap_or_default(),
-                r.get("desc").cloned().unwrap_or_default()
-            );
-            best = Some((total, used, who));
-        }
-    }
-    let (total, used, who) = best?;
-    Some(propose("pkg", total, used, 4, &who))
+pub fn pkg(stats: &[PkgStat]) -> Option<PoolProposal> {
+    let busiest = stats.iter().fold(None::<&PkgStat>, |best, p| match best {
+        Some(b) if p.real_used_bytes <= b.real_used_bytes => Some(b),
+        _ => Some(p),
+    })?;
+    let who = format!("private memory of PID {} ({})", busiest.pid, busiest.desc);
+    Some(propose(
+        "pkg",
+        busiest.total_bytes,
+        busiest.real_used_bytes,
+        4,
+        &who,
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kamcmd::parse_records;
+    use crate::kamcmd::records::{parse_pkg_stats, parse_shmmem};
 
     #[test]
     fn proposals() {
         // Real core.shmmem of Debian's 5.6.3 with -m 64 (numbers from a run here).
-        let r = parse_records("{\n\ttotal: 67108864\n\tfree: 66486880\n\tused: 381840\n\treal_used: 621984\n\tmax_used: 621984\n\tfragments: 1\n}\n");
-        let p = shm(&r[0]).unwrap();
+        let r = parse_shmmem("{\n\ttotal: 67108864\n\tfree: 66486880\n\tused: 381840\n\treal_used: 621984\n\tmax_used: 621984\n\tfragments: 1\n}\n").unwrap();
+        let p = shm(&r).unwrap();
         assert_eq!(p.proposed_mb, 64);
         assert!(p.reasoning.contains("large enough"));
-        let busy = parse_records("{\n\ttotal: 33554432\n\tmax_used: 30000000\n}\n");
-        let p = shm(&busy[0]).unwrap();
+        // The same record's shape with a pool used up to 30 MB of 32.
+        let busy = parse_shmmem("{\n\ttotal: 33554432\n\tfree: 3554432\n\tused: 29000000\n\treal_used: 30000000\n\tmax_used: 30000000\n\tfragments: 9\n}\n").unwrap();
+        let p = shm(&busy).unwrap();
         assert_eq!(p.proposed_mb, 64, "{p:?}");
-        let pk = parse_records("{\n\tentry: 0\n\tpid: 10\n\trank: 0\n\treal_used: 3000000\n\ttotal_size: 4194304\n\tdesc: main\n}\n{\n\tentry: 1\n\tpid: 11\n\treal_used: 100\n\ttotal_size: 4194304\n\tdesc: udp receiver\n}\n");
+        // pkg.stats's record shape (see kamcmd::records), one busy process.
+        let pk = parse_pkg_stats("{\n\tentry: 0\n\tpid: 10\n\trank: 0\n\tused: 2900000\n\tfree: 1194304\n\treal_used: 3000000\n\ttotal_size: 4194304\n\ttotal_frags: 9\n\tdesc: main\n}\n{\n\tentry: 1\n\tpid: 11\n\trank: 1\n\tused: 90\n\tfree: 4194204\n\treal_used: 100\n\ttotal_size: 4194304\n\ttotal_frags: 1\n\tdesc: udp receiver\n}\n");
         let p = pkg(&pk).unwrap();
         assert_eq!(p.proposed_mb, 8);
         assert!(p.reasoning.contains("PID 10"));

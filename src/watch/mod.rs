@@ -7,7 +7,6 @@
 //! a setting of the proxy, never writes a file and never prints (the face
 //! does, see `commands::watch`).
 
-pub mod parse;
 pub mod series;
 
 use crate::kamcmd::Kamcmd;
@@ -15,7 +14,8 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-pub use parse::{ModShm, PkgStat, ShmStat};
+use crate::kamcmd::records;
+pub use crate::kamcmd::records::{ModShm, PkgStat, ShmStat};
 
 /// Everything read at one moment.
 #[derive(Debug, Clone, Serialize)]
@@ -103,7 +103,7 @@ impl Sampler {
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
         let text = self.kamcmd.call(&["core.shmmem"])?;
-        let shm = parse::parse_shmmem(&text).with_context(|| {
+        let shm = records::parse_shmmem(&text).with_context(|| {
             format!(
                 "core.shmmem over {} answered something unexpected: {:?}",
                 self.kamcmd.socket,
@@ -111,12 +111,12 @@ impl Sampler {
             )
         })?;
         let pkg = if self.has_pkg_stats {
-            parse::parse_pkg_stats(&self.kamcmd.call(&["pkg.stats"])?)
+            records::parse_pkg_stats(&self.kamcmd.call(&["pkg.stats"])?)
         } else {
             Vec::new()
         };
         let mods = if self.mod_stats {
-            parse::parse_mod_stats(&self.kamcmd.call(&["mod.stats", "all", "shm"])?)
+            records::parse_mod_stats(&self.kamcmd.call(&["mod.stats", "all", "shm"])?)
         } else {
             Vec::new()
         };
@@ -124,7 +124,7 @@ impl Sampler {
             self.kamcmd
                 .call(&["stats.get_statistics", "rcv_requests"])
                 .ok()
-                .and_then(|t| parse::parse_statistic(&t, "rcv_requests"))
+                .and_then(|t| records::parse_statistic(&t, "rcv_requests"))
         } else {
             None
         };

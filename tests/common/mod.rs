@@ -49,6 +49,18 @@ pub fn require_real(test: &str, what: &str, present: bool) -> bool {
     false
 }
 
+/// True when `KMEMDBG_BLESS=1` asks a golden test to rewrite its file.
+/// Refused (a panic) when `CI` is set: in CI a golden test always compares,
+/// it never turns into a test that cannot fail.
+pub fn bless_requested() -> bool {
+    let asked = std::env::var("KMEMDBG_BLESS").as_deref() == Ok("1");
+    assert!(
+        !(asked && std::env::var_os("CI").is_some()),
+        "KMEMDBG_BLESS=1 is refused when CI is set: golden files are rewritten by a person, after review"
+    );
+    asked
+}
+
 /// Debian's installed kamailio, when present.
 pub fn debian_kamailio(test: &str) -> Option<PathBuf> {
     let p = PathBuf::from("/usr/sbin/kamailio");

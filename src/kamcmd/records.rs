@@ -1,10 +1,81 @@
-//! Pure readers of the memory RPC answers that `watch` and `triage` sample:
-//! `pkg.stats` (kex, one record per process), `core.shmmem` (core),
-//! `mod.stats all shm` (kex, per module) and `stats.get_statistics NAME`.
-//! Text in, numbers out, no I/O; never panics (fuzzed below).
+//! Typed records of the RPC answers kmemdbg reads, in one place: kamcmd's
+//! `{ key: value }` blocks, `core.psx` (processes), `core.shmmem` (shared
+//! memory), `pkg.stats` (kex, private memory per process), `mod.stats all
+//! shm` (kex, shared memory per module), `stats.get_statistics NAME`,
+//! `core.sockets_list` and kamcmd's `error:` answers.
+//!
+//! Pure: text in, data out; no I/O, never panics (fuzzed below). Callers
+//! (`watch`, `triage`, `capture`, `service::suggest`, `size`) ask
+//! [`super::Kamcmd`] for the text and read it here, never by hand.
 
-use crate::kamcmd::{parse_records, Record};
 use serde::Serialize;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+
+/// One `{ ... }` block of kamcmd output, keys in order of appearance.
+pub type Record = BTreeMap<String, String>;
+
+/// A process of the proxy, from `core.psx`.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Process {
+    pub idx: u32,
+    pub pid: u32,
+    pub description: String,
+}
+
+impl Process {
+    /// Receivers only dump pkg memory when they process a SIP message.
+    pub fn is_receiver(&self) -> bool {
+        self.description.contains("receiver")
+    }
+}
+
+/// kamcmd prints `error: 500 - command x not found` and exits 0.
+pub fn rpc_error(text: &str) -> Option<String> {
+    text.lines()
+        .map(str::trim)
+        .find_map(|l| l.strip_prefix("error:").map(|e| e.trim().to_string()))
+}
+
+/// Parses kamcmd's `{ key: value }` blocks (nested blocks are flattened).
+pub fn parse_records(text: &str) -> Vec<Record> {
+    let mut out = Vec::new();
+    let mut cur: Option<Record> = None;
+    let mut depth = 0usize;
+    for line in text.lines() {
+        let l = line.trim();
+        if l.ends_with('{') {
+            depth += 1;
+            if depth == 1 {
+                cur = Some(Record::new());
+            }
+        } else if l == "}" {
+            depth = depth.saturating_sub(1);
+            if depth == 0 {
+                if let Some(r) = cur.take() {
+                    out.push(r);
+                }
+            }
+        } else if let (Some(r), Some((k, v))) = (cur.as_mut(), l.split_once(':')) {
+            r.insert(k.trim().to_string(), v.trim().to_string());
+        }
+    }
+    out
+}
+
+/// `core.psx` records as processes (records without a numeric PID are skipped).
+pub fn parse_psx(text: &str) -> Vec<Process> {
+    parse_records(text)
+        .into_iter()
+        .filter_map(|r| {
+            Some(Process {
+                idx: r.get("IDX")?.parse().ok()?,
+                pid: r.get("PID")?.parse().ok()?,
+                description: r.get("DSC").cloned().unwrap_or_default(),
+            })
+        })
+        .collect()
+}
 
 /// One process's private (pkg) memory, from `pkg.stats`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -106,9 +177,70 @@ pub fn parse_statistic(text: &str, name: &str) -> Option<u64> {
     })
 }
 
+/// The first UDP socket in `core.sockets_list` (pure).
+pub fn udp_listen_address(text: &str) -> Option<SocketAddr> {
+    // The records are flattened: proto, address, port appear in order.
+    let mut proto = None;
+    let mut address: Option<String> = None;
+    for line in text.lines() {
+        let Some((k, v)) = line.trim().split_once(':') else {
+            continue;
+        };
+        let v = v.trim();
+        match k.trim() {
+            "proto" => {
+                proto = Some(v.to_string());
+                address = None;
+            }
+            "address" => address = Some(v.to_string()),
+            "port" if proto.as_deref() == Some("udp") => {
+                let a = address.as_deref()?;
+                let ip = match a {
+                    "0.0.0.0" | "*" => "127.0.0.1",
+                    "::" | "[::]" => "::1",
+                    other => other.trim_start_matches('[').trim_end_matches(']'),
+                };
+                if let (Ok(ip), Ok(port)) = (ip.parse(), v.parse()) {
+                    return Some(SocketAddr::new(ip, port));
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Real `kamcmd core.psx` from Debian's 5.6.3 here.
+    const PSX: &str = "{\n\tIDX: 0\n\tPID: 7178\n\tDSC: main process - attendant\n}\n{\n\tIDX: 1\n\tPID: 7181\n\tDSC: udp receiver child=0 sock=127.0.0.1:25090\n}\n{\n\tIDX: 6\n\tPID: 7186\n\tDSC: ctl handler\n}\n";
+
+    #[test]
+    fn psx() {
+        let p = parse_psx(PSX);
+        assert_eq!(p.len(), 3);
+        assert_eq!(p[1].pid, 7181);
+        assert!(p[1].is_receiver());
+        assert!(!p[0].is_receiver());
+        assert_eq!(p[2].description, "ctl handler");
+    }
+
+    #[test]
+    fn shmmem_record() {
+        let r = parse_records("{\n\ttotal: 67108864\n\tfree: 66486880\n\tused: 381840\n}\n");
+        assert_eq!(r[0]["total"], "67108864");
+    }
+
+    #[test]
+    fn errors_detected() {
+        assert_eq!(
+            rpc_error("error: 500 - command no.such not found\n").as_deref(),
+            Some("500 - command no.such not found")
+        );
+        assert_eq!(rpc_error("5\n"), None);
+    }
 
     /// Real `kamcmd pkg.stats` from Debian's 5.6.3 here (first two records).
     const PKG: &str = "{\n\tentry: 0\n\tpid: 15361\n\trank: 0\n\tused: 438392\n\tfree: 3459920\n\treal_used: 734384\n\ttotal_size: 4194304\n\ttotal_frags: 2\n\tdesc: main process - attendant\n}\n{\n\tentry: 1\n\tpid: 15368\n\trank: 1\n\tused: 438576\n\tfree: 3459528\n\treal_used: 734776\n\ttotal_size: 4194304\n\ttotal_frags: 3\n\tdesc: udp receiver child=0 sock=127.0.0.1:25999\n}\n{\n\tentry: 6\n\tpid: 15375\n\trank: -2\n\tused: 444368\n\tfree: 3453944\n\treal_used: 740360\n\ttotal_size: 4194304\n\ttotal_frags: 1\n\tdesc: ctl handler\n}\n";
@@ -171,6 +303,23 @@ mod tests {
         );
     }
 
+    /// Real `kamcmd core.sockets_list` from Debian's 5.6.3 here.
+    const SOCKETS: &str = "{\n\tsocket: {\n\t\tproto: udp\n\t\taddress: 127.0.0.1\n\t\tport: 25999\n\t\tmcast: no\n\t\tmhomed: no\n\t\tvirtual: no\n\t}\n}\n";
+
+    #[test]
+    fn first_udp_socket() {
+        assert_eq!(
+            udp_listen_address(SOCKETS),
+            Some("127.0.0.1:25999".parse().unwrap())
+        );
+        let tcp_first = "{\n socket: {\n proto: tcp\n address: 10.0.0.1\n port: 5060\n }\n socket: {\n proto: udp\n address: 0.0.0.0\n port: 5070\n }\n}\n";
+        assert_eq!(
+            udp_listen_address(tcp_first),
+            Some("127.0.0.1:5070".parse().unwrap())
+        );
+        assert_eq!(udp_listen_address("error: 500\n"), None);
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panic(s in "[{}a-zA-Z0-9_:=() \\n\\t-]{0,300}") {
@@ -178,6 +327,9 @@ mod tests {
             let _ = parse_shmmem(&s);
             let _ = parse_mod_stats(&s);
             let _ = parse_statistic(&s, "rcv_requests");
+            let _ = parse_psx(&s);
+            let _ = parse_records(&s);
+            let _ = udp_listen_address(&s);
         }
     }
 }

@@ -1,0 +1,344 @@
+//! Everything before a log line's message: `uniq -c` and pastebin numbers,
+//! ANSI colour, syslog / journald (`TIME host tag[PID]: `), Kamailio's
+//! stderr ` N(PID) `, the level, the allocator's word (`qm_status: `) or a
+//! source location (`<core> [file:line]: `), and 5.x's `function(): `.
+//!
+//! Pure: bytes in, a [`Prefix`] and the rest out. Never panics. Knows
+//! nothing about what a message means (that is [`super::payload`]).
+
+use super::bytes::{digits, find, is_digit, skip_blanks};
+use crate::mem::Allocator;
+
+/// Everything before the message: who wrote the line and when.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Prefix<'a> {
+    /// How many times `uniq -c` says this line repeated (1 otherwise).
+    pub repeat: u32,
+    /// The syslog / journald timestamp, as printed.
+    pub time: Option<&'a [u8]>,
+    /// The writing process: from ` N(PID) ` or `tag[PID]:`.
+    pub pid: Option<u32>,
+    /// Kamailio's process number (stderr logging only).
+    pub process_no: Option<u32>,
+    /// `ALERT`, `NOTICE`, ...
+    pub level: Option<&'a [u8]>,
+    /// The allocator named by the message prefix (`qm_status: `, `fm_sums: `).
+    pub allocator: Option<Allocator>,
+    /// True when a Kamailio log prefix (stderr, syslog tag, level or
+    /// location) was found: the line came from Kamailio even when its
+    /// message is not part of a dump.
+    pub log_line: bool,
+}
+
+/// Who wrote a line: the `uniq -c` / pastebin number, colour, the syslog or
+/// journald header (`TIME host tag[PID]: `) and Kamailio's stderr ` N(PID) `
+/// are read into a [`Prefix`]; the rest (level and message) is returned.
+/// A trailing `\r` and colour reset are dropped. `kmemdbg dump` (deciding
+/// which lines belong to a dump) and `analyze` (reading them) both read
+/// lines through this, so they never disagree on who wrote one.
+pub fn split_writer(line: &[u8]) -> (Prefix<'_>, &[u8]) {
+    let mut prefix = Prefix {
+        repeat: 1,
+        ..Prefix::default()
+    };
+    let rest = strip_writer(strip_suffixes(line), &mut prefix);
+    (prefix, rest)
+}
+
+/// A trailing `\r` (CRLF files) and colour reset (`log_color=yes`).
+pub(super) fn strip_suffixes(line: &[u8]) -> &[u8] {
+    let mut s = line;
+    if let [rest @ .., b'\r'] = s {
+        s = rest;
+    }
+    if let Some(rest) = s.strip_suffix(b"\x1b[0m") {
+        s = rest;
+    }
+    s
+}
+
+/// The stages of [`split_writer`], outermost first.
+pub(super) fn strip_writer<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
+    let mut s = strip_number(s, prefix);
+    s = strip_ansi(s);
+    s = strip_syslog(s, prefix);
+    s = strip_ansi(s);
+    strip_stderr(s, prefix)
+}
+
+/// `uniq -c` counts (`%7d ` then the line) and pastebin line numbers.
+pub(super) fn strip_number<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
+    let spaces = s.iter().take_while(|&&b| b == b' ').count();
+    let (value, n) = digits(&s[spaces..]);
+    if n == 0 || n > 12 {
+        return s;
+    }
+    let after = &s[spaces + n..];
+    let Some(&sep) = after.first() else {
+        return s;
+    };
+    // GNU uniq -c: "%7jd " (right-aligned in 7 columns, then one space).
+    if sep == b' ' && (spaces + n == 7 || (spaces == 0 && n > 7)) {
+        prefix.repeat = u32::try_from(value).unwrap_or(u32::MAX).max(1);
+        return &after[1..];
+    }
+    // "12 | text": the bar may follow blanks
+    let (sep, after) = match skip_blanks(after) {
+        [b'|', ..] => (b'|', skip_blanks(after)),
+        _ => (sep, after),
+    };
+    match sep {
+        b'.' | b':' | b'|' | b'\t' | b' ' => {
+            let rest = &after[1..];
+            // `   0. N  address=..` is a fragment line of a prefix-less dump, not a line number.
+            if sep == b'.' && is_fragment_flag(skip_blanks(rest)) {
+                return s;
+            }
+            // `12:34:56` (a time) and `1(7240)` are not line numbers.
+            if sep == b':' && rest.first().is_some_and(|&b| is_digit(b)) {
+                return s;
+            }
+            let rest = if sep == b'|' { skip_blanks(rest) } else { rest };
+            rest.strip_prefix(b" ").unwrap_or(rest)
+        }
+        _ => s,
+    }
+}
+
+pub(super) fn is_fragment_flag(s: &[u8]) -> bool {
+    matches!(
+        s,
+        [b'N' | b'A' | b'a', b' ', b' ', b'a', b'd', b'd', b'r', ..]
+    )
+}
+
+/// Colour escapes (`ESC [ ... m`) at the start of a line.
+pub(super) fn strip_ansi(mut s: &[u8]) -> &[u8] {
+    while let [0x1b, b'[', rest @ ..] = s {
+        match rest.iter().position(|&b| b == b'm') {
+            Some(i) if i < 16 => s = &rest[i + 1..],
+            _ => break,
+        }
+    }
+    s
+}
+
+pub(super) const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// Length of `HH:MM:SS[.frac]` at the start of `s`, or 0.
+pub(super) fn clock_len(s: &[u8]) -> usize {
+    if s.len() < 8
+        || !(is_digit(s[0])
+            && is_digit(s[1])
+            && s[2] == b':'
+            && is_digit(s[3])
+            && is_digit(s[4])
+            && s[5] == b':'
+            && is_digit(s[6])
+            && is_digit(s[7]))
+    {
+        return 0;
+    }
+    let mut n = 8;
+    if s.get(8) == Some(&b'.') || s.get(8) == Some(&b',') {
+        n = 9 + s[9..].iter().take_while(|&&b| is_digit(b)).count();
+    }
+    n
+}
+
+/// Length of a syslog / journald timestamp at the start of `s`, or 0.
+pub(super) fn timestamp_len(s: &[u8]) -> usize {
+    let Some(&first) = s.first() else {
+        return 0;
+    };
+    // BSD syslog / journald short: "Nov 25 22:09:01" or "Nov  5 22:09:01[.123456]"
+    if first.is_ascii_uppercase()
+        && s.len() >= 15
+        && s[3] == b' '
+        && MONTHS.iter().any(|m| s[..3] == m[..])
+    {
+        let mut i = 4;
+        if s[i] == b' ' {
+            i += 1;
+        }
+        let (_, n) = digits(&s[i..]);
+        if (1..=2).contains(&n) && s.get(i + n) == Some(&b' ') {
+            let c = clock_len(&s[i + n + 1..]);
+            if c > 0 {
+                return i + n + 1 + c;
+            }
+        }
+        return 0;
+    }
+    // ISO: "2024-11-25T22:09:01[.123][+0000|+00:00|Z]" or "2024-11-25 22:09:01[.123]"
+    if is_digit(first)
+        && s.len() >= 19
+        && s[..4].iter().all(|&b| is_digit(b))
+        && s[4] == b'-'
+        && is_digit(s[5])
+        && is_digit(s[6])
+        && s[7] == b'-'
+        && is_digit(s[8])
+        && is_digit(s[9])
+        && (s[10] == b'T' || s[10] == b' ')
+    {
+        let c = clock_len(&s[11..]);
+        if c == 0 {
+            return 0;
+        }
+        let mut i = 11 + c;
+        match s.get(i) {
+            Some(b'Z') => i += 1,
+            Some(b'+' | b'-') => {
+                let z = s[i + 1..]
+                    .iter()
+                    .take_while(|&&b| is_digit(b) || b == b':')
+                    .count();
+                if (2..=5).contains(&z) {
+                    i += 1 + z;
+                }
+            }
+            _ => {}
+        }
+        return i;
+    }
+    0
+}
+
+/// `TIME host tag[PID]: ` (syslog, journald). The tag may be a path.
+pub(super) fn strip_syslog<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
+    let t = timestamp_len(s);
+    if t == 0 || s.get(t) != Some(&b' ') {
+        return s;
+    }
+    let time = &s[..t];
+    let rest = &s[t + 1..];
+    // host
+    let Some(h) = rest.iter().position(|&b| b == b' ') else {
+        return s;
+    };
+    if h == 0 {
+        return s;
+    }
+    let rest = &rest[h + 1..];
+    // tag up to ": "
+    let limit = rest.len().min(256);
+    let Some(c) = find(&rest[..limit], b": ").or_else(|| {
+        // a message-less line ends with the tag
+        rest.ends_with(b":").then(|| rest.len() - 1)
+    }) else {
+        return s;
+    };
+    let tag = &rest[..c];
+    if tag.contains(&b' ') {
+        return s;
+    }
+    if let Some(open) = tag.iter().rposition(|&b| b == b'[') {
+        if tag.last() == Some(&b']') {
+            let (pid, n) = digits(&tag[open + 1..]);
+            if n > 0 && open + 1 + n == tag.len() - 1 {
+                prefix.pid = u32::try_from(pid).ok();
+            }
+        }
+    }
+    prefix.time = Some(time);
+    prefix.log_line = true;
+    let after = &rest[c + 1..];
+    after.strip_prefix(b" ").unwrap_or(after)
+}
+
+/// Kamailio's stderr prefix `%2d(%d) `: process number and PID.
+pub(super) fn strip_stderr<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
+    let t = skip_blanks(s);
+    let (no, n) = digits(t);
+    if n == 0 || n > 6 || t.get(n) != Some(&b'(') {
+        return s;
+    }
+    let (pid, m) = digits(&t[n + 1..]);
+    if m == 0 || m > 10 || t.get(n + 1 + m) != Some(&b')') {
+        return s;
+    }
+    let rest = &t[n + 2 + m..];
+    if !(rest.is_empty() || rest[0] == b' ') {
+        return s;
+    }
+    prefix.process_no = u32::try_from(no).ok();
+    prefix.pid = u32::try_from(pid).ok();
+    prefix.log_line = true;
+    rest.strip_prefix(b" ").unwrap_or(rest)
+}
+
+/// `ALERT: `, `NOTICE: `, ... (upper-case word of 3..=10 letters).
+pub(super) fn strip_level<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
+    let n = s.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    if (3..=10).contains(&n) && s.get(n) == Some(&b':') && s.get(n + 1) == Some(&b' ') {
+        // "BUG: qm_*: ..." in 3.x/4.x is a message, not a level: keep it.
+        if &s[..n] == b"BUG" && !prefix.log_line {
+            return s;
+        }
+        prefix.level = Some(&s[..n]);
+        prefix.log_line = true;
+        return &s[n + 2..];
+    }
+    s
+}
+
+/// The allocator's own prefix (`qm_status: qm_status(): `) or a source
+/// location (`<core> [core/pt.c:555]: mem_dump_pkg_cb(): `). Returns the
+/// message and the location's file, when there was one.
+pub(super) fn strip_source<'a>(
+    s: &'a [u8],
+    prefix: &mut Prefix<'a>,
+) -> (&'a [u8], Option<&'a [u8]>, bool) {
+    for (word, alloc) in [
+        (&b"qm_status: "[..], Allocator::Qm),
+        (b"qm_sums: ", Allocator::Qm),
+        (b"fm_status: ", Allocator::Fm),
+        (b"fm_sums: ", Allocator::Fm),
+    ] {
+        if let Some(rest) = s.strip_prefix(word) {
+            prefix.allocator = Some(alloc);
+            prefix.log_line = true;
+            return (rest, None, true);
+        }
+    }
+    // location: "<core> [file:line]: " or "module [file:line]: "
+    let limit = s.len().min(200);
+    if let Some(sp) = s[..limit].iter().position(|&b| b == b' ') {
+        if sp > 0 && s.get(sp + 1) == Some(&b'[') {
+            if let Some(close) = find_close(&s[sp + 2..limit]) {
+                let loc = &s[sp + 2..sp + 2 + close];
+                let file = match loc.iter().rposition(|&b| b == b':') {
+                    Some(c) => &loc[..c],
+                    None => loc,
+                };
+                prefix.log_line = true;
+                return (&s[sp + 2 + close + 3..], Some(file), true);
+            }
+        }
+    }
+    (s, None, false)
+}
+
+/// Position of the first `]: ` in `s`.
+pub(super) fn find_close(s: &[u8]) -> Option<usize> {
+    find(s, b"]: ")
+}
+
+/// `name(): ` (the function name 5.x puts before every message).
+pub(super) fn strip_function(s: &[u8]) -> &[u8] {
+    let n = s
+        .iter()
+        .take(80)
+        .take_while(|&&b| b.is_ascii_alphanumeric() || b == b'_')
+        .count();
+    if n > 0 && s[n..].starts_with(b"(): ") {
+        &s[n + 4..]
+    } else if n > 0 && &s[n..] == b"():" {
+        &s[n + 3..]
+    } else {
+        s
+    }
+}
