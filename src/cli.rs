@@ -738,7 +738,9 @@ pub struct DumpArgs {
         default_value = "/run/kamailio/kamailio.pid"
     )]
     pub pid_file: PathBuf,
-    /// Read the dump from this syslog file (default /var/log/syslog when none of --log/--journal/--stderr is given)
+    /// Read the dump from this syslog file. With none of --log/--journal/--stderr: the syslog
+    /// file (/var/log/syslog, /var/log/messages, /var/log/kamailio.log) that receives kamailio's
+    /// lines, else journald for the systemd unit kamailio runs in
     #[arg(long, value_name = "FILE", group = "logsource")]
     pub log: Option<PathBuf>,
     /// Read the dump from journald for this unit (journalctl -u UNIT)

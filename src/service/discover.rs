@@ -206,7 +206,11 @@ pub fn discover(target: &Target) -> Result<Setup> {
         1 => {
             let r = mains.into_iter().next().expect("one");
             if let Some(u) = cgroup_unit(r.pid) {
-                if effective::show(&u).is_ok_and(|st| st.load_state == "loaded") {
+                // A unit systemd knows (even masked or refused) is never
+                // handled as a bare process: service_setup says what is wrong.
+                if effective::show(&u)
+                    .is_ok_and(|st| !st.load_state.is_empty() && st.load_state != "not-found")
+                {
                     return service_setup(&u);
                 }
             }
