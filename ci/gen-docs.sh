@@ -14,4 +14,6 @@ if [ -n "${CI:-}" ]; then
     exit 2
 fi
 KMEMDBG_GEN_DOCS=1 cargo test --quiet --test docs -- --test-threads=1 every_subcommand_has_a_page
+# Then every docs check (README size, flags in examples, docs/json.md against real output).
+cargo test --quiet --test docs
 git status --short -- docs/commands

@@ -16,6 +16,11 @@ pub const VERSION_LINE: &str = concat!(
     ")"
 );
 
+mod fixes;
+pub use fixes::FixesArgs;
+mod hunt;
+pub use hunt::HuntArgs;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "kmemdbg",
@@ -56,6 +61,8 @@ pub enum Command {
     GenDump(GenDumpArgs),
     Completions(CompletionsArgs),
     Man(ManArgs),
+    Fixes(FixesArgs),
+    Hunt(HuntArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.
@@ -709,14 +716,27 @@ The RPC dumps need the ctl and cfg_rpc modules. What a dump contains follows mem
 (1 pkg status, 2 shm status, 4 pkg summary, 8 shm summary, 16 short status). \
 kmemdbg reads the log from where it ended before the trigger (following rotation and \
 truncation), waits for each dump's end marker, and says which processes did not answer and why \
-(with the proxy's memlog, debug and mem_summary read over RPC).",
+(with the proxy's memlog, debug and mem_summary read over RPC).\n\n\
+Before triggering, kmemdbg estimates the lines a dump will print (from core.shmmem and mod.stats) \
+and what the log lets through (journald's RateLimitIntervalSec/RateLimitBurst from journald.conf \
+and its .d/, scaled with free space, or the unit's LogRateLimit*; rsyslog's imuxsock/imjournal \
+limits; no limit for a stderr file). When the shm fragment list would not fit, it takes a summary \
+instead (one line per allocation site: mem_summary 12 set over RPC, SIGUSR1 to main, mem_summary \
+put back afterwards, also on Ctrl-C or error); --full asks for the list anyway. Lines the log \
+dropped (journald `Suppressed N messages`, rsyslog `messages lost due to rate-limiting`, holes in \
+the fragment numbers) mark a dump LOST, with how many and why.\n\n\
+--mod-stats needs no log and no change to the proxy: it saves kex's `mod.stats all shm` and \
+`mod.stats all pkg` (the pkg of the process answering the RPC only) with a header (time, main PID, \
+version) that `analyze` and `diff` read. Bytes per module: function(line), no counts.",
     after_help = "Exit status: 0 every requested dump was captured; 1 one or more did not answer (listed); \
 2 usage or environment error (no ctl socket, unreadable log).\n\nExamples:\n  \
 kmemdbg dump --shm --log /var/log/syslog\n  \
 kmemdbg dump --shm --pkg all --poke 127.0.0.1:5060 --journal kamailio --out before.log\n  \
 kmemdbg dump --shm --ctl /run/kamailio/kamailio_ctl --stderr /var/log/kamailio.err --out after.log\n  \
 kmemdbg dump --signal --pid-file /run/kamailio/kamailio.pid --log /var/log/syslog\n  \
-kmemdbg diff before.log after.log"
+kmemdbg diff before.log after.log\n  \
+kmemdbg dump --mod-stats --out before.modstats   (later: --out after.modstats; kmemdbg diff before.modstats after.modstats)\n  \
+kmemdbg dump --journal kamailio --full --timeout 60s"
 )]
 pub struct DumpArgs {
     /// Dump the pkg (private) memory of this process, or of `all` of them (repeatable)
@@ -761,6 +781,18 @@ pub struct DumpArgs {
     /// Machine-readable report on stdout (schema in README, "dump --json")
     #[arg(long)]
     pub json: bool,
+    /// Ask for the whole fragment list even when the log cannot carry it (by default a summary is taken then)
+    #[arg(long)]
+    pub full: bool,
+    /// Take the shm summary (one line per site: mem_summary 12 + SIGUSR1, put back after) even when the list would fit
+    #[arg(long, conflicts_with = "full")]
+    pub summary: bool,
+    /// No log at all: save `kamcmd mod.stats all shm` and `all pkg` (bytes per module: function(line)) to --out
+    #[arg(long, conflicts_with_all = ["full", "summary", "signal", "pkg"])]
+    pub mod_stats: bool,
+    /// First wait, at most S seconds, until in-flight transactions are gone (tm.stats current)
+    #[arg(long, value_name = "S", value_parser = parse_duration)]
+    pub settle: Option<Duration>,
 }
 
 #[derive(Debug, Args)]
@@ -773,11 +805,20 @@ fm_sums), the layouts of 3.x, 4.x, 5.x and 6.x, lines from stderr (-E), syslog, 
 (short, short-iso), `uniq -c` output and pastebin line numbers, processes interleaved. \
 The per-allocation qm_malloc/qm_free lines that memdbg <= debug floods a log with are counted, \
 never taken for a dump.\n\n\
+Also reads the memory RPC answers users paste beside a log: `pkg.stats`, `core.shmmem` / \
+`shm.stats`, `shm.report`, `mod.stats`, `core.psx` as kamcmd prints them, as JSON-RPC (kamcli, \
+kamctl rpc, curl) and as XML-RPC, and `kamctl stats shmem` lines; and the out-of-memory \
+lines of a log. Every pool it sees gets a verdict: exhausted (free 0, or real_used at the \
+pool's size whatever `used` says), near full, counters that wrapped (never shown as a \
+negative free or a use above 100%), or fragmentation (free memory in pieces too small), \
+each with what to do next.\n\n\
 Memory corruption (`beginning overwritten`, `end overwritten`, double free) is shown first: it \
 is a bug, not a leak. Lines it could not read are counted and a few are shown. A dump cut \
-short (process killed, log rotated) is read with a warning.",
-    after_help = "Exit status: 0 dumps read; 1 memory corruption found; 2 no dump in the input, \
-unreadable file, or no dump matches the filters.\n\n\
+short (process killed, log rotated) is read with a warning. What a paste cannot carry (the \
+pool in `uniq -c` output, sizes in `alloc'd from` lines alone) is said, never guessed.",
+    after_help = "Exit status: 0 the input was read, whatever it shows (corruption, an exhausted pool: \
+findings, not errors); 2 nothing in the input could be read, unreadable file, or nothing matches \
+the filters.\n\n\
 Examples:\n  kmemdbg analyze /var/log/kamailio.log\n  \
 kmemdbg analyze dump.log --pool shm --by module --top 5\n  \
 journalctl -u kamailio -o short-iso | kmemdbg analyze -\n  \

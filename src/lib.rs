@@ -6,7 +6,7 @@
 //!   subcommand and is the only layer that prints; [`report`] formats.
 //! - orchestration: [`convert`] (the one command, and revert).
 //! - capabilities: one module per step (probe, source, patch, build, cfg,
-//!   service, capture, dump, watch, triage, gdb, docgen); the table in
+//!   service, capture, dump, watch, triage, gdb, fixes, docgen); the table in
 //!   ARCHITECTURE.md says which module owns what.
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
@@ -19,12 +19,15 @@ pub mod commands;
 pub mod convert;
 pub mod docgen;
 pub mod dump;
+pub mod fixes;
 pub mod fsx;
 pub mod gdb;
+pub mod hunt;
 pub mod interrupt;
 pub mod kamcmd;
 pub mod logline;
 pub mod mem;
+pub mod memrpc;
 pub mod patch;
 pub mod probe;
 pub mod report;

@@ -5,6 +5,8 @@
 //! the pristine tree and builds only the core and a few modules.
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -96,7 +98,9 @@ fn compile_lines(log: &Path) -> usize {
 }
 
 fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"))
+    let v = serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    json_doc::check_if_schema(&v);
+    v
 }
 
 #[test]

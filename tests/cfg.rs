@@ -3,6 +3,8 @@
 //! only after conversion; `--live` without a restart; every bad input.
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use kmemdbg::kamcmd::Kamcmd;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -161,6 +163,7 @@ fn real_debian_cfg_summary_and_memlog_choice_insert_after_debug() {
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
     assert_eq!(v["schema"], "kmemdbg.cfg/1");
     let texts: Vec<&str> = v["plan"]["changes"]
         .as_array()

@@ -10,6 +10,8 @@
 mod common;
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 
 use common::{debian_kamailio, kmemdbg, set_memdbg_off, source_tree};
 use daemon::{default_style_cfg, free_port, Daemon};
@@ -79,6 +81,7 @@ fn real_source_standin_binary_convert_check_lists_patch_and_build() {
     let (code, out, err) = run(&["--json"]);
     assert_eq!(code, 3, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
     assert_eq!(v["schema"], "kmemdbg.convert/1");
     assert_eq!(v["changed"], true);
     let status = |name: &str| {
@@ -237,7 +240,9 @@ fn step_status(v: &serde_json::Value, name: &str) -> String {
 }
 
 fn json(out: &str) -> serde_json::Value {
-    serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    let v = serde_json::from_str(out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    json_doc::check_if_schema(&v);
+    v
 }
 
 /// Every file under `dir` with its bytes (symlinks by their target).
@@ -419,6 +424,7 @@ fn real_source_standin_binary_convert_interrupts_install_then_revert() {
     assert!(v["undo"].as_str().unwrap().contains("--source"), "{out}");
     let stamp = std::fs::read_to_string(tree.join("src/.kmemdbg-build.json")).unwrap();
     assert!(stamp.contains("\"building\""), "{stamp}");
+    json(&stamp);
     still_old("after the build interrupt", old_pid);
     let (code, out, _) = run(&[&install[..], &["--check", "--json"]].concat());
     assert_eq!(code, 3, "{out}");
@@ -493,6 +499,10 @@ fn real_source_standin_binary_convert_interrupts_install_then_revert() {
     let v = json(&out);
     assert_eq!(step_status(&v, "install"), "done", "{out}");
     assert_eq!(step_status(&v, "restart"), "done", "{out}");
+    // The install manifest and the build stamp, as docs/json.md describes them.
+    for file in ["src/.kmemdbg-install.json", "src/.kmemdbg-build.json"] {
+        json(&std::fs::read_to_string(tree.join(file)).unwrap());
+    }
     let installed = prefix.join("sbin/kamailio");
     let (code, out, err) = run(&[
         "verify",

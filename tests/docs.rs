@@ -8,6 +8,8 @@
 //!   README, CONTRIBUTING.md or docs/ exists in `kmemdbg NAME --help`.
 //! - The README stays an introduction (at most 15 KB).
 //! - No project-history words in the help or the docs.
+//! - Every `--json` schema in the sources has a section in docs/json.md, and
+//!   the outputs of real runs match its tables (`support/json_doc.rs`).
 //!
 //! `ci/gen-docs.sh` rewrites the generated blocks (and creates a page for a
 //! new subcommand) through this same file, with `KMEMDBG_GEN_DOCS=1`, so the
@@ -15,6 +17,10 @@
 //! is refused when `CI` is set.
 
 mod common;
+#[path = "support/daemon.rs"]
+mod daemon;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
@@ -461,4 +467,232 @@ fn every_json_schema_has_a_section_in_docs_json_md() {
         missing.is_empty(),
         "schemas without a section `## `NAME`` in docs/json.md: {missing:?}"
     );
+}
+
+/// Runs kmemdbg, parses its stdout as JSON, checks it against docs/json.md;
+/// returns the exit code and the documented paths the output held.
+fn documented_json(args: &[&str], codes: &[i32]) -> BTreeSet<String> {
+    let (code, out, err) = common::run_cmd(
+        {
+            let mut c = common::kmemdbg();
+            c.args(args);
+            c
+        },
+        std::time::Duration::from_secs(120),
+    );
+    assert!(
+        codes.contains(&code),
+        "kmemdbg {args:?} exited {code}:\n{out}{err}"
+    );
+    let v: serde_json::Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("kmemdbg {args:?}: not JSON ({e}):\n{out}{err}"));
+    json_doc::assert_documented(&v)
+}
+
+fn fixture(rel: &str) -> String {
+    root()
+        .join("tests/fixtures")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
+#[test]
+fn json_of_analyze_and_diff_matches_docs_json_md() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let excerpt = fixture("dumps/kamailio-5.6.3-excerpt.log");
+    let killed = fixture("capture/killed-mid-dump-shm.log");
+    let before = fixture("capture/leak-htable-before.log");
+    let after = fixture("capture/leak-htable-after.log");
+    let seen = documented_json(&["analyze", &excerpt, &killed, "--json"], &[0]);
+    assert!(seen.contains("dumps[].heap.size_bytes"), "{seen:?}");
+    documented_json(&["analyze", &before, "--by", "module", "--json"], &[0]);
+    let seen = documented_json(&["diff", &before, &after, "--json"], &[0]);
+    assert!(
+        seen.contains("series[].growing[].share_of_growth"),
+        "{seen:?}"
+    );
+    // Three dumps of a heap with a leak: the suspects' fields.
+    let three = dir.path().join("three.log");
+    let (code, out, err) = common::run_kmemdbg(&[
+        "gen-dump", "--layout", "qm-sums", "--pool", "shm", "--dumps", "3", "--leak", "40",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(&three, out).expect("write");
+    let three = three.display().to_string();
+    let seen = documented_json(&["diff", &three, "--json", "--top", "2"], &[0]);
+    assert!(seen.contains("series[].suspects"), "{seen:?}");
+}
+
+#[test]
+fn json_of_inspect_verify_and_cfg_matches_docs_json_md() {
+    let Some(kamailio) =
+        common::debian_kamailio("json_of_inspect_verify_and_cfg_matches_docs_json_md")
+    else {
+        return;
+    };
+    let bin = kamailio.display().to_string();
+    documented_json(&["inspect", "--binary", &bin, "--json"], &[0]);
+    documented_json(&["verify", "--binary", &bin, "--memdebug", "--json"], &[0]);
+    documented_json(
+        &["verify", "--binary", &bin, "--forbid", "F_MALLOC", "--json"],
+        &[1],
+    );
+    let dir = tempfile::tempdir().expect("temp dir");
+    let cfg = dir.path().join("kamailio.cfg");
+    std::fs::write(&cfg, daemon::default_style_cfg(daemon::free_port())).expect("cfg");
+    let cfg = cfg.display().to_string();
+    let seen = documented_json(
+        &[
+            "cfg",
+            "--cfg",
+            &cfg,
+            "--binary",
+            &bin,
+            "--dry-run",
+            "--json",
+        ],
+        &[0],
+    );
+    assert!(seen.contains("plan.changes[].line"), "{seen:?}");
+    let seen = documented_json(&["cfg", "--cfg", &cfg, "--binary", &bin, "--json"], &[0]);
+    assert!(seen.contains("applied.check.ok"), "{seen:?}");
+    let seen = documented_json(&["cfg", "--cfg", &cfg, "--revert", "--json"], &[0]);
+    assert!(seen.contains("reverted[].restored"), "{seen:?}");
+}
+
+#[test]
+fn json_of_patch_and_build_matches_docs_json_md() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let tree = dir.path().join("tree");
+    let (code, _, err) = common::run_cmd(
+        {
+            let mut c = std::process::Command::new("cp");
+            c.arg("-r").arg(fixture("patch/5.x-6.x-make")).arg(&tree);
+            c
+        },
+        std::time::Duration::from_secs(30),
+    );
+    assert_eq!(code, 0, "{err}");
+    let tree = tree.display().to_string();
+    documented_json(&["patch", "--source", &tree, "--dry-run", "--json"], &[0]);
+    let seen = documented_json(&["patch", "--source", &tree, "--json"], &[0]);
+    assert!(seen.contains("backups[]"), "{seen:?}");
+    documented_json(&["patch", "--source", &tree, "--revert", "--json"], &[0]);
+    if !common::require_real(
+        "json_of_patch_and_build_matches_docs_json_md",
+        "make",
+        common::have_program("make"),
+    ) {
+        return;
+    }
+    // The fixture tree has no `cfg` target: the failed-step layout.
+    documented_json(&["patch", "--source", &tree, "--json"], &[0]);
+    let seen = documented_json(&["build", "--source", &tree, "--json"], &[2]);
+    assert!(seen.contains("failure.first_error.message"), "{seen:?}");
+}
+
+#[test]
+fn json_of_commands_on_a_running_proxy_matches_docs_json_md() {
+    let Some(kamailio) =
+        common::debian_kamailio("json_of_commands_on_a_running_proxy_matches_docs_json_md")
+    else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = daemon::free_port();
+    let d = daemon::Daemon::start(
+        &kamailio,
+        dir.path(),
+        port,
+        &daemon::default_style_cfg(port),
+        &[],
+    );
+    let cfg = d.cfg.display().to_string();
+    let pidfile = d.pidfile.display().to_string();
+    let ctl = d.ctl();
+    let log = d.log.display().to_string();
+    let files_before = d.files();
+
+    let seen = documented_json(
+        &[
+            "convert",
+            "--cfg",
+            &cfg,
+            "--pidfile",
+            &pidfile,
+            "--check",
+            "--json",
+        ],
+        &[3],
+    );
+    assert!(seen.contains("steps[].detail"), "{seen:?}");
+    let seen = documented_json(
+        &["restart", "--pidfile", &pidfile, "--dry-run", "--json"],
+        &[0],
+    );
+    assert!(seen.contains("settings[].written_to"), "{seen:?}");
+    documented_json(
+        &["size", "--suggest", "--pidfile", &pidfile, "--json"],
+        &[0],
+    );
+    documented_json(
+        &["revert", "--cfg", &cfg, "--pidfile", &pidfile, "--json"],
+        &[0],
+    );
+    assert_eq!(
+        d.files(),
+        files_before,
+        "the read-only runs above changed a file"
+    );
+
+    let out = dir.path().join("dump.log").display().to_string();
+    let seen = documented_json(
+        &[
+            "dump",
+            "--shm",
+            "--ctl",
+            &ctl,
+            "--stderr",
+            &log,
+            "--timeout",
+            "10s",
+            "--out",
+            &out,
+            "--json",
+        ],
+        &[0, 1],
+    );
+    assert!(seen.contains("requests[].status"), "{seen:?}");
+    let seen = documented_json(
+        &[
+            "watch",
+            "--ctl",
+            &ctl,
+            "--interval",
+            "1s",
+            "--duration",
+            "2s",
+            "--json",
+        ],
+        &[0],
+    );
+    assert!(seen.contains("series[].slope_bytes_per_min"), "{seen:?}");
+    let seen = documented_json(
+        &[
+            "triage",
+            "--ctl",
+            &ctl,
+            "--traffic-stopped",
+            "--idle-seconds",
+            "2",
+            "--probe-calls",
+            "2",
+            "--settle",
+            "1s",
+            "--json",
+        ],
+        &[0, 1],
+    );
+    assert!(seen.contains("verdict.pools[].residue_bytes[]"), "{seen:?}");
 }

@@ -6,6 +6,8 @@
 //! box: `tests/systemd_real.rs`.
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use kmemdbg::kamcmd::Kamcmd;
 use std::collections::BTreeMap;
@@ -133,6 +135,7 @@ fn dump_json(args: &[&str]) -> (i32, serde_json::Value, String) {
     let (code, stdout, stderr) = run_kmemdbg(args);
     let v = serde_json::from_str(&stdout)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {stdout}\nstderr: {stderr}"));
+    json_doc::check_if_schema(&v);
     (code, v, stderr)
 }
 
@@ -279,6 +282,7 @@ fn real_proxy_dump_measures_htable_leak() {
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
     let d: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&d);
     let series = d["series"].as_array().unwrap();
     let shm = series
         .iter()
@@ -760,4 +764,3 @@ fn real_proxy_dump_explains_silence() {
         "{stderr}"
     );
 }
-

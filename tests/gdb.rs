@@ -5,6 +5,8 @@
 //! and the scripts for older generations use their names.
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use kmemdbg::dump::{group, GroupBy};
 use kmemdbg::gdb::walk;
@@ -206,6 +208,7 @@ fn analyze_dump(
     let (code, out, err) = run_kmemdbg(&args);
     assert_eq!(code, 0, "analyze: {err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
     assert_eq!(v["schema"], "kmemdbg.analyze/1");
     v["dumps"]
         .as_array()
@@ -324,6 +327,7 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
     let (code, out, err) = run_kmemdbg(&["gdb", "--pid", &pid_s, "--json", "--top", "0"]);
     assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
     assert_eq!(v["schema"], "kmemdbg.gdb/2");
     assert_eq!(v["allocator"], "qm");
     assert_eq!(v["pool"], "pkg");
@@ -344,6 +348,7 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
     ]);
     assert_eq!(code, 0, "{err}");
     let m: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&m);
     assert_eq!(m["by"], "module");
     let dump_modules = groups_of(&analyze_dump(&proxy, Some(pid), "module", is_status));
     let gdb_modules = groups_of(&m);
@@ -371,6 +376,7 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
     ]);
     assert_eq!(code, 0, "{err}");
     let cli: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&cli);
     assert_eq!(cli["walker"], "cli");
     assert_eq!(cli["groups"], v["groups"]);
 
@@ -401,6 +407,7 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
         ]);
         assert_eq!(code, 0, "stdout:\n{out}\nstderr:\n{err}");
         let c: serde_json::Value = serde_json::from_str(&out).unwrap();
+        json_doc::check_if_schema(&c);
         assert_eq!(c["target"]["core"], core.to_str().unwrap());
         assert_same_sites("pkg from a core file", &dump_sites, &groups_of(&c), 2);
         let _ = std::fs::remove_file(&core);

@@ -2,6 +2,8 @@
 //! stand-in binaries that are not (or not debug-capable) Kamailio.
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
@@ -40,6 +42,7 @@ fn real_debian_kamailio_passes_verify_memdebug() {
     let (code, out, _) = run_kmemdbg(&["inspect", "--binary", bin, "--json"]);
     assert_eq!(code, 0);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
     assert_eq!(v["schema"], "kmemdbg.inspect/1");
     assert_eq!(v["verdict"]["kind"], "sr_memory");
     assert_eq!(v["verdict"]["ready"], true);
@@ -109,6 +112,7 @@ fn standin_without_debug_flags_fails_verify_and_says_why() {
     ]);
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
     assert_eq!(v["ok"], false);
     assert_eq!(v["checks"].as_array().unwrap().len(), 2);
     assert_eq!(v["checks"][1]["requirement"], "forbid F_MALLOC");

@@ -5,6 +5,8 @@
 //! and every bad input of the issue (exit 2, file:line, nothing changed).
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use kmemdbg::patch::recipe::{self, BuildSystem, Recipe};
 use std::collections::{BTreeMap, BTreeSet};
@@ -111,7 +113,9 @@ fn patch_json(args: &[&str]) -> serde_json::Value {
     a.push("--json");
     let (code, out, err) = run_kmemdbg(&a);
     assert_eq!(code, 0, "kmemdbg {a:?}: {out}\n{err}");
-    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+    let v = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"));
+    json_doc::check_if_schema(&v);
+    v
 }
 
 /// The declared option of the recipe in a CMake tree (read with kmemdbg's pure reader).

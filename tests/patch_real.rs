@@ -5,6 +5,8 @@
 //! generated compile flags. Nothing is compiled here.
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use std::path::Path;
 use std::process::Command;
@@ -58,7 +60,9 @@ fn patch_json(tree: &Path, extra: &[&str]) -> serde_json::Value {
     args.extend_from_slice(extra);
     let (code, out, err) = run_kmemdbg(&args);
     assert_eq!(code, 0, "{out}\n{err}");
-    serde_json::from_str(&out).unwrap()
+    let v = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
+    v
 }
 
 fn changed_paths(v: &serde_json::Value) -> Vec<String> {

@@ -4,6 +4,8 @@
 mod common;
 #[path = "support/daemon.rs"]
 mod daemon;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 
 use common::{debian_kamailio, kmemdbg};
 use daemon::{alive, cmdline, default_style_cfg, free_port, wait_for, Daemon};
@@ -55,6 +57,7 @@ fn real_proxy_convert_pidfile_mode_check_dump_revert() {
     let (code, out, err) = run(&[&base[..], &["--check", "--json"]].concat());
     assert_eq!(code, 3, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
     assert_eq!(v["changed"], true);
     let changed: Vec<&str> = v["steps"]
         .as_array()
@@ -71,6 +74,7 @@ fn real_proxy_convert_pidfile_mode_check_dump_revert() {
     let (code, out, err) = run(&[&base[..], &["--yes", "--json"]].concat());
     assert_eq!(code, 0, "{out}{err}\nlog:\n{}", d.log_text());
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
     assert_eq!(v["changed"], true);
     assert_eq!(v["restart"]["status"], "restarted");
     let new_pid = d.pid().unwrap();

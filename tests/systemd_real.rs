@@ -5,6 +5,8 @@
 //! (the box's flock and mutex).
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 #[path = "support/sdbox.rs"]
 mod sdbox;
 
@@ -198,6 +200,7 @@ fn real_systemd_plain_unit_convert_check_dump_from_journald_revert() {
     assert_eq!(code, 0, "dump failed:\n{out}\n{err}");
     assert!(err.contains("journald unit kamailio.service"), "{err}");
     let v: serde_json::Value = serde_json::from_str(&out).expect("dump --json");
+    json_doc::check_if_schema(&v);
     assert_eq!(v["source"]["kind"], "journal");
     assert_eq!(v["source"]["unit"], "kamailio.service");
     let dumped = b.ok(&["cat", "/run/dump.log"]);

@@ -4,6 +4,8 @@
 //! freed a few seconds later (memory returns: no leak).
 
 mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
 use common::*;
 use std::net::SocketAddr;
 use std::path::Path;
@@ -83,7 +85,9 @@ fn run_kmemdbg_on_tty(args: &[&str], input: &str) -> (i32, String) {
 }
 
 fn json(text: &str) -> serde_json::Value {
-    serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"))
+    let v = serde_json::from_str(text).unwrap_or_else(|e| panic!("not JSON ({e}):\n{text}"));
+    json_doc::check_if_schema(&v);
+    v
 }
 
 /// The htable proxy: `watch` sees shm grow while traffic runs (CSV, SVG,

@@ -9,11 +9,14 @@ pub mod completions;
 pub mod convert;
 pub mod diff;
 pub mod dump;
+pub mod fixes;
 pub mod gdb;
 pub mod gdb_script;
 pub mod gen_dump;
+pub mod hunt;
 pub mod inspect;
 pub mod man;
+pub mod modstats_view;
 pub mod patch;
 pub mod restart;
 pub mod revert;
@@ -48,6 +51,8 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Analyze(a) => analyze::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::GenDump(a) => gen_dump::run(&a),
+        Command::Hunt(a) => hunt::run(&a),
+        Command::Fixes(a) => fixes::run(&a),
     }
 }
 
