@@ -167,7 +167,8 @@ command completes the conversion (an interrupted build continues, it is never ta
     after_help = "Exit status: 0 converted (or nothing to do); 1 a step failed (a failed restart is rolled \
 back); 2 error; 3 with --check: changes pending. --json: {\"schema\": \"kmemdbg.convert/1\", \"changed\", \
 \"ok\", \"interrupted\", \"steps\": [{\"name\", \"changed\", \"status\", \"detail\"}], \"restart\"}\n\n\
-Examples:\n  kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
+Examples:\n  kmemdbg convert --check          # finds the proxy, its service and its cfg by itself\n  \
+kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
 kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --pidfile /run/kamailio/kamailio.pid --check --json\n  \
 kmemdbg convert --source /usr/src/kamailio-5.6.3 --cfg /etc/kamailio/kamailio.cfg --install --yes\n  \
 kmemdbg convert --source ~/kamailio-5.6.3 --modules ctl,sl,tm --install --prefix /opt/kmd --cfg kamailio.cfg --yes"
@@ -209,7 +210,7 @@ Then the same guided restart (pre-flight, health check, rollback). Backups are r
 reverted setup runs. With --source, the tree's patch is undone too and, once the previous setup runs \
 again, everything `convert --install` installed goes: files that were there get their original back, \
 new files are removed (the tree's install manifest lists them).",
-    after_help = "Examples:\n  kmemdbg revert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
+    after_help = "Examples:\n  kmemdbg revert --yes\n  kmemdbg revert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
 kmemdbg revert --cfg /etc/kamailio/kamailio.cfg --pidfile /run/kamailio/kamailio.pid --yes"
 )]
 pub struct RevertArgs {
@@ -730,6 +731,7 @@ the fragment numbers) mark a dump LOST, with how many and why.\n\n\
 version) that `analyze` and `diff` read. Bytes per module: function(line), no counts.",
     after_help = "Exit status: 0 every requested dump was captured; 1 one or more did not answer (listed); \
 2 usage or environment error (no ctl socket, unreadable log).\n\nExamples:\n  \
+kmemdbg dump --shm                # the log found: a syslog file with kamailio's lines, else journald\n  \
 kmemdbg dump --shm --log /var/log/syslog\n  \
 kmemdbg dump --shm --pkg all --poke 127.0.0.1:5060 --journal kamailio --out before.log\n  \
 kmemdbg dump --shm --ctl /run/kamailio/kamailio_ctl --stderr /var/log/kamailio.err --out after.log\n  \

@@ -186,7 +186,10 @@ fn real_systemd_plain_unit_convert_check_dump_from_journald_revert() {
         b.show("kamailio", "DropInPaths"),
         format!("{OWN_DIR}/kmemdbg.conf")
     );
-    assert!(out.contains(&format!("cfg:      {DEBIAN_CFG} (-f of the running PID")), "{out}");
+    assert!(
+        out.contains(&format!("cfg:      {DEBIAN_CFG} (-f of the running PID")),
+        "{out}"
+    );
     // What the proxy runs with, asked over RPC by kamcmd (not by kmemdbg).
     assert!(kamcmd_int(&b, "memlog") <= kamcmd_int(&b, "debug"));
     assert_ne!(std::fs::read(DEBIAN_CFG).expect("cfg"), cfg0);
@@ -213,7 +216,14 @@ fn real_systemd_plain_unit_convert_check_dump_from_journald_revert() {
     // Lines logged before the dump (startup) were not read: the cursor marked "now".
     assert!(!dumped.contains("probe_max_receive_buffer"), "{dumped}");
     // The flag still overrides: --journal names the unit.
-    let (code, out, err) = b.kmemdbg(&["dump", "--shm", "--journal", "kamailio", "--out", "/run/dump2.log"]);
+    let (code, out, err) = b.kmemdbg(&[
+        "dump",
+        "--shm",
+        "--journal",
+        "kamailio",
+        "--out",
+        "/run/dump2.log",
+    ]);
     assert_eq!(code, 0, "dump --journal failed:\n{out}\n{err}");
     assert!(!err.contains("kmemdbg: reading"), "{err}");
     let journal = b.journal("kamailio");
@@ -222,15 +232,19 @@ fn real_systemd_plain_unit_convert_check_dump_from_journald_revert() {
     // Every kept line is one of kamailio's journal lines (its message part).
     let in_journal = kept
         .iter()
-        .filter(|l| journal
+        .filter(|l| {
+            journal
                 .lines()
-                .any(|j| !j.trim().is_empty() && l.trim_end().ends_with(j.trim())))
+                .any(|j| !j.trim().is_empty() && l.trim_end().ends_with(j.trim()))
+        })
         .count();
     let strangers: Vec<&&str> = kept
         .iter()
-        .filter(|l| !journal
+        .filter(|l| {
+            !journal
                 .lines()
-                .any(|j| !j.trim().is_empty() && l.trim_end().ends_with(j.trim())))
+                .any(|j| !j.trim().is_empty() && l.trim_end().ends_with(j.trim()))
+        })
         .collect();
     assert_eq!(in_journal, kept.len(), "not in the journal: {strangers:?}");
 
@@ -274,7 +288,11 @@ fn real_systemd_override_conf_and_a_later_dropin() {
     want.extend(["-x".to_string(), "qm".to_string()]);
     assert_eq!(running_argv(&b), want);
     let paths = b.show("kamailio", "DropInPaths");
-    let last = paths.split_whitespace().last().unwrap_or_default().to_string();
+    let last = paths
+        .split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(last, format!("{OWN_DIR}/zz-kmemdbg.conf"), "{paths}");
     let ours = std::fs::read_to_string(&last).expect("kmemdbg's drop-in");
     assert!(
@@ -282,7 +300,10 @@ fn real_systemd_override_conf_and_a_later_dropin() {
         "prefix or line lost:\n{ours}"
     );
     assert_eq!(std::fs::read(&override_path).expect("override"), override0);
-    assert!(out.contains("zz-kmemdbg.conf (its name sorts after every other drop-in"), "{out}");
+    assert!(
+        out.contains("zz-kmemdbg.conf (its name sorts after every other drop-in"),
+        "{out}"
+    );
     let (code, out, _) = b.kmemdbg(&["convert", "--check"]);
     assert_eq!(code, 0, "{out}");
 
@@ -320,15 +341,22 @@ fn real_systemd_override_conf_and_a_later_dropin() {
 /// checks it could not make.
 #[test]
 fn real_systemd_run_and_etc_dropins_environment_file_values_no_ctl() {
-    let Some(mut b) = boot("real_systemd_run_and_etc_dropins_environment_file_values_no_ctl") else {
+    let Some(mut b) = boot("real_systemd_run_and_etc_dropins_environment_file_values_no_ctl")
+    else {
         return;
     };
     // A copy of Debian's cfg without the ctl and cfg_rpc modules.
     let debian = std::fs::read_to_string(DEBIAN_CFG).expect("Debian's cfg");
-    assert!(debian.contains("\nloadmodule \"ctl.so\"\n") && debian.contains("\nloadmodule \"cfg_rpc.so\"\n"));
+    assert!(
+        debian.contains("\nloadmodule \"ctl.so\"\n")
+            && debian.contains("\nloadmodule \"cfg_rpc.so\"\n")
+    );
     let alt = debian
         .replace("\nloadmodule \"ctl.so\"\n", "\n#loadmodule \"ctl.so\"\n")
-        .replace("\nloadmodule \"cfg_rpc.so\"\n", "\n#loadmodule \"cfg_rpc.so\"\n");
+        .replace(
+            "\nloadmodule \"cfg_rpc.so\"\n",
+            "\n#loadmodule \"cfg_rpc.so\"\n",
+        );
     b.etc.write("/etc/kamailio/alt.cfg", &alt);
     let defaults0 = std::fs::read_to_string("/etc/default/kamailio").expect("defaults");
     b.etc.write(
@@ -338,9 +366,14 @@ fn real_systemd_run_and_etc_dropins_environment_file_values_no_ctl() {
     let exec = |mark: &str| {
         format!("[Service]\nExecStart=\nExecStart=/usr/sbin/kamailio -P /run/kamailio/kamailio.pid -f $CFGFILE -m $SHM_MEMORY -M $PKG_MEMORY -A {mark}\n")
     };
-    b.put("/run/systemd/system/kamailio.service.d/50-site.conf", &exec("FROM_RUN"));
-    b.etc.write(format!("{OWN_DIR}/50-site.conf"), &exec("FROM_ETC"));
-    b.etc.write(format!("{OWN_DIR}/10-nice.conf"), "[Service]\nNice=1\n");
+    b.put(
+        "/run/systemd/system/kamailio.service.d/50-site.conf",
+        &exec("FROM_RUN"),
+    );
+    b.etc
+        .write(format!("{OWN_DIR}/50-site.conf"), &exec("FROM_ETC"));
+    b.etc
+        .write(format!("{OWN_DIR}/10-nice.conf"), "[Service]\nNice=1\n");
     reload_restart(&b);
     let argv0: Vec<String> = [
         "/usr/sbin/kamailio",
@@ -395,7 +428,8 @@ fn real_systemd_run_and_etc_dropins_environment_file_values_no_ctl() {
 /// the message names the file the ExecStart= comes from and the program.
 #[test]
 fn real_systemd_rollback_when_the_new_process_lacks_a_planned_option() {
-    let Some(mut b) = boot("real_systemd_rollback_when_the_new_process_lacks_a_planned_option") else {
+    let Some(mut b) = boot("real_systemd_rollback_when_the_new_process_lacks_a_planned_option")
+    else {
         return;
     };
     let wrapper = "/etc/kamailio/kam-wrapper.sh";
@@ -418,8 +452,14 @@ fn real_systemd_rollback_when_the_new_process_lacks_a_planned_option() {
     let (code, out, err) = b.kmemdbg(&["convert", "--yes"]);
     assert_eq!(code, 1, "a failed restart exits 1:\n{out}\n{err}");
     assert!(out.contains("without the planned -x qm"), "{out}");
-    assert!(out.contains(&override_path) && out.contains(wrapper), "{out}");
-    assert!(out.contains("the previous setup runs again and is healthy"), "{out}");
+    assert!(
+        out.contains(&override_path) && out.contains(wrapper),
+        "{out}"
+    );
+    assert!(
+        out.contains("the previous setup runs again and is healthy"),
+        "{out}"
+    );
     // Rolled back: files as before, a proxy runs, with the old command line.
     assert!(b.wait_active("kamailio", Duration::from_secs(30)));
     assert_ne!(b.main_pid("kamailio"), pid0);
@@ -451,7 +491,11 @@ fn real_systemd_bad_units_are_refused_naming_file_and_line() {
         (
             "two ExecStart= in effect",
             "[Service]\nExecStart=/usr/sbin/kamailio -f /etc/kamailio/kamailio.cfg\n",
-            &["/lib/systemd/system/kamailio.service:", "override.conf:2", "ExecStart="],
+            &[
+                "/lib/systemd/system/kamailio.service:",
+                "override.conf:2",
+                "ExecStart=",
+            ],
         ),
     ];
     for (what, text, needles) in cases {
@@ -494,7 +538,8 @@ fn real_systemd_bad_units_are_refused_naming_file_and_line() {
     let (code, _, err) = b.kmemdbg(&["convert", "--yes"]);
     assert_eq!(code, 2, "{err}");
     assert!(
-        err.contains(&format!("PID {k2}:")) && err.contains(&format!("PID {}:", b.main_pid("kamailio"))),
+        err.contains(&format!("PID {k2}:"))
+            && err.contains(&format!("PID {}:", b.main_pid("kamailio"))),
         "{err}"
     );
     b.ok(&["kill", &k2]);

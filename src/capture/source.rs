@@ -74,7 +74,10 @@ pub fn discover() -> Result<(SourceInfo, String)> {
         [unit] => {
             return Ok((
                 SourceInfo::Journal { unit: unit.clone() },
-                format!("kamailio runs as systemd unit {unit} and no syslog file ({}) receives its lines", SYSLOG_FILES.join(", ")),
+                format!(
+                "kamailio runs as systemd unit {unit} and no syslog file ({}) receives its lines",
+                SYSLOG_FILES.join(", ")
+            ),
             ))
         }
         [] => {}
@@ -101,7 +104,9 @@ fn tail_mentions(path: &Path, word: &str) -> bool {
         return false;
     };
     let len = f.metadata().map(|m| m.len()).unwrap_or(0);
-    if f.seek(SeekFrom::Start(len.saturating_sub(SYSLOG_TAIL))).is_err() {
+    if f.seek(SeekFrom::Start(len.saturating_sub(SYSLOG_TAIL)))
+        .is_err()
+    {
         return false;
     }
     let mut buf = Vec::new();

@@ -527,8 +527,11 @@ mod tests {
         assert_eq!(argv::render(&t), "-@/usr/sbin/kamailio -f /k.cfg");
         assert_eq!(expand(&t, &[])[0], "/usr/sbin/kamailio");
         assert_eq!(
-            expand_specifiers("/usr/sbin/kamailio -f /etc/%p/%i.cfg -P /run/%N.pid 100%%", "kamailio@edge.service")
-                .unwrap(),
+            expand_specifiers(
+                "/usr/sbin/kamailio -f /etc/%p/%i.cfg -P /run/%N.pid 100%%",
+                "kamailio@edge.service"
+            )
+            .unwrap(),
             "/usr/sbin/kamailio -f /etc/kamailio/edge.cfg -P /run/kamailio@edge.pid 100%"
         );
         assert!(expand_specifiers("/a -u %u", "k.service").is_err());

@@ -186,11 +186,19 @@ impl SdBox {
             mkdir -p /run/lock; hostname kmemdbg-sdbox; \
             exec /lib/systemd/systemd --system --log-target=null --show-status=no";
         let mut cmd = Command::new("unshare");
-        cmd.args(["--pid", "--fork", "--kill-child", "--mount-proc", "--mount", "--uts", "--net"])
-            .args(["env", "container=other", "sh", "-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err_file);
+        cmd.args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--mount",
+            "--uts",
+            "--net",
+        ])
+        .args(["env", "container=other", "sh", "-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err_file);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
         // If the test process dies without dropping the box (killed, or a
         // panic that aborts), the kernel kills unshare, whose --kill-child
