@@ -493,7 +493,30 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
     }
     print!("{}", render_text(&inputs, &chosen, by, args.top, args.pid));
     print!("{}", render_rpc(&inputs, &verdicts, args.top));
+    if !chosen.is_empty() {
+        print!("{}", next_step(&args.files, &chosen, by));
+    }
     Ok(status)
+}
+
+/// What to do after reading dumps: a single dump shows what is in use, not
+/// what grows; the answer is a second dump after traffic, then `diff`.
+fn next_step(files: &[std::path::PathBuf], chosen: &[&Snapshot], by: GroupBy) -> String {
+    let shown: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let (series, _) = crate::dump::diff_all(chosen.iter().copied(), by);
+    if !series.is_empty() {
+        return format!(
+            "\nnext: {} heap(s) were dumped more than once: `kmemdbg diff {}` names the sites that grew between the dumps\n",
+            series.len(),
+            shown.join(" ")
+        );
+    }
+    let last = shown.last().cloned().unwrap_or_default();
+    format!(
+        "\nnext: each heap above was dumped once, and one dump shows what is in use, not what leaks. \
+Let traffic run (an hour of ordinary traffic, or a load test), take a second dump of the same processes, then compare:\n  \
+kmemdbg dump --shm --pkg all --out after.log\n  kmemdbg diff {last} after.log\n"
+    )
 }
 
 /// Corruption in the chosen dumps, plus abort messages outside dumps (of `--pid` when given).
