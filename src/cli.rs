@@ -846,6 +846,10 @@ pub struct AnalyzeArgs {
     /// Machine-readable output (schema kmemdbg.analyze/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
+    /// The Kamailio version that printed the dumps (X.Y.Z): the largest sites get their known leak fixes
+    /// (`kmemdbg fixes`); without it, only the header of a file kmemdbg wrote gives the version
+    #[arg(long, value_name = "X.Y.Z")]
+    pub kamailio_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -883,6 +887,10 @@ pub struct DiffArgs {
     /// Machine-readable output (schema kmemdbg.diff/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
+    /// The Kamailio version that printed the dumps (X.Y.Z): the largest sites get their known leak fixes
+    /// (`kmemdbg fixes`); without it, only the header of a file kmemdbg wrote gives the version
+    #[arg(long, value_name = "X.Y.Z")]
+    pub kamailio_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
