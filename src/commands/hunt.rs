@@ -139,8 +139,13 @@ fn progress(e: &Event<'_>) {
             up_to.as_secs()
         ),
         Event::Done { result } => eprintln!(
-            "kmemdbg: {}: {} site(s) grew, {} leak candidate(s)",
+            "kmemdbg: {}: {} requests{}; {} site(s) grew, {} leak candidate(s)",
             result.class,
+            result.requests,
+            match (result.answered, result.failed) {
+                (Some(a), Some(f)) => format!(" ({a} completed, {f} failed)"),
+                _ => String::new(),
+            },
             result.growth.len(),
             result.growth.iter().filter(|g| !g.held).count()
         ),
