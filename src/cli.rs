@@ -715,14 +715,27 @@ The RPC dumps need the ctl and cfg_rpc modules. What a dump contains follows mem
 (1 pkg status, 2 shm status, 4 pkg summary, 8 shm summary, 16 short status). \
 kmemdbg reads the log from where it ended before the trigger (following rotation and \
 truncation), waits for each dump's end marker, and says which processes did not answer and why \
-(with the proxy's memlog, debug and mem_summary read over RPC).",
+(with the proxy's memlog, debug and mem_summary read over RPC).\n\n\
+Before triggering, kmemdbg estimates the lines a dump will print (from core.shmmem and mod.stats) \
+and what the log lets through (journald's RateLimitIntervalSec/RateLimitBurst from journald.conf \
+and its .d/, scaled with free space, or the unit's LogRateLimit*; rsyslog's imuxsock/imjournal \
+limits; no limit for a stderr file). When the shm fragment list would not fit, it takes a summary \
+instead (one line per allocation site: mem_summary 12 set over RPC, SIGUSR1 to main, mem_summary \
+put back afterwards, also on Ctrl-C or error); --full asks for the list anyway. Lines the log \
+dropped (journald `Suppressed N messages`, rsyslog `messages lost due to rate-limiting`, holes in \
+the fragment numbers) mark a dump LOST, with how many and why.\n\n\
+--mod-stats needs no log and no change to the proxy: it saves kex's `mod.stats all shm` and \
+`mod.stats all pkg` (the pkg of the process answering the RPC only) with a header (time, main PID, \
+version) that `analyze` and `diff` read. Bytes per module: function(line), no counts.",
     after_help = "Exit status: 0 every requested dump was captured; 1 one or more did not answer (listed); \
 2 usage or environment error (no ctl socket, unreadable log).\n\nExamples:\n  \
 kmemdbg dump --shm --log /var/log/syslog\n  \
 kmemdbg dump --shm --pkg all --poke 127.0.0.1:5060 --journal kamailio --out before.log\n  \
 kmemdbg dump --shm --ctl /run/kamailio/kamailio_ctl --stderr /var/log/kamailio.err --out after.log\n  \
 kmemdbg dump --signal --pid-file /run/kamailio/kamailio.pid --log /var/log/syslog\n  \
-kmemdbg diff before.log after.log"
+kmemdbg diff before.log after.log\n  \
+kmemdbg dump --mod-stats --out before.modstats   (later: --out after.modstats; kmemdbg diff before.modstats after.modstats)\n  \
+kmemdbg dump --journal kamailio --full --timeout 60s"
 )]
 pub struct DumpArgs {
     /// Dump the pkg (private) memory of this process, or of `all` of them (repeatable)
@@ -765,6 +778,18 @@ pub struct DumpArgs {
     /// Machine-readable report on stdout (schema in README, "dump --json")
     #[arg(long)]
     pub json: bool,
+    /// Ask for the whole fragment list even when the log cannot carry it (by default a summary is taken then)
+    #[arg(long)]
+    pub full: bool,
+    /// Take the shm summary (one line per site: mem_summary 12 + SIGUSR1, put back after) even when the list would fit
+    #[arg(long, conflicts_with = "full")]
+    pub summary: bool,
+    /// No log at all: save `kamcmd mod.stats all shm` and `all pkg` (bytes per module: function(line)) to --out
+    #[arg(long, conflicts_with_all = ["full", "summary", "signal", "pkg"])]
+    pub mod_stats: bool,
+    /// First wait, at most S seconds, until in-flight transactions are gone (tm.stats current)
+    #[arg(long, value_name = "S", value_parser = parse_duration)]
+    pub settle: Option<Duration>,
 }
 
 #[derive(Debug, Args)]

@@ -77,6 +77,8 @@ pub struct Evidence<'a> {
     /// Blocks of this request that were cut off or empty.
     pub partial: Vec<&'a Block>,
     pub timeout_s: f64,
+    /// The log was still growing at the deadline (a new line in the last second).
+    pub still_growing: bool,
 }
 
 /// The likely causes, most likely first, each ending with what to do.
@@ -97,10 +99,15 @@ pub fn causes(
                     "kamailio printed {note:?} instead of a dump: this binary has no memory debugging; run `kmemdbg inspect` and rebuild (kmemdbg convert), or start it with -x qm when it has DBG_SR_MEMORY"
                 ));
             }
+        } else if b.lines > 1 && ev.still_growing {
+            out.push(format!(
+                "the dump started ({} lines) and the log was still growing when {:.0}s were up: a large pool takes long to print, raise --timeout",
+                b.lines, ev.timeout_s
+            ));
         } else if b.lines > 1 {
             out.push(format!(
-                "the dump started ({} lines) but its end marker `-----------------------------` did not appear within {:.0}s: a large pool takes long to print, raise --timeout",
-                b.lines, ev.timeout_s
+                "the dump started ({} lines) but stopped before its end marker `-----------------------------`, and the log had gone quiet: not slowness (a longer --timeout would not help); the rest was dropped by the log or never printed",
+                b.lines
             ));
         }
     }

@@ -13,7 +13,10 @@
 //! nothing on the proxy but the two dump-trigger values.
 
 pub mod blocks;
+pub mod budget;
 pub mod explain;
+pub mod loss;
+pub mod route;
 pub mod source;
 pub mod trigger;
 
@@ -55,6 +58,10 @@ pub struct Options {
     pub poke: Option<SocketAddr>,
     /// How long to wait for each requested dump.
     pub timeout: Duration,
+    /// Take the shm fragment list even when the log cannot carry it.
+    pub full: bool,
+    /// Take the shm summary even when the list would fit.
+    pub summary: bool,
 }
 
 /// One requested dump.
@@ -93,6 +100,8 @@ pub enum Status {
     Truncated,
     /// Nothing appeared.
     Missing,
+    /// Part of it was dropped by the log (rate limit): see `lost_lines`.
+    Lost,
     /// Not triggered: the settings say nothing would be printed.
     Skipped,
 }
@@ -116,6 +125,17 @@ pub struct Request {
     /// process printing it died and the RPC lost its peer).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub trigger_error: Option<String>,
+    /// Every line of it arrived.
+    pub complete: bool,
+    /// Lines the log dropped (when `status` is `lost`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_lines: Option<u64>,
+    /// Who dropped them and why.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_cause: Option<String>,
+    /// A summary asked for instead of the shm fragment list (mem_summary 12 + SIGUSR1).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub summary: bool,
     #[serde(skip)]
     triggered: bool,
     #[serde(skip)]
@@ -133,6 +153,10 @@ impl Request {
             pokes: 0,
             waited_s: 0.0,
             trigger_error: None,
+            complete: false,
+            lost_lines: None,
+            lost_cause: None,
+            summary: false,
             triggered: false,
             exited: false,
         }
@@ -172,12 +196,25 @@ pub struct Outcome {
     pub kept_lines: u64,
     /// Things the operator should know that are not failures.
     pub notes: Vec<String>,
+    /// The shm dump chosen before triggering: lines expected vs the log's budget.
+    pub choice: Option<budget::Choice>,
+    /// Lines the log dropped, with the evidence.
+    pub loss: loss::Loss,
+    /// `mem_summary` could not be put back (the message says how).
+    pub restore_error: Option<String>,
 }
 
 impl Outcome {
     /// True when every request that was triggered answered completely.
     pub fn all_ok(&self) -> bool {
         self.requests.iter().all(|r| matches!(r.status, Status::Ok))
+    }
+
+    /// Every triggered dump arrived whole (nothing lost or cut).
+    pub fn complete(&self) -> bool {
+        self.requests
+            .iter()
+            .all(|r| r.complete || r.status == Status::Skipped)
     }
 }
 
@@ -233,12 +270,61 @@ pub fn capture(
         },
     };
 
-    let (mut requests, notes) = plan(opts, processes.as_deref(), &settings)?;
+    let (mut requests, mut notes) = plan(opts, processes.as_deref(), &settings)?;
+    let mut settings = settings;
+    let mut choice = None;
+    let mut free_fragments = 0;
+    if let (true, Some(k)) = (opts.shm, kamcmd.as_ref()) {
+        if let Ok(c) = route::shm_counters(k) {
+            free_fragments = c.free_fragments;
+            let sites = route::shm_sites(k);
+            let b = route::budget_of(&opts.source);
+            let mut ch = budget::choose(
+                budget::status_lines(&c),
+                sites.map(budget::summary_lines),
+                &b,
+                opts.full,
+            );
+            if opts.summary && ch.shape == budget::Shape::Status {
+                ch.shape = budget::Shape::Summary;
+                ch.fits = ch.summary_lines.map_or(true, |l| ch.budget.fits(l));
+                ch.why = format!("--summary: one line per allocation site ({})", ch.why);
+            }
+            if ch.shape == budget::Shape::Summary {
+                let memlog_ok =
+                    matches!((settings.memlog, settings.debug), (Some(m), Some(d)) if m <= d);
+                if memlog_ok {
+                    switch_to_summary(&mut requests, processes.as_deref(), opts, &mut settings)?;
+                } else if opts.summary {
+                    bail!(
+                        "--summary: a summary is printed only when memlog <= debug (memlog={}, debug={}): `kamcmd cfg.set_now_int core memlog {}` first, or use --mod-stats (no log needed)",
+                        show(settings.memlog),
+                        show(settings.debug),
+                        settings.debug.unwrap_or(1)
+                    );
+                } else {
+                    notes.push(format!(
+                        "the shm fragment list (about {} lines) will not fit ({}), and a summary needs memlog <= debug (memlog={}, debug={}): taking the list anyway. Routes that work: `kmemdbg dump --mod-stats` (no log, no change), or `kamcmd cfg.set_now_int core memlog {}` then dump again for a summary, or `kmemdbg gdb` on a build with symbols",
+                        ch.status_lines,
+                        ch.budget.sink,
+                        show(settings.memlog),
+                        show(settings.debug),
+                        settings.debug.unwrap_or(1)
+                    ));
+                }
+            }
+            choice = Some(ch);
+        }
+    }
     let proxy_pids: Option<HashSet<u32>> = processes
         .as_ref()
         .map(|ps| ps.iter().map(|p| p.pid).collect());
 
     let follower = Follower::start(&opts.source)?;
+    let unit = match &opts.source {
+        SourceInfo::Journal { unit } => Some(loss::unit_name(unit)),
+        _ => None,
+    };
     on_event(Event::Following {
         source: &opts.source,
         offset: follower.stats().start_offset,
@@ -258,7 +344,14 @@ pub fn capture(
             SourceInfo::Journal { .. } => Duration::from_millis(400),
             _ => Duration::from_millis(50),
         },
+        loss: loss::Loss::default(),
+        numbering: loss::Numbering::default(),
+        unit,
+        last_line_at: None,
+        closed: false,
     };
+    let started = Instant::now();
+    let mut restore_error = None;
 
     let receivers = processes
         .as_ref()
@@ -272,6 +365,19 @@ pub fn capture(
         }
         // Owned blocks need `triggered`; lines can only follow the trigger anyway.
         requests[r].triggered = true;
+        let mut guard = None;
+        if requests[r].summary {
+            guard = Some(trigger::MemSummaryGuard::set(
+                rpc(&kamcmd)?,
+                trigger::SUMMARY_BITS,
+            )?);
+            crate::interrupt::pause_hook("dump:summary-set");
+            if crate::interrupt::requested() {
+                bail!(
+                    "interrupted (Ctrl-C) before the summary was asked for; mem_summary put back"
+                );
+            }
+        }
         let fired = match &requests[r].target {
             Target::Shm => trigger::shm(rpc(&kamcmd)?),
             Target::Pkg { pid, .. } => trigger::pkg(rpc(&kamcmd)?, *pid),
@@ -308,6 +414,11 @@ pub fn capture(
                 }
             }
         })?;
+        if let Some(mut g) = guard.take() {
+            if let Err(e) = g.restore() {
+                restore_error = Some(format!("{e:#}"));
+            }
+        }
         requests[r].status = if s.satisfied(&requests, r) {
             Status::Ok
         } else if requests[r].blocks.is_empty() {
@@ -321,6 +432,16 @@ pub fn capture(
     }
     // Lines already read may still finish a late dump.
     s.drain(&mut requests, None);
+    if let (Some(ch), Some(k)) = (&choice, kamcmd.as_ref()) {
+        let cut = (0..requests.len()).any(|i| {
+            matches!(requests[i].target, Target::Shm)
+                && requests[i].triggered
+                && !s.satisfied(&requests, i)
+        });
+        if cut && !ch.fits {
+            s.collect_journald_drops(k, ch, started, &mut requests, &mut notes)?;
+        }
+    }
     s.scanner.finish();
     s.out.flush().context("cannot write the captured dump")?;
 
@@ -359,6 +480,44 @@ pub fn capture(
         } else {
             Status::Truncated
         };
+        let holes = if matches!(r.target, Target::Shm) {
+            s.numbering.holes(free_fragments)
+        } else {
+            0
+        };
+        let over_budget = matches!(r.target, Target::Shm)
+            && choice
+                .as_ref()
+                .is_some_and(|c| !c.fits && c.shape == budget::Shape::Status);
+        let quiet = !s.still_growing();
+        if r.status != Status::Missing
+            && (s.loss.any()
+                || holes > 0
+                || (r.status == Status::Truncated && over_budget && quiet))
+        {
+            let mut l = s.loss.clone();
+            l.missing_fragments = l.missing_fragments.max(holes);
+            r.status = Status::Lost;
+            let estimate = choice.as_ref().map(|c| {
+                c.status_lines
+                    .saturating_sub(r.blocks.iter().map(|&i| blocks[i].lines as u64).sum())
+            });
+            r.lost_lines = Some(if l.lost_lines() > 0 {
+                l.lost_lines()
+            } else {
+                estimate.unwrap_or(0)
+            });
+            r.lost_cause = Some(if l.any() {
+                l.cause()
+            } else {
+                format!(
+                    "the log's rate limit ({}): about {} lines expected, the dump stopped and the log went quiet; the log has not yet said how many it dropped",
+                    choice.as_ref().map_or("unknown".into(), |c| c.budget.sink.clone()),
+                    choice.as_ref().map_or(0, |c| c.status_lines)
+                )
+            });
+        }
+        r.complete = r.status == Status::Ok;
         if r.status != Status::Ok {
             let partial: Vec<&Block> = r
                 .blocks
@@ -381,8 +540,15 @@ pub fn capture(
                     exited: r.exited,
                     partial,
                     timeout_s: opts.timeout.as_secs_f64(),
+                    still_growing: s.still_growing(),
                 },
             );
+            if let Some(c) = &r.lost_cause {
+                r.causes.insert(0, format!("LOST: {c}"));
+                if let Some(ch) = &choice {
+                    r.causes.extend(ch.remedies.iter().cloned());
+                }
+            }
             if let Some(e) = &r.trigger_error {
                 r.causes.push(format!(
                     "the trigger failed after the dump had started: {e}"
@@ -390,7 +556,16 @@ pub fn capture(
             }
         }
     }
+    if restore_error.is_none() {
+        restore_error = trigger::RESTORE_FAILED
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take());
+    }
     Ok(Outcome {
+        choice,
+        loss: s.loss.clone(),
+        restore_error,
         source: opts.source.clone(),
         stats,
         settings,
@@ -401,6 +576,36 @@ pub fn capture(
         kept_lines: s.kept_lines,
         notes,
     })
+}
+
+fn show(v: Option<i64>) -> String {
+    v.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
+}
+
+/// Replaces the shm fragment list with a summary: SIGUSR1 to main with
+/// `mem_summary` 12 (pkg and shm summaries), set and put back around it.
+fn switch_to_summary(
+    requests: &mut Vec<Request>,
+    processes: Option<&[Process]>,
+    opts: &Options,
+    settings: &mut Settings,
+) -> Result<()> {
+    requests.retain(|r| !matches!(r.target, Target::Shm));
+    settings.mem_summary = Some(trigger::SUMMARY_BITS);
+    let expected = settings.expected_blocks(Method::Signal);
+    if let Some(r) = requests
+        .iter_mut()
+        .find(|r| matches!(r.target, Target::Signal { .. }))
+    {
+        r.summary = true;
+        r.expected_blocks = expected;
+        return Ok(());
+    }
+    let pid = trigger::main_pid(processes, &opts.pid_file)?;
+    let mut r = Request::new(Target::Signal { pid }, expected);
+    r.summary = true;
+    requests.insert(0, r);
+    Ok(())
 }
 
 fn description_of(r: &Request) -> Option<&str> {
@@ -529,6 +734,15 @@ struct Session<'o> {
     poll_every: Duration,
     /// When the last line was kept (for dumps of unknown length).
     last_kept: Option<Instant>,
+    /// Lines the log says it dropped, and holes in the shm fragment numbers.
+    loss: loss::Loss,
+    numbering: loss::Numbering,
+    /// The journald unit (`kamailio.service`) whose drop reports count.
+    unit: Option<String>,
+    /// When the last line of any kind was read.
+    last_line_at: Option<Instant>,
+    /// No new block answers a request any more (kmemdbg's own probe dumps follow).
+    closed: bool,
 }
 
 /// How long the log must stay quiet before a dump of unknown length counts as done.
@@ -536,7 +750,13 @@ const QUIET: Duration = Duration::from_secs(1);
 
 impl Session<'_> {
     fn pump(&mut self) -> Result<()> {
+        if crate::interrupt::requested() {
+            bail!("interrupted (Ctrl-C): stopped waiting for the dump");
+        }
         let lines = self.follower.poll()?;
+        if !lines.is_empty() {
+            self.last_line_at = Some(Instant::now());
+        }
         self.lines_since_trigger += lines.len() as u64;
         self.queue.extend(lines);
         Ok(())
@@ -592,6 +812,16 @@ impl Session<'_> {
             }
         }
         while let Some(line) = self.queue.pop_front() {
+            if let Some(d) = loss::drop_in_line(&line) {
+                if self.drop_is_ours(&d) {
+                    // Kept in the output too, so `analyze` sees the loss.
+                    if writeln!(self.out, "{line}").is_ok() {
+                        self.kept_lines += 1;
+                    }
+                    self.loss.add(d);
+                }
+                continue;
+            }
             let before = self.scanner.blocks().len();
             let idx = self.scanner.feed(&line);
             for b in before..self.scanner.blocks().len() {
@@ -602,6 +832,11 @@ impl Session<'_> {
                 self.owners.push(owner);
             }
             if let Some(i) = idx {
+                if let Some(o) = self.owners.get(i).copied().flatten() {
+                    if matches!(reqs[o].target, Target::Shm) {
+                        self.numbering.feed(&line);
+                    }
+                }
                 if self.owners.get(i).copied().flatten().is_some() {
                     // A failed write surfaces at the final flush.
                     if writeln!(self.out, "{line}").is_ok() {
@@ -617,6 +852,79 @@ impl Session<'_> {
             }
         }
         false
+    }
+
+    /// A drop report about this proxy: journald's for its unit, imuxsock's
+    /// for one of its PIDs, any imjournal one.
+    fn drop_is_ours(&self, d: &loss::Drop) -> bool {
+        match d.by.as_str() {
+            "journald" => match (&self.unit, &d.of) {
+                (Some(u), Some(of)) => u == of,
+                (None, Some(of)) => of.starts_with("kamailio"),
+                _ => false,
+            },
+            "rsyslog imuxsock" => match (&d.of, &self.proxy_pids) {
+                (Some(pid), Some(ps)) => pid.parse().is_ok_and(|p: u32| ps.contains(&p)),
+                _ => true,
+            },
+            _ => true,
+        }
+    }
+
+    /// The log grew within the last second.
+    fn still_growing(&self) -> bool {
+        self.last_line_at
+            .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
+    }
+
+    /// journald reports dropped lines only when the unit's next line of the
+    /// same priority arrives after the interval: waits for the interval to
+    /// end (when it is short), makes the proxy print a 5-line short shm
+    /// status at the same ALERT priority, and reads the report.
+    fn collect_journald_drops(
+        &mut self,
+        k: &Kamcmd,
+        choice: &budget::Choice,
+        started: Instant,
+        reqs: &mut [Request],
+        notes: &mut Vec<String>,
+    ) -> Result<()> {
+        let (Some(unit), Some(interval)) = (self.unit.clone(), choice.budget.interval) else {
+            return Ok(());
+        };
+        if choice.budget.sink != "journald" {
+            return Ok(());
+        }
+        if interval > Duration::from_secs(60) {
+            notes.push(format!("journald reports how many lines it dropped only after its {:.0}s interval: later, see `journalctl -u {unit} MESSAGE_ID={}`", interval.as_secs_f64(), loss::JOURNALD_DROPPED_MESSAGE_ID));
+            return Ok(());
+        }
+        let wait =
+            (started + interval + Duration::from_secs(1)).saturating_duration_since(Instant::now());
+        notes.push(format!(
+            "waited {:.0}s for journald's {:.0}s rate-limit interval to end, so that it reports how many lines it dropped",
+            wait.as_secs_f64(),
+            interval.as_secs_f64()
+        ));
+        let until = Instant::now() + wait;
+        while Instant::now() < until {
+            self.pump()?;
+            self.drain(reqs, None);
+            std::thread::sleep(self.poll_every);
+        }
+        self.closed = true;
+        {
+            let mut g = trigger::MemSummaryGuard::set(k, 16)?;
+            let _ = trigger::shm(k);
+            g.restore()?;
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline && !self.loss.reports.iter().any(|d| d.by == "journald") {
+            std::thread::sleep(self.poll_every);
+            self.pump()?;
+            self.drain(reqs, None);
+        }
+        Ok(())
     }
 
     fn complete_blocks(&self, req: &Request) -> usize {
@@ -681,7 +989,7 @@ impl Session<'_> {
             },
         ];
         let from_main = self.main_pid == Some(block.pid);
-        if !of_proxy {
+        if !of_proxy || self.closed {
             return None;
         }
         for matches in order {
@@ -724,6 +1032,8 @@ mod tests {
             },
             poke: None,
             timeout: Duration::from_secs(1),
+            full: false,
+            summary: false,
         }
     }
 
@@ -781,6 +1091,11 @@ mod tests {
             main_pid: Some(7238),
             last_kept: None,
             poll_every: Duration::from_millis(10),
+            loss: loss::Loss::default(),
+            numbering: loss::Numbering::default(),
+            unit: None,
+            last_line_at: None,
+            closed: false,
         };
         let sample = include_str!("../../tests/fixtures/capture/sample-5.6.3-dumps.log");
         s.queue.extend(sample.lines().map(String::from));

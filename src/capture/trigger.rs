@@ -102,3 +102,61 @@ pub fn main_pid(procs: Option<&[Process]>, pid_file: &Path) -> Result<u32> {
 pub fn alive(pid: u32) -> bool {
     Path::new("/proc").join(pid.to_string()).exists()
 }
+
+/// A restore that failed inside `drop` (the message says how to fix it by hand).
+pub static RESTORE_FAILED: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// `mem_summary` bits 4 and 8: pkg and shm summaries, no status, not short.
+pub const SUMMARY_BITS: i64 = 4 | 8;
+
+/// Sets `mem_summary` for the time of a dump and puts the old value back
+/// when dropped: after the dump, on an error, and on Ctrl-C (the caller
+/// arms [`crate::interrupt`], so the signal unwinds to here instead of
+/// ending the process).
+pub struct MemSummaryGuard<'k> {
+    kamcmd: &'k Kamcmd,
+    /// The value before; `None` once restored.
+    original: Option<i64>,
+}
+
+impl<'k> MemSummaryGuard<'k> {
+    /// Reads the current value and sets `value` (no change when equal).
+    pub fn set(k: &'k Kamcmd, value: i64) -> Result<MemSummaryGuard<'k>> {
+        let original = k
+            .cfg_get_int("core", "mem_summary")
+            .context("cannot read mem_summary (cfg_rpc loaded?)")?;
+        if original != value {
+            k.cfg_set_now_int("core", "mem_summary", value)
+                .with_context(|| format!("cannot set mem_summary to {value}"))?;
+        }
+        Ok(MemSummaryGuard {
+            kamcmd: k,
+            original: Some(original),
+        })
+    }
+
+    pub fn original(&self) -> Option<i64> {
+        self.original
+    }
+
+    /// Puts the old value back now; errors are returned (drop only tries).
+    pub fn restore(&mut self) -> Result<()> {
+        if let Some(v) = self.original.take() {
+            self.kamcmd
+                .cfg_set_now_int("core", "mem_summary", v)
+                .with_context(|| format!("cannot put mem_summary back to {v}: run `kamcmd cfg.set_now_int core mem_summary {v}`"))?;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for MemSummaryGuard<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.restore() {
+            // Drop cannot return it: kept for the caller to report.
+            if let Ok(mut f) = RESTORE_FAILED.lock() {
+                *f = Some(format!("{e:#}"));
+            }
+        }
+    }
+}

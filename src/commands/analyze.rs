@@ -257,6 +257,9 @@ pub fn warnings(inputs: &[Input], chosen: &[&Snapshot]) -> Vec<String> {
 }
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
+    if super::modstats_view::all_snapshots(&args.files)? {
+        return super::modstats_view::analyze(&args.files, args.top, args.json);
+    }
     let inputs = load(&args.files)?;
     let pool = args.pool;
     let chosen = select(&inputs, pool, args.pid)?;

@@ -26,6 +26,13 @@ pub struct DiffReport {
 }
 
 pub fn run(args: &DiffArgs) -> Result<ExitStatus> {
+    if super::modstats_view::all_snapshots(&args.files)? {
+        let pool = match args.pool {
+            Some(crate::mem::Pool::Pkg) => "pkg",
+            _ => "shm",
+        };
+        return super::modstats_view::diff(&args.files, pool, args.top, args.json);
+    }
     let inputs = load(&args.files)?;
     let chosen = select(&inputs, args.pool, args.pid)?;
     let by = args.by;

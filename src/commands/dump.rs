@@ -35,6 +35,18 @@ pub struct DumpReport<'a> {
     pub blocks: Vec<BlockReport<'a>>,
     pub kept_lines: u64,
     pub notes: &'a [String],
+    /// Every triggered dump arrived whole.
+    pub complete: bool,
+    /// Lines the log dropped (0 when none is known).
+    pub lost_lines: u64,
+    /// Who dropped them and why (`null` when nothing was lost).
+    pub cause: Option<String>,
+    /// The shm dump chosen before triggering (status or summary) and why.
+    pub choice: &'a Option<capture::budget::Choice>,
+    /// `--settle`: what the wait for in-flight transactions saw.
+    pub settle: Option<capture::route::Settled>,
+    /// mem_summary could not be put back (with the command that does it).
+    pub restore_error: &'a Option<String>,
 }
 
 #[derive(Serialize)]
@@ -46,7 +58,25 @@ pub struct BlockReport<'a> {
 }
 
 pub fn run(args: &DumpArgs) -> Result<ExitStatus> {
+    if args.mod_stats {
+        return run_mod_stats(args);
+    }
     let opts = options(args)?;
+    // From here Ctrl-C unwinds (mem_summary is put back) instead of killing.
+    crate::interrupt::arm();
+    let settle = match args.settle {
+        Some(limit) => {
+            let k = crate::kamcmd::Kamcmd::new(Some(&args.ctl))?;
+            eprintln!(
+                "kmemdbg: waiting at most {:.0}s for in-flight transactions to end (--settle)",
+                limit.as_secs_f64()
+            );
+            let s = capture::route::settle(&k, limit, None);
+            eprintln!("kmemdbg: {}", s.note);
+            Some(s)
+        }
+        None => None,
+    };
     let out_path = args.out.clone().unwrap_or_else(default_out);
     let mut staged = fsx::Staged::new(&out_path, 0o640)?;
     let json = args.json;
@@ -82,6 +112,12 @@ pub fn run(args: &DumpArgs) -> Result<ExitStatus> {
                 .collect(),
             kept_lines: outcome.kept_lines,
             notes: &outcome.notes,
+            complete: outcome.complete(),
+            lost_lines: lost_lines(&outcome),
+            cause: outcome.requests.iter().find_map(|r| r.lost_cause.clone()),
+            choice: &outcome.choice,
+            settle,
+            restore_error: &outcome.restore_error,
         })?;
     } else {
         print!(
@@ -90,6 +126,120 @@ pub fn run(args: &DumpArgs) -> Result<ExitStatus> {
         );
     }
     Ok(if outcome.all_ok() { 0 } else { 1 })
+}
+
+/// Lines lost over all requests.
+fn lost_lines(o: &Outcome) -> u64 {
+    o.requests.iter().filter_map(|r| r.lost_lines).sum()
+}
+
+/// `dump --mod-stats --json` schema: `{ "schema": "kmemdbg.dump-mod-stats/1",
+///   "out", "rpc", "header": {time, unix_time, main_pid, kamailio, ctl},
+///   "sections": [{"rpc","pool","answered_by"?,"sites","total_bytes"}], "settle"?, "notes" }`.
+#[derive(Serialize)]
+struct ModStatsReport<'a> {
+    schema: &'static str,
+    out: String,
+    rpc: &'a str,
+    header: &'a crate::dump::modstats::Header,
+    sections: Vec<SectionReport<'a>>,
+    settle: Option<capture::route::Settled>,
+    notes: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct SectionReport<'a> {
+    rpc: &'a str,
+    pool: &'a str,
+    answered_by: Option<&'a str>,
+    sites: usize,
+    total_bytes: i64,
+}
+
+/// `dump --mod-stats`: the log-free route.
+fn run_mod_stats(args: &DumpArgs) -> Result<ExitStatus> {
+    let k = crate::kamcmd::Kamcmd::new(Some(&args.ctl))?;
+    let settle = args.settle.map(|limit| {
+        eprintln!(
+            "kmemdbg: waiting at most {:.0}s for in-flight transactions to end (--settle)",
+            limit.as_secs_f64()
+        );
+        let s = capture::route::settle(&k, limit, None);
+        eprintln!("kmemdbg: {}", s.note);
+        s
+    });
+    let main_pid = k
+        .processes()
+        .ok()
+        .and_then(|ps| capture::trigger::main_pid(Some(&ps), &args.pid_file).ok());
+    let cap = capture::route::mod_stats(&k, main_pid, capture::route::version(&k))?;
+    let out_path = args.out.clone().unwrap_or_else(|| {
+        let p = default_out();
+        p.with_extension("modstats")
+    });
+    let mut staged = fsx::Staged::new(&out_path, 0o640)?;
+    staged
+        .file()
+        .write_all(cap.text.as_bytes())
+        .with_context(|| format!("cannot write {}", out_path.display()))?;
+    staged.commit()?;
+    let mut notes = Vec::new();
+    if let Some(p) = cap.snapshot.section("pkg") {
+        notes.push(format!(
+            "the pkg section is the private memory of {} only (the process that answered the RPC), not of the other processes",
+            p.answered_by.as_deref().unwrap_or("the process that answered the RPC")
+        ));
+    }
+    if !cap.rpc.ends_with('x') {
+        notes.push("mod.stats gives bytes per site, no counts".into());
+    }
+    if cap.snapshot.wrapped > 0 {
+        notes.push(format!(
+            "{} values are negative: Kamailio prints them as 32-bit ints, which wrap above 2 GiB",
+            cap.snapshot.wrapped
+        ));
+    }
+    let sections: Vec<SectionReport> = cap
+        .snapshot
+        .sections
+        .iter()
+        .map(|s| SectionReport {
+            rpc: &s.rpc,
+            pool: &s.pool,
+            answered_by: s.answered_by.as_deref(),
+            sites: s.sites.len(),
+            total_bytes: s.totals.values().sum(),
+        })
+        .collect();
+    if args.json {
+        crate::commands::print_json(&ModStatsReport {
+            schema: "kmemdbg.dump-mod-stats/1",
+            out: out_path.display().to_string(),
+            rpc: &cap.rpc,
+            header: &cap.snapshot.header,
+            sections,
+            settle,
+            notes,
+        })?;
+    } else {
+        for s in &sections {
+            println!(
+                "ok        {}: {} sites, {} in all{}",
+                s.rpc,
+                s.sites,
+                crate::units::human_bytes(s.total_bytes as f64),
+                s.answered_by
+                    .map(|b| format!(" (process {b} only)"))
+                    .unwrap_or_default()
+            );
+        }
+        for n in &notes {
+            println!("note: {n}");
+        }
+        let p = out_path.display();
+        println!("wrote {p}\nnext: kmemdbg analyze {p}   (kmemdbg diff BEFORE.modstats {p} ranks what grew)");
+    }
+    Ok(0)
 }
 
 /// Turns the command line into capture options (validating it first).
@@ -121,6 +271,8 @@ fn options(args: &DumpArgs) -> Result<capture::Options> {
         source,
         poke,
         timeout: args.timeout,
+        full: args.full,
+        summary: args.summary,
     })
 }
 
@@ -210,6 +362,7 @@ fn status_word(s: Status) -> &'static str {
         Status::Ok => "captured",
         Status::Truncated => "TRUNCATED",
         Status::Missing => "did not answer",
+        Status::Lost => "LOST (lines dropped by the log)",
         Status::Skipped => "skipped",
     }
 }
@@ -217,6 +370,9 @@ fn status_word(s: Status) -> &'static str {
 /// The human report: one line per request, causes under each failure.
 pub fn render_text(o: &Outcome, out: Option<&Path>) -> String {
     let mut s = String::new();
+    if let Some(c) = &o.choice {
+        s.push_str(&format!("route: {}\n", c.why));
+    }
     for r in &o.requests {
         let who = match &r.target {
             Target::Shm => "shm".to_string(),
@@ -231,6 +387,7 @@ pub fn render_text(o: &Outcome, out: Option<&Path>) -> String {
             Status::Ok => "ok",
             Status::Truncated => "TRUNCATED",
             Status::Missing => "NO ANSWER",
+            Status::Lost => "LOST",
             Status::Skipped => "SKIPPED",
         };
         s.push_str(&format!("{status:<9} {who}"));
@@ -253,6 +410,9 @@ pub fn render_text(o: &Outcome, out: Option<&Path>) -> String {
     }
     for n in &o.notes {
         s.push_str(&format!("note: {n}\n"));
+    }
+    if let Some(e) = &o.restore_error {
+        s.push_str(&format!("WARNING: {e}\n"));
     }
     if o.stats.rotations + o.stats.truncations > 0 {
         s.push_str(&format!(

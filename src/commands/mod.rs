@@ -16,6 +16,7 @@ pub mod gen_dump;
 pub mod hunt;
 pub mod inspect;
 pub mod man;
+pub mod modstats_view;
 pub mod patch;
 pub mod restart;
 pub mod revert;

@@ -6,6 +6,7 @@
 //!   [`snapshot_of_fragments`] sums fragments read from memory (`gdb`) the same way;
 //! - [`diff`]: snapshots of the same heap over time in, growth per site out;
 //! - [`read`]: the only I/O: streams a file or pipe into the aggregator;
+//! - [`modstats`]: `mod.stats` snapshot files (`dump --mod-stats`): header, reader, diff;
 //! - [`generate`]: synthetic dumps for benchmarks and scale tests.
 //!
 //! Nothing here writes a user's file, runs a program or touches a proxy.
@@ -14,6 +15,7 @@
 pub mod aggregate;
 pub mod diff;
 pub mod generate;
+pub mod modstats;
 pub mod read;
 
 pub use crate::logline::{parse_line, parse_site, Body, Site};

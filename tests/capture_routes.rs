@@ -1,0 +1,302 @@
+//! `kmemdbg dump`'s routes against Debian's real Kamailio 5.6.3 logging to a
+//! stderr file: `--mod-stats` snapshots before and after 1000 REGISTERs with
+//! distinct AoRs (diff ranks usrloc first), the summary route (mem_summary
+//! 12 set for the dump and put back, also after Ctrl-C), and the fragment
+//! list taken when the log has no limit. journald and rsyslog are in
+//! `capture_journald.rs` (a real systemd box).
+
+mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
+use common::*;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn prerequisites(test: &str) -> Option<PathBuf> {
+    let bin = debian_kamailio(test)?;
+    require_real(
+        test,
+        "sipp (apt-get install sip-tester)",
+        have_program("sipp"),
+    )
+    .then_some(bin)
+}
+
+/// The registrar proxy (tests/fixtures/capture/registrar.cfg) with -x qm, logging to a file.
+fn start_registrar(bin: &Path) -> (tempfile::TempDir, Proxy) {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = free_udp_port();
+    let ctl = dir.path().join("kamailio_ctl");
+    let listen = format!("LISTEN=udp:127.0.0.1:{port}");
+    let ctl_def = format!("CTL=\"unix:{}\"", ctl.display());
+    let proxy = Proxy::start_with_cfg(
+        bin,
+        dir.path(),
+        port,
+        &repo().join("tests/fixtures/capture/registrar.cfg"),
+        &[
+            "-x", "qm", "-m", "64", "-M", "8", "-A", &listen, "-A", &ctl_def,
+        ],
+    );
+    (dir, proxy)
+}
+
+/// `n` REGISTERs for the AoRs PREFIX1..PREFIXn (bounded: -m, -timeout).
+fn register(dir: &Path, port: u16, prefix: &str, n: u32) {
+    let scenario = repo().join("tests/fixtures/sipp/register-distinct-aor.xml");
+    let mut cmd = Command::new("sipp");
+    cmd.current_dir(dir)
+        .arg("-sf")
+        .arg(&scenario)
+        .args(["-key", "aor", prefix, "-m", &n.to_string(), "-r", "2000"])
+        .args(["-timeout", "60s", "-nostdin", "-i", "127.0.0.1"])
+        .arg(format!("127.0.0.1:{port}"))
+        .stdin(Stdio::null());
+    let (code, out, err) = run_cmd(cmd, Duration::from_secs(90));
+    assert_eq!(code, 0, "sipp failed:\n{out}\n{err}");
+}
+
+fn kamcmd(p: &Proxy, args: &[&str]) -> String {
+    let out = Command::new("kamcmd")
+        .arg("-s")
+        .arg(format!("unix:{}", p.ctl.display()))
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .expect("kamcmd");
+    assert!(
+        out.status.success(),
+        "kamcmd {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `usrloc:registered_users = N` (kamcmd stats.get_statistics): Kamailio's own count.
+fn registered_users(p: &Proxy) -> u64 {
+    let t = kamcmd(p, &["stats.get_statistics", "all"]);
+    t.lines()
+        .find(|l| l.trim_start().starts_with("usrloc:registered_users ="))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no usrloc:registered_users in {t:?}"))
+}
+
+fn mem_summary(p: &Proxy) -> String {
+    kamcmd(p, &["cfg.get", "core", "mem_summary"])
+        .trim()
+        .to_string()
+}
+
+#[test]
+fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
+    let Some(bin) = prerequisites("real_mod_stats_snapshots_and_diff_rank_usrloc_first") else {
+        return;
+    };
+    let (dir, p) = start_registrar(&bin);
+    register(dir.path(), p.port, "a", 200);
+    let ctl = p.ctl.display().to_string();
+    let before = dir.path().join("before.modstats");
+    let after = dir.path().join("after.modstats");
+    let log_before = std::fs::metadata(&p.log).map(|m| m.len()).unwrap_or(0);
+    let (code, out, err) = run_kmemdbg(&[
+        "dump",
+        "--mod-stats",
+        "--ctl",
+        &ctl,
+        "--out",
+        before.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("only"),
+        "the pkg section must say whose it is: {out}"
+    );
+    let users_before = registered_users(&p);
+    register(dir.path(), p.port, "b", 1000);
+    let users_after = registered_users(&p);
+    assert_eq!(
+        users_after - users_before,
+        1000,
+        "sipp's 1000 REGISTERs all saved"
+    );
+    let (code, out, err) = run_kmemdbg(&[
+        "dump",
+        "--mod-stats",
+        "--settle",
+        "5s",
+        "--ctl",
+        &ctl,
+        "--out",
+        after.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    json_doc::assert_documented(&v);
+    assert_eq!(v["schema"], "kmemdbg.dump-mod-stats/1");
+    assert_eq!(v["header"]["main_pid"].as_u64(), Some(u64::from(p.pid)));
+    // The route needs no log: kamailio wrote nothing for either snapshot
+    // beyond what it logs anyway (no dump lines).
+    let log = p.log_text();
+    assert!(
+        !log[log_before as usize..].contains("qm_status"),
+        "--mod-stats must not make kamailio dump into its log"
+    );
+    // The header, as documented.
+    let text = std::fs::read_to_string(&after).unwrap();
+    assert!(
+        text.starts_with("# kmemdbg mod.stats snapshot 1\n# time: "),
+        "{text}"
+    );
+    assert!(text.contains("# kamailio: 5.6.3"), "{text}");
+    assert!(text.contains("# answered_by: "), "{text}");
+
+    // Given newest first, diff still orders by the headers' time.
+    let (code, out, err) = run_kmemdbg(&[
+        "diff",
+        after.to_str().unwrap(),
+        before.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    json_doc::assert_documented(&v);
+    let growing = v["growing"].as_array().expect("growing");
+    assert_eq!(growing[0]["module"], "usrloc", "{out}");
+    for g in growing.iter().take(3) {
+        assert_eq!(g["module"], "usrloc", "usrloc's sites first: {out}");
+    }
+    // Each new AoR is one ucontact: Kamailio's own count (mod.mem_statsx)
+    // grew by exactly the users registry's count.
+    let uc = growing
+        .iter()
+        .find(|g| g["site"].as_str().unwrap_or("").contains("new_ucontact("))
+        .expect("new_ucontact grew");
+    assert_eq!(uc["delta_count"].as_i64(), Some(1000), "{uc}");
+    let (code, text, _) = run_kmemdbg(&["diff", before.to_str().unwrap(), after.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    let first = text.lines().nth(1).unwrap_or("");
+    assert!(first.contains("usrloc: "), "{text}");
+    // analyze reads a snapshot, bytes per module function
+    let (code, text, _) = run_kmemdbg(&["analyze", after.to_str().unwrap(), "--top", "5"]);
+    assert_eq!(code, 0, "{text}");
+    let (code, out, _) = run_kmemdbg(&["analyze", after.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}");
+    json_doc::assert_documented(&serde_json::from_str(&out).expect("json"));
+    assert!(text.contains("pkg mod.") && text.contains("only"), "{text}");
+}
+
+#[test]
+fn real_summary_puts_mem_summary_back_after_dump_and_after_ctrl_c() {
+    let Some(bin) = prerequisites("real_summary_puts_mem_summary_back_after_dump_and_after_ctrl_c")
+    else {
+        return;
+    };
+    let (dir, p) = start_registrar(&bin);
+    register(dir.path(), p.port, "s", 300);
+    assert_eq!(mem_summary(&p), "3", "the cfg's value");
+    let ctl = p.ctl.display().to_string();
+    let out_file = dir.path().join("summary.log");
+    let (code, out, err) = run_kmemdbg(&[
+        "dump",
+        "--summary",
+        "--ctl",
+        &ctl,
+        "--stderr",
+        p.log.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(mem_summary(&p), "3", "put back after the dump");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    json_doc::assert_documented(&v);
+    assert_eq!(v["complete"], true, "{out}");
+    assert_eq!(v["choice"]["shape"], "summary", "{out}");
+    // The summary accounts for every contact: usrloc's own user count.
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("from usrloc: ucontact.c: new_ucontact("))
+        .expect("new_ucontact in the summary");
+    let count: u64 = line
+        .split("count=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("count");
+    assert_eq!(count, registered_users(&p), "{line}");
+
+    // Ctrl-C while mem_summary is set: put back before kmemdbg ends.
+    let child = kmemdbg()
+        .args(["dump", "--summary", "--ctl", &ctl, "--stderr"])
+        .arg(&p.log)
+        .arg("--out")
+        .arg(dir.path().join("never.log"))
+        .env("KMEMDBG_PAUSE_AT", "dump:summary-set")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn kmemdbg");
+    let pid = child.id();
+    assert!(
+        wait_for(Duration::from_secs(20), || mem_summary(&p) == "12"),
+        "kmemdbg set mem_summary 12 for the summary"
+    );
+    let st = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let out = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0), "{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert_eq!(mem_summary(&p), "3", "put back after Ctrl-C: {err}");
+}
+
+#[test]
+fn real_stderr_file_has_no_limit_so_the_fragment_list_is_taken() {
+    let Some(bin) = prerequisites("real_stderr_file_has_no_limit_so_the_fragment_list_is_taken")
+    else {
+        return;
+    };
+    let (dir, p) = start_registrar(&bin);
+    register(dir.path(), p.port, "f", 500);
+    let out_file = dir.path().join("full.log");
+    let (code, out, err) = run_kmemdbg(&[
+        "dump",
+        "--ctl",
+        p.ctl.to_str().unwrap(),
+        "--stderr",
+        p.log.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    json_doc::assert_documented(&v);
+    assert_eq!(v["choice"]["shape"], "status", "{out}");
+    assert_eq!(v["choice"]["budget"]["burst"], serde_json::Value::Null);
+    assert_eq!(v["complete"], true);
+    assert_eq!(v["lost_lines"], 0);
+    // The estimate made before triggering is close to what was printed
+    // (counted here with grep's rule: one `address=` line per fragment).
+    let text = std::fs::read_to_string(&out_file).unwrap();
+    let frags = text.lines().filter(|l| l.contains(" address=")).count() as u64;
+    let est = v["choice"]["status_lines"].as_u64().unwrap();
+    assert!(
+        est / 3 >= frags * 9 / 10 && est / 3 <= frags * 11 / 10 + 20,
+        "estimate {est} lines vs {frags} fragments"
+    );
+    assert_eq!(mem_summary(&p), "3", "the status route changes nothing");
+}
