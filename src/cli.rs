@@ -253,7 +253,7 @@ flag and compile-time size, and says whether this build can print memory dumps w
 pub struct InspectArgs {
     #[command(flatten)]
     pub binary: BinaryArg,
-    /// Machine-readable output (schema in README, "inspect --json")
+    /// Machine-readable output (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -379,7 +379,7 @@ pub struct PatchArgs {
     /// (repeatable; build directories up to two levels inside the tree are found)
     #[arg(long, value_name = "DIR")]
     pub build_dir: Vec<PathBuf>,
-    /// Machine-readable output (schema in README, "patch --json")
+    /// Machine-readable output (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -428,7 +428,7 @@ pub struct BuildArgs {
     /// Where the whole compiler output goes (default: SOURCE/kmemdbg-build.log)
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
-    /// Machine-readable result on stdout (schema in README, "build --json"); progress stays on stderr
+    /// Machine-readable result on stdout (schema: docs/json.md); progress stays on stderr
     #[arg(long)]
     pub json: bool,
 }
@@ -465,7 +465,7 @@ pub struct WatchArgs {
     pub duration: Duration,
     #[command(flatten)]
     pub ctl: CtlArg,
-    /// Write every sample to this CSV file (columns in README, "watch")
+    /// Write every sample to this CSV file (columns: docs/commands/watch.md)
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Draw memory over time (shm, pkg per process) into this SVG file
@@ -477,7 +477,7 @@ pub struct WatchArgs {
     /// Plain lines even on a terminal
     #[arg(long)]
     pub plain: bool,
-    /// Print a machine-readable summary at the end instead of text (schema in README)
+    /// Print a machine-readable summary at the end instead of text (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -533,7 +533,7 @@ pub struct TriageArgs {
     /// Also draw the samples as an SVG chart
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
-    /// Machine-readable verdict (schema in README)
+    /// Machine-readable verdict (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -630,7 +630,7 @@ pub struct GdbArgs {
     pub cli_script: bool,
     #[command(flatten)]
     pub binary: BinaryArg,
-    /// Machine-readable output (schema in README)
+    /// Machine-readable output (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -694,7 +694,7 @@ pub struct CfgArgs {
     /// Put back the first original of the cfg and its included files
     #[arg(long, requires = "cfg", conflicts_with_all = ["live", "memlog", "memdbg", "summary", "dry_run"])]
     pub revert: bool,
-    /// Machine-readable output (schema kmemdbg.cfg/1, see README)
+    /// Machine-readable output (schema kmemdbg.cfg/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -775,7 +775,7 @@ pub struct DumpArgs {
     /// How long to wait for each requested dump (90, 30s, 2m)
     #[arg(long, value_name = "S", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Machine-readable report on stdout (schema in README, "dump --json")
+    /// Machine-readable report on stdout (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
     /// Ask for the whole fragment list even when the log cannot carry it (by default a summary is taken then)
@@ -802,11 +802,20 @@ fm_sums), the layouts of 3.x, 4.x, 5.x and 6.x, lines from stderr (-E), syslog, 
 (short, short-iso), `uniq -c` output and pastebin line numbers, processes interleaved. \
 The per-allocation qm_malloc/qm_free lines that memdbg <= debug floods a log with are counted, \
 never taken for a dump.\n\n\
+Also reads the memory RPC answers users paste beside a log: `pkg.stats`, `core.shmmem` / \
+`shm.stats`, `shm.report`, `mod.stats`, `core.psx` as kamcmd prints them, as JSON-RPC (kamcli, \
+kamctl rpc, curl) and as XML-RPC, and `kamctl stats shmem` lines; and the out-of-memory \
+lines of a log. Every pool it sees gets a verdict: exhausted (free 0, or real_used at the \
+pool's size whatever `used` says), near full, counters that wrapped (never shown as a \
+negative free or a use above 100%), or fragmentation (free memory in pieces too small), \
+each with what to do next.\n\n\
 Memory corruption (`beginning overwritten`, `end overwritten`, double free) is shown first: it \
 is a bug, not a leak. Lines it could not read are counted and a few are shown. A dump cut \
-short (process killed, log rotated) is read with a warning.",
-    after_help = "Exit status: 0 dumps read; 1 memory corruption found; 2 no dump in the input, \
-unreadable file, or no dump matches the filters.\n\n\
+short (process killed, log rotated) is read with a warning. What a paste cannot carry (the \
+pool in `uniq -c` output, sizes in `alloc'd from` lines alone) is said, never guessed.",
+    after_help = "Exit status: 0 the input was read, whatever it shows (corruption, an exhausted pool: \
+findings, not errors); 2 nothing in the input could be read, unreadable file, or nothing matches \
+the filters.\n\n\
 Examples:\n  kmemdbg analyze /var/log/kamailio.log\n  \
 kmemdbg analyze dump.log --pool shm --by module --top 5\n  \
 journalctl -u kamailio -o short-iso | kmemdbg analyze -\n  \
@@ -828,7 +837,7 @@ pub struct AnalyzeArgs {
     /// Only dumps printed by this process
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Machine-readable output (schema kmemdbg.analyze/1, see README)
+    /// Machine-readable output (schema kmemdbg.analyze/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -865,7 +874,7 @@ pub struct DiffArgs {
     /// Only dumps printed by this process
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Machine-readable output (schema kmemdbg.diff/1, see README)
+    /// Machine-readable output (schema kmemdbg.diff/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
