@@ -63,6 +63,7 @@ pub enum Command {
     Man(ManArgs),
     Fixes(FixesArgs),
     Hunt(HuntArgs),
+    Scan(ScanArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.
@@ -840,6 +841,10 @@ pub struct AnalyzeArgs {
     /// Machine-readable output (schema kmemdbg.analyze/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
+    /// The Kamailio version that printed the dumps (X.Y.Z): the largest sites get their known leak fixes
+    /// (`kmemdbg fixes`); without it, only the header of a file kmemdbg wrote gives the version
+    #[arg(long, value_name = "X.Y.Z")]
+    pub kamailio_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -877,6 +882,10 @@ pub struct DiffArgs {
     /// Machine-readable output (schema kmemdbg.diff/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
+    /// The Kamailio version that printed the dumps (X.Y.Z): the largest sites get their known leak fixes
+    /// (`kmemdbg fixes`); without it, only the header of a file kmemdbg wrote gives the version
+    #[arg(long, value_name = "X.Y.Z")]
+    pub kamailio_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -913,4 +922,45 @@ pub struct GenDumpArgs {
     pub leak: u64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Find the out-of-memory errors in a proxy's log: which pool, which process and module, since when, and what to do",
+    long_about = "Reads a Kamailio log (files, - for stdin, or journald with --journal UNIT) and finds the \
+out-of-memory errors of every generation (SER, OpenSER, Kamailio 3.x to 6.x: `could not allocate shared \
+memory from shm pool`, `no more pkg memory`, `qm_malloc(..., SIZE) ... Free fragment not found!`, ...). \
+It groups them by pool (shm, pkg), process (PID, rank, and its role from core.psx when --ctl reaches the \
+running proxy), module and function (with the size asked for, from the allocator's lines), with the first \
+and last time, count, rate and a timeline.\n\n\
+Then it says what the pattern suggests: errors within minutes of a start mean the pool is too small for \
+the load (it proposes a size from the start line's `shm size` / `pkg size`); errors only after hours of \
+running point to a leak (confirm with `kmemdbg triage`: idle, then retest).\n\n\
+Not counted: lines at INFO/NOTICE/DEBUG level (`could not bind tm module` is INFO), the cfg script's own \
+xlog text, the words inside a quoted SIP message or user agent, and the allocator's inner search line; \
+they are listed apart as ignored. Lines the log lost to journald or rsyslog rate limits are reported.",
+    after_help = "Exit status: 0 no out-of-memory error; 1 errors found; 2 bad input (unreadable file, bad --since, journalctl failed).\n\n\
+Examples:\n  kmemdbg scan /var/log/syslog\n  kmemdbg scan --journal kamailio --since 2h\n  \
+kmemdbg scan /var/log/kamailio.log --ctl unix:/run/kamailio/kamailio_ctl\n  \
+journalctl -u kamailio | kmemdbg scan - --json"
+)]
+pub struct ScanArgs {
+    /// Log files to read; `-` reads stdin
+    #[arg(value_name = "LOG", conflicts_with = "journal")]
+    pub logs: Vec<PathBuf>,
+    /// Read the journal of this systemd unit instead (journalctl -u UNIT)
+    #[arg(long, value_name = "UNIT")]
+    pub journal: Option<String>,
+    /// Only lines from this time on: 2026-12-06 16:00, 2026-12-06T16:00:00Z, 2026-12-06, or an age: 2h, 30m, 1d
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// The running proxy's ctl socket: process roles (core.psx), shm size, start time (unix:/path, /path, udp:HOST:PORT)
+    #[arg(long, value_name = "SOCKET")]
+    pub ctl: Option<String>,
+    /// Year of timestamps that carry none (BSD syslog); default: this year
+    #[arg(long, value_name = "YYYY", hide = true)]
+    pub year: Option<i64>,
+    /// Machine-readable output (schema kmemdbg.scan/1)
+    #[arg(long)]
+    pub json: bool,
 }

@@ -24,6 +24,9 @@ pub struct DiffReport {
     /// Heaps dumped only once (nothing to compare them with).
     pub single: Vec<String>,
     pub warnings: Vec<String>,
+    /// Known leak fixes of the top growing sites, when the version is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_fixes: Option<crate::commands::fixes::KnownReport>,
 }
 
 pub fn run(args: &DiffArgs) -> Result<ExitStatus> {
@@ -32,7 +35,8 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus> {
             Some(crate::mem::Pool::Pkg) => "pkg",
             _ => "shm",
         };
-        return super::modstats_view::diff(&args.files, pool, args.top, args.json);
+        let version = args.kamailio_version.as_deref();
+        return super::modstats_view::diff(&args.files, pool, args.top, args.json, version);
     }
     let inputs = load(&args.files)?;
     let chosen = select(&inputs, args.pool, args.pid)?;
@@ -57,6 +61,11 @@ oldest first (kmemdbg diff before.log after.log), or a log holding two dumps of 
             .into_iter()
             .filter(|w| !w.contains("fragments listed without a site")),
     );
+    let known = crate::commands::fixes::known_for(args.kamailio_version.as_deref(), &args.files)?;
+    let known_fixes = known.as_ref().map(|k| {
+        let keys = series.iter().flat_map(|s| s.growing.iter().take(3));
+        crate::commands::fixes::for_keys(k, by, keys.map(|g| g.key.as_str()))
+    });
     if args.json {
         crate::commands::print_json(&DiffReport {
             schema: "kmemdbg.diff/1",
@@ -66,6 +75,7 @@ oldest first (kmemdbg diff before.log after.log), or a log holding two dumps of 
             series,
             single: single.iter().map(|k| k.label()).collect(),
             warnings: warn,
+            known_fixes,
         })?;
         return Ok(0);
     }
@@ -79,6 +89,9 @@ oldest first (kmemdbg diff before.log after.log), or a log holding two dumps of 
     if !single.is_empty() {
         let labels: Vec<String> = single.iter().map(|k| k.label()).collect();
         let _ = writeln!(o, "\nnot compared (one dump each): {}", labels.join("; "));
+    }
+    if let (Some(r), Some(k)) = (&known_fixes, &known) {
+        crate::commands::fixes::render_known(&mut o, r, &k.data);
     }
     print!("{o}");
     Ok(0)
