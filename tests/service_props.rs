@@ -360,7 +360,8 @@ proptest! {
             exec.push_str(" $EXTRA_OPTIONS");
         }
         std::fs::write(&defaults, &text).expect("write");
-        let setup = discover::systemd_setup("kamailio.service", &debian_unit(&defaults, &exec))
+        let files = kmemdbg::service::unit::parse_systemctl_cat(&debian_unit(&defaults, &exec));
+        let setup = discover::systemd_setup("kamailio.service", files)
             .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
         check_plan(&setup, &d)?;
     }
