@@ -802,11 +802,20 @@ fm_sums), the layouts of 3.x, 4.x, 5.x and 6.x, lines from stderr (-E), syslog, 
 (short, short-iso), `uniq -c` output and pastebin line numbers, processes interleaved. \
 The per-allocation qm_malloc/qm_free lines that memdbg <= debug floods a log with are counted, \
 never taken for a dump.\n\n\
+Also reads the memory RPC answers users paste beside a log: `pkg.stats`, `core.shmmem` / \
+`shm.stats`, `shm.report`, `mod.stats`, `core.psx` as kamcmd prints them, as JSON-RPC (kamcli, \
+kamctl rpc, curl) and as XML-RPC, and `kamctl stats shmem` lines; and the out-of-memory \
+lines of a log. Every pool it sees gets a verdict: exhausted (free 0, or real_used at the \
+pool's size whatever `used` says), near full, counters that wrapped (never shown as a \
+negative free or a use above 100%), or fragmentation (free memory in pieces too small), \
+each with what to do next.\n\n\
 Memory corruption (`beginning overwritten`, `end overwritten`, double free) is shown first: it \
 is a bug, not a leak. Lines it could not read are counted and a few are shown. A dump cut \
-short (process killed, log rotated) is read with a warning.",
-    after_help = "Exit status: 0 dumps read; 1 memory corruption found; 2 no dump in the input, \
-unreadable file, or no dump matches the filters.\n\n\
+short (process killed, log rotated) is read with a warning. What a paste cannot carry (the \
+pool in `uniq -c` output, sizes in `alloc'd from` lines alone) is said, never guessed.",
+    after_help = "Exit status: 0 the input was read, whatever it shows (corruption, an exhausted pool: \
+findings, not errors); 2 nothing in the input could be read, unreadable file, or nothing matches \
+the filters.\n\n\
 Examples:\n  kmemdbg analyze /var/log/kamailio.log\n  \
 kmemdbg analyze dump.log --pool shm --by module --top 5\n  \
 journalctl -u kamailio -o short-iso | kmemdbg analyze -\n  \

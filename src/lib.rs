@@ -27,6 +27,7 @@ pub mod interrupt;
 pub mod kamcmd;
 pub mod logline;
 pub mod mem;
+pub mod memrpc;
 pub mod patch;
 pub mod probe;
 pub mod report;

@@ -1,10 +1,16 @@
 //! `kmemdbg analyze`: reads dumps out of logs and prints, per dump, the heap
-//! use and the sites by bytes; memory corruption first. Reading is done by
-//! [`crate::dump`]; this file loads, filters and prints.
+//! use and the sites by bytes; memory corruption first, then the verdicts on
+//! every pool the input shows (dumps' heap lines and pasted RPC answers:
+//! exhausted, near full, wrapped counters, fragmentation). Reading is done by
+//! [`crate::dump`] (log lines) and [`crate::memrpc`] (RPC answers, fed by
+//! the dump reader with the lines it did not take); verdicts by
+//! [`crate::memrpc::verdict`]; this file loads, filters and prints.
 
 use crate::cli::AnalyzeArgs;
 use crate::commands::{human_bytes, thousands};
 use crate::dump::{self, DumpKind, DumpLog, Group, GroupBy, Pool, Snapshot};
+use crate::memrpc::verdict::{self, Failures, Kind, Verdict};
+use crate::memrpc::PoolFigures;
 use crate::ExitStatus;
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -17,8 +23,18 @@ pub struct Input {
     pub log: DumpLog,
 }
 
-/// Reads every file; fails (exit 2) when none holds a dump or a corruption
-/// message, explaining what the input was instead.
+/// Whether nothing in a log could be read as memory data: no dump, no
+/// corruption marker, no RPC answer, no failed allocation.
+fn nothing_read(log: &DumpLog) -> bool {
+    log.snapshots.is_empty()
+        && log.corruption.is_empty()
+        && log.rpc.is_empty()
+        && log.lines.out_of_memory_lines == 0
+}
+
+/// Reads every file; fails (exit 2) when none holds a dump, a corruption
+/// message, a memory RPC answer or a failed allocation, explaining what the
+/// input was instead.
 pub fn load(files: &[PathBuf]) -> Result<Vec<Input>> {
     let mut inputs = Vec::new();
     for path in files {
@@ -28,14 +44,12 @@ pub fn load(files: &[PathBuf]) -> Result<Vec<Input>> {
             log,
         });
     }
-    if inputs
-        .iter()
-        .all(|i| i.log.snapshots.is_empty() && i.log.corruption.is_empty())
-    {
+    if inputs.iter().all(|i| nothing_read(&i.log)) {
         let why: Vec<String> = inputs.iter().map(|i| not_a_dump(&i.path, &i.log)).collect();
         bail!(
             "{}\n  a dump needs memlog <= debug in the running proxy, then a trigger: `kmemdbg dump`, \
-`kamcmd cfg.set_now_int core mem_dump_pkg PID` / `mem_dump_shm 1`, SIGUSR1, or a shutdown",
+`kamcmd cfg.set_now_int core mem_dump_pkg PID` / `mem_dump_shm 1`, SIGUSR1, or a shutdown; \
+or paste the answers of `kamcmd pkg.stats`, `kamcmd core.shmmem`, `kamcmd mod.stats all all`",
             why.join("\n")
         );
     }
@@ -111,6 +125,28 @@ pub struct AnalyzeReport {
     pub corruption: Vec<CorruptionReport>,
     pub dumps: Vec<DumpReport>,
     pub warnings: Vec<String>,
+    /// One verdict per pool the input shows (dumps' heap lines, RPC answers).
+    pub verdicts: Vec<FileVerdict>,
+    /// Pasted `mod.stats` blocks, `pkg.stats` / `core.shmmem` / `shm.report`
+    /// figures and `core.psx` processes, per file.
+    pub rpc: Vec<RpcReport>,
+}
+
+#[derive(Serialize)]
+pub struct FileVerdict {
+    pub file: String,
+    #[serde(flatten)]
+    pub verdict: Verdict,
+    /// From a dump's heap lines (the text report shows those only when not ok).
+    #[serde(skip)]
+    pub dump: bool,
+}
+
+#[derive(Serialize)]
+pub struct RpcReport {
+    pub file: String,
+    #[serde(flatten)]
+    pub answers: crate::memrpc::Answers,
 }
 
 #[derive(Serialize)]
@@ -216,6 +252,17 @@ pub fn top_groups(s: &Snapshot, by: GroupBy, top: usize) -> (Vec<Group>, Rest) {
 /// Warnings about the dumps themselves (truncated, headless, no sizes, ...).
 pub fn warnings(inputs: &[Input], chosen: &[&Snapshot]) -> Vec<String> {
     let mut w = Vec::new();
+    // the same dump pasted twice (or the same file given twice)
+    for (k, a) in chosen.iter().enumerate() {
+        if let Some(b) = chosen[..k].iter().find(|b| same_dump(a, b)) {
+            w.push(format!(
+                "dump {} ({}) repeats dump {} line for line: the same dump pasted twice? count it once",
+                a.index + 1,
+                a.label(),
+                b.index + 1
+            ));
+        }
+    }
     for s in chosen {
         let at = format!("{}:{}", s.source.as_deref().unwrap_or("-"), s.first_line);
         if !s.complete {
@@ -249,11 +296,146 @@ pub fn warnings(inputs: &[Input], chosen: &[&Snapshot]) -> Vec<String> {
         }
     }
     for i in inputs {
-        if i.log.snapshots.is_empty() && i.log.corruption.is_empty() {
+        let l = &i.log.lines;
+        if l.uniq_lines > 0 {
+            w.push(format!(
+                "{}: {} lines carry `uniq -c` counts: the lines of every dump and process were merged, \
+so the pool, the process and the dump's boundaries are not in this paste (shown as `pool ?`, `pid ?`){}",
+                i.path.display(),
+                thousands(l.uniq_lines),
+                if i.log.snapshots.iter().all(|s| s.total_bytes == 0) {
+                    "; no fragment sizes either: sites are ranked by count"
+                } else {
+                    ""
+                }
+            ));
+        }
+        for m in &i.log.rpc.modules {
+            if m.pool.is_none() {
+                w.push(format!(
+                    "{}:{}: mod.stats block{}: the paste does not say whether it is pkg or shm (no `mod.stats … pkg|shm` line above it)",
+                    i.path.display(),
+                    m.line,
+                    m.module.as_deref().map(|n| format!(" of {n}")).unwrap_or_default()
+                ));
+            }
+            if !m.complete || m.total.is_none() {
+                w.push(format!(
+                    "{}:{}: mod.stats block{} is cut short (no `Total:` line): its entries are a lower bound",
+                    i.path.display(),
+                    m.line,
+                    m.module.as_deref().map(|n| format!(" of {n}")).unwrap_or_default()
+                ));
+            }
+        }
+        if nothing_read(&i.log) {
             w.push(not_a_dump(&i.path, &i.log));
         }
     }
     w
+}
+
+/// Two dumps with the same writer, heap figures and sites: one dump read twice.
+fn same_dump(a: &Snapshot, b: &Snapshot) -> bool {
+    a.pid == b.pid
+        && a.pool == b.pool
+        && a.kind == b.kind
+        && a.time == b.time
+        && a.heap == b.heap
+        && a.total_count == b.total_count
+        && a.total_bytes == b.total_bytes
+        && a.fragments_without_site == b.fragments_without_site
+        && a.sites.len() == b.sites.len()
+        && (a.total_count > 0 || !a.heap.is_empty())
+        // without a time, one process dumping twice with nothing changed looks the same
+        && a.time.is_some()
+}
+
+/// The failed allocations a log shows (they decide between a full pool and fragmentation).
+fn failures(log: &DumpLog) -> Failures {
+    let l = &log.lines;
+    Failures {
+        pkg: l.out_of_memory_pkg,
+        shm: l.out_of_memory_shm,
+        unknown: l
+            .out_of_memory_lines
+            .saturating_sub(l.out_of_memory_pkg + l.out_of_memory_shm),
+    }
+}
+
+/// The heap figures of a status dump, to be judged like an RPC answer.
+fn dump_figures(s: &Snapshot) -> Option<PoolFigures> {
+    let h = &s.heap;
+    h.size_bytes?;
+    Some(PoolFigures::from_dump(
+        format!("dump {} ({})", s.index + 1, s.label()),
+        s.pool,
+        s.first_line,
+        [
+            h.size_bytes,
+            h.used_bytes,
+            h.used_with_overhead_bytes,
+            h.free_bytes,
+            h.max_used_bytes,
+        ],
+    ))
+}
+
+/// Verdicts on every pool of the input: the chosen dumps' heap lines and the
+/// RPC answers (`--pid` / `--pool` filter both).
+pub fn verdicts(
+    inputs: &[Input],
+    chosen: &[&Snapshot],
+    pool: Option<Pool>,
+    pid: Option<u32>,
+) -> Vec<FileVerdict> {
+    let mut out = Vec::new();
+    for i in inputs {
+        let file = i.path.display().to_string();
+        let f = failures(&i.log);
+        for s in chosen
+            .iter()
+            .filter(|s| s.source.as_deref() == Some(file.as_str()))
+        {
+            if let Some(p) = dump_figures(s) {
+                let v = verdict::judge(&p, &f);
+                // a dump whose pool is not known gets no pool-specific remedies
+                let mut v = v;
+                if s.pool.is_none() && v.kind != Kind::Wrapped {
+                    v.next.clear();
+                }
+                out.push(FileVerdict {
+                    file: file.clone(),
+                    verdict: v,
+                    dump: true,
+                });
+            }
+        }
+        for p in &i.log.rpc.pools {
+            if pool.is_some_and(|q| q != p.pool) {
+                continue;
+            }
+            if pid.is_some_and(|q| p.pid != Some(i128::from(q))) {
+                continue;
+            }
+            let mut p = p.clone();
+            if p.desc.is_none() {
+                p.desc = i
+                    .log
+                    .rpc
+                    .processes
+                    .iter()
+                    .find(|x| Some(x.pid) == p.pid)
+                    .map(|x| x.desc.clone());
+            }
+            out.push(FileVerdict {
+                file: file.clone(),
+                verdict: verdict::judge(&p, &f),
+                dump: false,
+            });
+        }
+    }
+    out
 }
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
@@ -265,7 +447,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
     let chosen = select(&inputs, pool, args.pid)?;
     let by = args.by;
     let corruption = corruption_list(&inputs, &chosen, args.pid);
-    let status = if corruption.is_empty() { 0 } else { 1 };
+    // what was read is reported, whatever it says: 0 (2 only when nothing could be read)
+    let status = 0;
+    let verdicts = verdicts(&inputs, &chosen, pool, args.pid);
     if args.json {
         let report = AnalyzeReport {
             schema: "kmemdbg.analyze/1",
@@ -294,11 +478,21 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
                 })
                 .collect(),
             warnings: warnings(&inputs, &chosen),
+            verdicts,
+            rpc: inputs
+                .iter()
+                .filter(|i| !i.log.rpc.is_empty())
+                .map(|i| RpcReport {
+                    file: i.path.display().to_string(),
+                    answers: i.log.rpc.clone(),
+                })
+                .collect(),
         };
         crate::commands::print_json(&report)?;
         return Ok(status);
     }
     print!("{}", render_text(&inputs, &chosen, by, args.top, args.pid));
+    print!("{}", render_rpc(&inputs, &verdicts, args.top));
     Ok(status)
 }
 
@@ -448,7 +642,19 @@ fn render_dump(o: &mut String, s: &Snapshot, by: GroupBy, top: usize, name_file:
 /// (also `kmemdbg gdb`'s, so a walked pool reads like a dump).
 pub fn render_body(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
     let h = &s.heap;
-    if let Some(size) = h.size_bytes {
+    let wrapped = dump_figures(s).and_then(|p| verdict::wrapped(&p));
+    if let (Some(size), Some(w)) = (h.size_bytes, &wrapped) {
+        // never a free amount or a use above 100% from figures that wrapped
+        let _ = write!(o, "   heap {}", human_bytes(size));
+        if let Some(u) = h.used_bytes.filter(|u| *u <= size) {
+            let _ = write!(o, ": used {}", thousands(u));
+        }
+        let _ = writeln!(
+            o,
+            " ({} impossible: the counters wrapped, see the verdicts)",
+            w.fields.join(", ")
+        );
+    } else if let Some(size) = h.size_bytes {
         let _ = write!(o, "   heap {}", human_bytes(size));
         if let (Some(u), Some(uo), Some(f)) =
             (h.used_bytes, h.used_with_overhead_bytes, h.free_bytes)
@@ -473,13 +679,23 @@ pub fn render_body(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
         }
         return;
     }
-    let _ = writeln!(
-        o,
-        "   in use: {} bytes in {} fragments from {} sites",
-        thousands(s.total_bytes),
-        thousands(s.total_count),
-        s.sites.len()
-    );
+    if s.total_bytes == 0 && s.total_count > 0 {
+        // sizes are not in the input: never shown as 0 bytes
+        let _ = writeln!(
+            o,
+            "   in use: {} fragments from {} sites (no sizes in the input: ranked by count)",
+            thousands(s.total_count),
+            s.sites.len()
+        );
+    } else {
+        let _ = writeln!(
+            o,
+            "   in use: {} bytes in {} fragments from {} sites",
+            thousands(s.total_bytes),
+            thousands(s.total_count),
+            s.sites.len()
+        );
+    }
     if s.corruption_total > 0 {
         let _ = writeln!(
             o,
@@ -496,11 +712,16 @@ pub fn render_body(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
         "count",
         by.as_str()
     );
+    let sized = s.total_bytes > 0;
     for g in &groups {
         let _ = writeln!(
             o,
             "   {:>13} {:>6} {:>9}  {}",
-            thousands(g.bytes),
+            if sized {
+                thousands(g.bytes)
+            } else {
+                "?".to_string()
+            },
             percent(g.share),
             thousands(g.count),
             g.key
@@ -524,5 +745,92 @@ pub fn render_body(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
             "",
             thousands(s.fragments_without_site)
         );
+    }
+}
+
+/// The verdicts, then the pasted RPC answers: failed allocations, mod.stats
+/// per module, pool figures.
+pub fn render_rpc(inputs: &[Input], verdicts: &[FileVerdict], top: usize) -> String {
+    let mut o = String::new();
+    for i in inputs {
+        let l = &i.log.lines;
+        if l.out_of_memory_lines > 0 {
+            let _ = writeln!(
+                o,
+                "\n{}: {} out-of-memory line(s) (naming pkg {}, shm {}, no pool {})",
+                i.path.display(),
+                thousands(l.out_of_memory_lines),
+                thousands(l.out_of_memory_pkg),
+                thousands(l.out_of_memory_shm),
+                thousands(
+                    l.out_of_memory_lines
+                        .saturating_sub(l.out_of_memory_pkg + l.out_of_memory_shm)
+                )
+            );
+        }
+        if l.out_of_memory_lines > 0 && i.log.snapshots.is_empty() && i.log.rpc.pools.is_empty() {
+            o.push_str(
+                "   next: these lines say memory ran out, not why; a small pool and a leak look the same here: \
+paste `kamcmd pkg.stats` and `kamcmd core.shmmem` (or run `kmemdbg watch`) to see which pool is full and whether it grows\n",
+            );
+        }
+        for m in &i.log.rpc.modules {
+            let shown = m.module.as_deref().unwrap_or("(module not in the paste)");
+            let pool = m.pool.map_or("pool ?", Pool::as_str);
+            let _ = write!(
+                o,
+                "\n== mod.stats {shown}, {pool}, line {}: {} entries, {} bytes",
+                m.line,
+                m.entries.len(),
+                thousands_signed(m.entries_bytes())
+            );
+            match m.total {
+                Some(t) if t < 0 => {
+                    let _ = write!(o, " (its Total: {t} wrapped at 32 bits)");
+                }
+                Some(t) if t != m.entries_bytes() => {
+                    let _ = write!(o, " (its Total: says {})", thousands_signed(t));
+                }
+                Some(_) => {}
+                None => o.push_str(" (no Total: line: cut short)"),
+            }
+            o.push('\n');
+            let mut entries: Vec<_> = m.entries.iter().collect();
+            entries.sort_by(|a, b| b.bytes.cmp(&a.bytes).then(a.site.cmp(&b.site)));
+            let n = if top == 0 {
+                entries.len()
+            } else {
+                top.min(entries.len())
+            };
+            for e in &entries[..n] {
+                let _ = writeln!(o, "   {:>13}  {}", thousands_signed(e.bytes), e.site);
+            }
+            if entries.len() > n {
+                let _ = writeln!(o, "   ({} more; --top 0 lists all)", entries.len() - n);
+            }
+        }
+    }
+    let shown: Vec<&FileVerdict> = verdicts
+        .iter()
+        .filter(|v| !(v.dump && v.verdict.kind == Kind::Ok))
+        .collect();
+    if !shown.is_empty() {
+        o.push_str("\nverdicts:\n");
+        for v in shown {
+            let _ = writeln!(o, "  {}:{}: {}", v.file, v.verdict.line, v.verdict.text);
+            for n in &v.verdict.next {
+                let _ = writeln!(o, "      next: {n}");
+            }
+        }
+    }
+    o
+}
+
+fn thousands_signed(n: i128) -> String {
+    let t = thousands(n.unsigned_abs().min(u128::from(u64::MAX)) as u64);
+    if n < 0 {
+        format!("-{t}")
+    } else {
+        t
     }
 }

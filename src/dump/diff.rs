@@ -8,7 +8,7 @@
 //! with three or more points, whether it grew at every step (a leak
 //! suspect) and its growth per snapshot. Pure: snapshots in, numbers out.
 
-use super::aggregate::{DumpKind, GroupBy, Snapshot};
+use super::{DumpKind, GroupBy, Snapshot};
 use crate::mem::Pool;
 use serde::Serialize;
 use std::collections::HashMap;

@@ -561,7 +561,7 @@ fn sum_row<W: Write>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dump::aggregate::{aggregate_text, DumpKind};
+    use crate::dump::{aggregate_text, DumpKind};
 
     fn gen(spec: &Spec) -> (Vec<u8>, Written) {
         let mut v = Vec::new();

@@ -10,7 +10,7 @@
 //! in place (no allocation per line). A line longer than [`MAX_LINE_BYTES`]
 //! is skipped and counted, never buffered whole.
 
-use super::aggregate::{Aggregator, DumpLog};
+use super::{Aggregator, DumpLog};
 use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{self, Read};

@@ -44,6 +44,8 @@
 mod bytes;
 pub mod payload;
 pub mod prefix;
+#[cfg(test)]
+mod prefix_tests;
 pub mod site;
 #[cfg(test)]
 mod tests;
@@ -124,6 +126,16 @@ pub enum Body<'a> {
     Corruption {
         text: &'a [u8],
     },
+    /// An allocation that failed: `qm_find_free(0x.., 192); Free fragment
+    /// not found!`, `qm_malloc(0x.., 192) called from smsops: f.c: g(813),
+    /// module: smsops; Free fragment not found!`, `could not allocate private
+    /// memory from pkg pool`, `no more shm memory`, `mem. allocation failure`, ...
+    /// `pool` when the message names it, `size` and `site` when it prints them.
+    OutOfMemory {
+        pool: Option<Pool>,
+        size: Option<u64>,
+        site: Option<&'a [u8]>,
+    },
     /// Any other Kamailio log line.
     OtherLog,
     /// Not a Kamailio log line and not dump text.
@@ -145,6 +157,7 @@ impl Body<'_> {
             Body::Blank
                 | Body::AllocDebug
                 | Body::Corruption { .. }
+                | Body::OutOfMemory { .. }
                 | Body::OtherLog
                 | Body::Unreadable
         )
@@ -206,6 +219,7 @@ struct CachedPrefix {
     level: Option<(usize, usize)>,
     allocator: Option<Allocator>,
     log_line: bool,
+    uniq: bool,
     loc_file: Option<(usize, usize)>,
 }
 
@@ -242,6 +256,7 @@ impl LineParser {
                     level: c.level.map(|(a, b)| &s[a..b]),
                     allocator: c.allocator,
                     log_line: c.log_line,
+                    uniq: c.uniq,
                 };
                 let loc_file = c.loc_file.map(|(a, b)| &s[a..b]);
                 let msg = match msg_at {
@@ -285,7 +300,9 @@ impl LineParser {
             };
         }
         let (rest, loc_file, matched) = strip_prefixes(s, &mut prefix);
-        if matched && !rest.is_empty() {
+        // (a journald JSON line's message is not the end of the line: not cached)
+        let is_tail = rest.as_ptr() as usize + rest.len() == s.as_ptr() as usize + s.len();
+        if matched && !rest.is_empty() && is_tail {
             let n = s.len() - rest.len();
             self.bytes.clear();
             self.bytes.extend_from_slice(&s[..n]);
@@ -298,6 +315,7 @@ impl LineParser {
                 level: prefix.level.map(|l| range_in(s, l)),
                 allocator: prefix.allocator,
                 log_line: prefix.log_line,
+                uniq: prefix.uniq,
                 loc_file: loc_file.map(|f| range_in(s, f)),
             });
             let msg = self.remember_function(rest);

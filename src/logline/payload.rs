@@ -14,12 +14,22 @@ pub(super) fn after<'a>(s: &'a [u8], word: &[u8]) -> Option<&'a [u8]> {
     s.strip_prefix(word)
 }
 
-/// `= N` / `=N` / `= N,` : the number after optional blanks.
+/// `= N` / `=N` / `= N,` : the number after optional blanks, however wide
+/// (a count wider than its printf field has no blank before it). Markdown
+/// bold around it (`= **12**`, as pasted into an issue) is skipped.
 #[inline]
 pub(super) fn number_after(s: &[u8]) -> Option<(u64, &[u8])> {
-    let t = skip_blanks(s);
+    let mut t = skip_blanks(s);
+    let bold = t.starts_with(b"**");
+    if bold {
+        t = &t[2..];
+    }
     let (v, n) = digits(t);
-    (n > 0 && n <= 20).then(|| (v, &t[n..]))
+    let mut rest = &t[n..];
+    if bold {
+        rest = rest.strip_prefix(b"**").unwrap_or(rest);
+    }
+    (n > 0 && n <= 20).then_some((v, rest))
 }
 
 /// The hex word at the start of `s` (after blanks): (value, rest).
@@ -63,6 +73,9 @@ pub(super) fn classify<'a>(
     // per-allocation debug lines come from the allocator's own source file
     if let Some(file) = loc_file {
         if is_allocator_file(file) {
+            if let Some(body) = out_of_memory(m) {
+                return body;
+            }
             return if is_corruption_message(m, bug) {
                 Body::Corruption { text: trim_end(m) }
             } else if let Some(body) = dump_message(m, prefix) {
@@ -76,6 +89,9 @@ pub(super) fn classify<'a>(
         if let Some(body) = dump_message(m, prefix) {
             return body;
         }
+    }
+    if let Some(body) = out_of_memory(m) {
+        return body;
     }
     if is_alloc_debug(m) {
         return Body::AllocDebug;
@@ -327,5 +343,68 @@ pub(super) fn pool_header(m: &[u8]) -> Option<Body<'_>> {
         pool,
         summary,
         of_pid,
+    })
+}
+
+/// The messages of a failed allocation (read from q_malloc.c, f_malloc.c,
+/// tlsf_malloc.c and the PKG_MEM_ERROR / SHM_MEM_ERROR macros of 5.x and
+/// 6.x, and the wordings modules print).
+pub(super) fn out_of_memory(m: &[u8]) -> Option<Body<'_>> {
+    let head = &m[..m.len().min(600)];
+    // the allocator's own: "qm_find_free(0x.., 192); Free fragment not found!"
+    if find(head, b"Free fragment not found").is_some()
+        || find(head, b"No more free blocks").is_some()
+    {
+        let size = find_byte(head, b',')
+            .and_then(|c| number_after(&head[c + 1..]))
+            .map(|(v, _)| v);
+        let site = find(head, b" called from ").map(|at| {
+            let r = &head[at + 13..];
+            let end = find(r, b", module:")
+                .or_else(|| find_byte(r, b';'))
+                .unwrap_or(r.len());
+            trim_end(&r[..end])
+        });
+        return Some(Body::OutOfMemory {
+            pool: None,
+            size,
+            site,
+        });
+    }
+    const PKG: [&[u8]; 6] = [
+        b"could not allocate private memory from pkg pool",
+        b"no more pkg memory",
+        b"no more pkg",
+        b"no private memory left",
+        b"out of pkg memory",
+        b"not enough pkg memory",
+    ];
+    const SHM: [&[u8]; 6] = [
+        b"could not allocate shared memory from shm pool",
+        b"no more shm memory",
+        b"no more shm",
+        b"no shared memory left",
+        b"out of shm memory",
+        b"not enough shm memory",
+    ];
+    const ANY: [&[u8]; 4] = [
+        b"mem. allocation failure",
+        b"cannot allocate memory",
+        b"no more memory",
+        b"out of memory",
+    ];
+    let pool = if PKG.iter().any(|w| find(head, w).is_some()) {
+        Some(Pool::Pkg)
+    } else if SHM.iter().any(|w| find(head, w).is_some()) {
+        Some(Pool::Shm)
+    } else if ANY.iter().any(|w| find(head, w).is_some()) {
+        None
+    } else {
+        return None;
+    };
+    Some(Body::OutOfMemory {
+        pool,
+        size: None,
+        site: None,
     })
 }

@@ -1,7 +1,10 @@
-//! Everything before a log line's message: `uniq -c` and pastebin numbers,
-//! ANSI colour, syslog / journald (`TIME host tag[PID]: `), Kamailio's
-//! stderr ` N(PID) `, the level, the allocator's word (`qm_status: `) or a
-//! source location (`<core> [file:line]: `), and 5.x's `function(): `.
+//! Everything before a log line's message: a Markdown quote (`> `),
+//! `uniq -c` and pastebin numbers, ANSI colour (also pasted as caret text
+//! `^[[0;31m`), a journald JSON export line (`{"MESSAGE":"…","_PID":"…"}`),
+//! syslog / journald (`TIME host tag[PID]: `, `[ 12.345678] host tag[PID]: `,
+//! or without the time: `host tag[PID]: `, `tag[PID]: `), Kamailio's stderr
+//! ` N(PID) `, the level, the allocator's word (`qm_status: `) or a source
+//! location (`<core> [file:line]: `), and 5.x's `function(): `.
 //!
 //! Pure: bytes in, a [`Prefix`] and the rest out. Never panics. Knows
 //! nothing about what a message means (that is [`super::payload`]).
@@ -28,6 +31,10 @@ pub struct Prefix<'a> {
     /// location) was found: the line came from Kamailio even when its
     /// message is not part of a dump.
     pub log_line: bool,
+    /// True when the line carried a `uniq -c` count: lines of several dumps
+    /// and processes may have been merged into it, so its pool, process and
+    /// order are not in the input.
+    pub uniq: bool,
 }
 
 /// Who wrote a line: the `uniq -c` / pastebin number, colour, the syslog or
@@ -59,11 +66,55 @@ pub(super) fn strip_suffixes(line: &[u8]) -> &[u8] {
 
 /// The stages of [`split_writer`], outermost first.
 pub(super) fn strip_writer<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
-    let mut s = strip_number(s, prefix);
+    let mut s = strip_quote(s);
+    if let Some(msg) = strip_journal_json(s, prefix) {
+        return msg;
+    }
+    s = strip_number(s, prefix);
     s = strip_ansi(s);
     s = strip_syslog(s, prefix);
     s = strip_ansi(s);
     strip_stderr(s, prefix)
+}
+
+/// A Markdown quote (`> `, `>> `, `> > `) in front of a pasted line.
+pub(super) fn strip_quote(mut s: &[u8]) -> &[u8] {
+    while let [b'>', rest @ ..] = s {
+        s = rest.strip_prefix(b" ").unwrap_or(rest);
+    }
+    s
+}
+
+/// The value of `"KEY":"value"` in a JSON line when it holds no escapes.
+fn json_field<'a>(s: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+    let at = find(s, key)?;
+    let r = &s[at + key.len()..];
+    let r = skip_blanks(r).strip_prefix(b":")?;
+    let r = skip_blanks(r).strip_prefix(b"\"")?;
+    let end = r.iter().position(|&b| b == b'"' || b == b'\\')?;
+    (r.get(end) == Some(&b'"')).then_some(&r[..end])
+}
+
+/// A line of `journalctl -o json` (or `json-pretty` squeezed on one line):
+/// the message, with the PID and time. A message with JSON escapes in it
+/// (`\t`, `\"`) or sent as a byte array cannot be read in place and is left
+/// as it is (then it is not understood, and counted).
+pub(super) fn strip_journal_json<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> Option<&'a [u8]> {
+    let t = skip_blanks(s);
+    if !t.starts_with(b"{\"") {
+        return None;
+    }
+    let msg = json_field(t, b"\"MESSAGE\"")?;
+    let pid = json_field(t, b"\"_PID\"").or_else(|| json_field(t, b"\"SYSLOG_PID\""));
+    if let Some(p) = pid {
+        let (v, n) = digits(p);
+        if n > 0 && n == p.len() {
+            prefix.pid = u32::try_from(v).ok();
+        }
+    }
+    prefix.time = json_field(t, b"\"__REALTIME_TIMESTAMP\"");
+    prefix.log_line = true;
+    Some(msg)
 }
 
 /// `uniq -c` counts (`%7d ` then the line) and pastebin line numbers.
@@ -80,6 +131,7 @@ pub(super) fn strip_number<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8]
     // GNU uniq -c: "%7jd " (right-aligned in 7 columns, then one space).
     if sep == b' ' && (spaces + n == 7 || (spaces == 0 && n > 7)) {
         prefix.repeat = u32::try_from(value).unwrap_or(u32::MAX).max(1);
+        prefix.uniq = true;
         return &after[1..];
     }
     // "12 | text": the bar may follow blanks
@@ -105,18 +157,24 @@ pub(super) fn strip_number<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8]
     }
 }
 
+/// `N  address=` (or with its blanks collapsed to one, as some pastes do).
 pub(super) fn is_fragment_flag(s: &[u8]) -> bool {
-    matches!(
-        s,
-        [b'N' | b'A' | b'a', b' ', b' ', b'a', b'd', b'd', b'r', ..]
-    )
+    matches!(s, [b'N' | b'A' | b'a', b' ', ..]) && skip_blanks(&s[1..]).starts_with(b"address=")
 }
 
-/// Colour escapes (`ESC [ ... m`) at the start of a line.
+/// Colour escapes (`ESC [ ... m`, or `^[[ ... m` when a terminal's output
+/// was pasted as text) at the start of a line.
 pub(super) fn strip_ansi(mut s: &[u8]) -> &[u8] {
-    while let [0x1b, b'[', rest @ ..] = s {
+    loop {
+        let rest = match s {
+            [0x1b, b'[', rest @ ..] => rest,
+            [b'^', b'[', b'[', rest @ ..] => rest,
+            _ => break,
+        };
         match rest.iter().position(|&b| b == b'm') {
-            Some(i) if i < 16 => s = &rest[i + 1..],
+            Some(i) if i < 16 && rest[..i].iter().all(|&b| is_digit(b) || b == b';') => {
+                s = &rest[i + 1..]
+            }
             _ => break,
         }
     }
@@ -207,10 +265,73 @@ pub(super) fn timestamp_len(s: &[u8]) -> usize {
     0
 }
 
+/// `[  1234.567890] ` (journald `short-monotonic`): length, or 0.
+pub(super) fn monotonic_len(s: &[u8]) -> usize {
+    let Some(rest) = s.strip_prefix(b"[") else {
+        return 0;
+    };
+    let blanks = rest.iter().take_while(|&&b| b == b' ').count();
+    let (_, n) = digits(&rest[blanks..]);
+    let r = &rest[blanks + n..];
+    if n == 0 || r.first() != Some(&b'.') {
+        return 0;
+    }
+    let (_, f) = digits(&r[1..]);
+    if f == 0 || r.get(1 + f) != Some(&b']') {
+        return 0;
+    }
+    1 + blanks + n + 1 + f + 1
+}
+
+/// `host tag[PID]: ` or `tag[PID]: ` with no time in front (a custom
+/// `log_name`, a paste cut by `cut`, `uniq -c` of such lines): only with a
+/// numeric `[PID]`, so that no message is taken for a tag.
+pub(super) fn strip_tag_only<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
+    let t = skip_blanks(s);
+    let limit = t.len().min(256);
+    let Some(c) = find(&t[..limit], b"]:") else {
+        return s;
+    };
+    let head = &t[..=c];
+    // one or two words: [host ]tag[PID]
+    let words = head.split(|&b| b == b' ').filter(|w| !w.is_empty()).count();
+    if words == 0 || words > 2 || head.starts_with(b" ") {
+        return s;
+    }
+    let tag = head.rsplit(|&b| b == b' ').next().unwrap_or(head);
+    let Some(open) = tag.iter().rposition(|&b| b == b'[') else {
+        return s;
+    };
+    let name = &tag[..open];
+    let (pid, n) = digits(&tag[open + 1..]);
+    if name.is_empty()
+        || n == 0
+        || open + 1 + n != tag.len() - 1
+        || !name
+            .iter()
+            .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'/' | b'_' | b'-' | b'.'))
+    {
+        return s;
+    }
+    let after = &t[c + 2..];
+    if !(after.is_empty() || after[0] == b' ') {
+        return s;
+    }
+    prefix.pid = u32::try_from(pid).ok();
+    prefix.log_line = true;
+    after.strip_prefix(b" ").unwrap_or(after)
+}
+
 /// `TIME host tag[PID]: ` (syslog, journald). The tag may be a path.
 pub(super) fn strip_syslog<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
-    let t = timestamp_len(s);
-    if t == 0 || s.get(t) != Some(&b' ') {
+    let mut t = timestamp_len(s);
+    if t == 0 {
+        t = monotonic_len(s);
+    }
+    if t == 0 {
+        return strip_tag_only(s, prefix);
+    }
+    if s.get(t) != Some(&b' ') {
         return s;
     }
     let time = &s[..t];

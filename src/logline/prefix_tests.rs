@@ -1,0 +1,213 @@
+//! The prefixes users' pastes carry (from `tests/fixtures/real/`), failed
+//! allocation lines, and the property that no supported prefix changes what
+//! a payload line says.
+
+use super::{parse_line, Body, LineParser};
+use crate::mem::Pool;
+
+#[test]
+fn tag_alone_no_date_no_host() {
+    // kamailio/kamailio#3065 (tests/fixtures/real/k3065-tag-no-date-no-host.log)
+    let l = parse_line(b"kamailio[5384]: ERROR: <core> [core/mem/q_malloc.c:297]: qm_find_free(): qm_find_free(0x7fe8943bc000, 40632); Free fragment not found!");
+    assert_eq!(l.prefix.pid, Some(5384));
+    assert_eq!(l.prefix.time, None);
+    assert_eq!(
+        l.body,
+        Body::OutOfMemory {
+            pool: None,
+            size: Some(40632),
+            site: None
+        }
+    );
+}
+
+#[test]
+fn custom_tag_and_count_wider_than_its_field() {
+    // a custom log_name and a count of 7 digits (no blank after `count=`)
+    let l = parse_line(b"sipproxy[7526]: NOTICE: fm_status: count=1882939 size=1504098328 bytes from core: tcp_main.c: tcpconn_new(1886)");
+    assert_eq!(l.prefix.pid, Some(7526));
+    assert!(matches!(
+        l.body,
+        Body::SumRow {
+            count: 1_882_939,
+            size: 1_504_098_328,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn uniq_count_then_host_without_date() {
+    let l = parse_line(b"      4  ip-172-31-11-179 kamailio[11438]: ALERT: qm_status:           alloc'd from tm: t_hooks.c: init_tmcb_lists(74)");
+    assert_eq!(
+        (l.prefix.repeat, l.prefix.uniq, l.prefix.pid),
+        (4, true, Some(11438))
+    );
+    assert!(matches!(l.body, Body::Site { freed: false, .. }));
+}
+
+#[test]
+fn markdown_quote_and_log_prefix_braces() {
+    // kamailio/kamailio#3833 (tests/fixtures/real/k3833-markdown-quoted-5.8.1.log)
+    let l = parse_line(b"> May  1 16:54:43 stgn-haud-vm-ub-kamailio01 /usr/sbin/kamailio[5875]: ERROR: {2 1 MESSAGE 1939882-1516@192.168.136.152} <core> [core/mem/q_malloc.c:463]: qm_malloc(): qm_malloc(0x7f3af4736010, 384) called from core: core/msg_translator.c: generate_res_buf_from_sip_res(2435), module: core; Free fragment not found!");
+    assert_eq!(l.prefix.pid, Some(5875));
+    match l.body {
+        Body::OutOfMemory { size, site, .. } => {
+            assert_eq!(size, Some(384));
+            assert_eq!(
+                site,
+                Some(&b"core: core/msg_translator.c: generate_res_buf_from_sip_res(2435)"[..])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn caret_colours_are_colours() {
+    let l = parse_line(b"^[[0;39;49m^[[0;31;49m 1(21) ALERT: qm_status: heap size= 33554432");
+    assert_eq!((l.prefix.process_no, l.prefix.pid), (Some(1), Some(21)));
+    assert_eq!(l.body, Body::HeapSize(33_554_432));
+}
+
+#[test]
+fn bold_numbers_from_an_issue() {
+    // kamailio/kamailio#2628 (tests/fixtures/real/k2628-tlsf-status-wrapped-free.txt)
+    let l = parse_line(b"used= **6285144**, used+overhead=**12578696**, free=**18446744073705361512**, fragments=0");
+    assert_eq!(
+        l.body,
+        Body::Used {
+            used: 6_285_144,
+            used_overhead: 12_578_696,
+            free: 18_446_744_073_705_361_512
+        }
+    );
+}
+
+#[test]
+fn journald_json_and_monotonic() {
+    let j = br#"{"__CURSOR":"s=1","__REALTIME_TIMESTAMP":"1700000000000000","_PID":"7245","SYSLOG_IDENTIFIER":"kamailio","MESSAGE":"ALERT: qm_status:           alloc'd from core: core/pt.c: init_pt(106)"}"#;
+    let l = parse_line(j);
+    assert_eq!(l.prefix.pid, Some(7245));
+    assert_eq!(l.prefix.time, Some(&b"1700000000000000"[..]));
+    assert!(matches!(l.body, Body::Site { .. }), "{:?}", l.body);
+    let mut p = LineParser::new();
+    assert_eq!(p.parse(j), parse_line(j));
+    assert_eq!(p.parse(j), parse_line(j));
+    let m = parse_line(b"[  123.456789] sip1 kamailio[7245]: ALERT: qm_status: heap size= 8");
+    assert_eq!((m.prefix.pid, m.body), (Some(7245), Body::HeapSize(8)));
+    // a message with escapes cannot be read in place: not understood, never misread
+    let e = parse_line(br#"{"_PID":"1","MESSAGE":"ALERT: qm_status: \tx"}"#);
+    assert!(
+        matches!(e.body, Body::Unreadable | Body::OtherLog),
+        "{:?}",
+        e.body
+    );
+}
+
+#[test]
+fn out_of_memory_wordings() {
+    let pool = |s: &[u8]| match parse_line(s).body {
+        Body::OutOfMemory { pool, .. } => Some(pool),
+        _ => None,
+    };
+    assert_eq!(
+        pool(b"ERROR: db_mysql [km_res.c:81]: db_mysql_get_columns(): no private memory left"),
+        Some(Some(Pool::Pkg))
+    );
+    assert_eq!(
+        pool(b" 11(8342) ERROR: usrloc [ucontact.c:100]: new_ucontact(): no more shm memory"),
+        Some(Some(Pool::Shm))
+    );
+    assert_eq!(
+        pool(b"ERROR: <core> [core/tcp_main.c:973]: tcpconn_new(): mem. allocation failure"),
+        Some(None)
+    );
+    assert_eq!(
+        pool(b"ERROR: tm [t_funcs.c:1]: f(): could not allocate shared memory from shm pool"),
+        Some(Some(Pool::Shm))
+    );
+    assert_eq!(pool(b" 1(7240) DEBUG: <core> [core/mem/q_malloc.c:389]: qm_malloc(): qm_malloc(0x7f, 24) called from core: core/cfg.y: yyparse(2068)"), None);
+}
+
+/// The prefixes the reader promises to read (docs/inputs.md), each in front
+/// of a payload; `{}` marks where the payload goes.
+const PREFIXES: [&str; 22] = [
+    "{}",
+    " 6(7245) ALERT: qm_status: {}",
+    " 6(7245) ALERT: qm_status: qm_status(): {}",
+    "Nov 25 22:09:01 sip1 kamailio[7245]: ALERT: qm_status: qm_status(): {}",
+    "Nov  5 22:09:01.123456 sip1 /usr/sbin/kamailio[7245]: NOTICE: qm_status: {}",
+    "2024-11-25T22:09:01.123456+0000 sip1 kamailio[7245]: ALERT: qm_status: {}",
+    "2024-11-25 22:09:01 sip1 kamailio[7245]: ALERT: qm_status: {}",
+    "[  123.456789] sip1 kamailio[7245]: ALERT: qm_status: {}",
+    "sip1 kamailio[7245]: ALERT: qm_status: {}",
+    "kamailio[7245]: ALERT: qm_status: {}",
+    "sipproxy[7245]: NOTICE: qm_status: {}",
+    "      3  1(7240) ALERT: qm_status: {}",
+    "      3  sip1 kamailio[7245]: ALERT: qm_status: {}",
+    "  12 | Nov 25 22:09:01 sip1 kamailio[7245]: ALERT: qm_status: {}",
+    "12. kamailio[7245]: ALERT: qm_status: {}",
+    "> Nov 25 22:09:01 sip1 kamailio[7245]: ALERT: qm_status: {}",
+    "> >  6(7245) ALERT: qm_status: {}",
+    "\u{1b}[0;31m 6(7245) ALERT: qm_status: {}",
+    "^[[0;39;49m 6(7245) ALERT: qm_status: {}",
+    " 1(7240) NOTICE: <core> [core/mem/q_malloc.c:1179]: qm_status(): {}",
+    "Nov 25 22:09:01 sip1 kamailio[7245]: NOTICE: <core> [core/mem/q_malloc.c:1179]: qm_status(): {}",
+    "{\"_PID\":\"7245\",\"MESSAGE\":\"ALERT: qm_status: {}\"}",
+];
+
+/// Payload lines of a dump (3.x to 6.x spellings, wide numbers, collapsed blanks).
+const PAYLOADS: [&str; 9] = [
+    "      0. N  address=0x7f528898a6c8 frag=0x7f528898a690 size=8 used=1",
+    "   1234567. N  address=0x7f52 frag=0x7f51 size=1504098328 used=1",
+    "0. N address=0x7f52 frag=0x7f51 size=64 used=1",
+    "          alloc'd from core: core/mem/q_malloc.c: qm_shm_lock_init(1277)",
+    "alloc'd from tm: h_table.c: init_hash_table(482)",
+    " count=     2 size=       112 bytes from core: core/sr_module.c: fix_param(1144)",
+    " count=1882939 size=1504098328 bytes from core: tcp_main.c: tcpconn_new(1886)",
+    "count= 1 size= 8 bytes from pike: pike.c: pike_init(109)",
+    "heap size= 33554432",
+];
+
+#[test]
+fn every_prefix_every_payload() {
+    for payload in PAYLOADS {
+        let bare = parse_line(payload.as_bytes()).body;
+        assert!(bare.is_dump_line(), "{payload:?} alone reads as {bare:?}");
+        for prefix in PREFIXES {
+            let line = prefix.replace("{}", payload);
+            assert_eq!(parse_line(line.as_bytes()).body, bare, "{line}");
+        }
+    }
+}
+
+proptest::proptest! {
+    /// Any supported prefix in front of a valid payload line parses to the
+    /// same fragment, site, summary row or heap size as the payload alone
+    /// (and with a CRLF or a colour reset after it).
+    #[test]
+    fn any_prefix_same_payload(
+        pi in 0..PREFIXES.len(),
+        qi in 0..PAYLOADS.len(),
+        crlf in proptest::prelude::any::<bool>(),
+        pid in 1u32..4_000_000,
+        host in "[a-z][a-z0-9-]{0,20}",
+    ) {
+        let payload = PAYLOADS[qi];
+        let bare = parse_line(payload.as_bytes()).body;
+        proptest::prop_assert!(bare.is_dump_line(), "payload {payload:?} reads alone as {bare:?}");
+        let mut line = PREFIXES[pi]
+            .replace("7245", &pid.to_string())
+            .replace("sip1", &host)
+            .replace("{}", payload);
+        if crlf {
+            line.push('\r');
+        }
+        let got = parse_line(line.as_bytes()).body;
+        proptest::prop_assert_eq!(got, bare, "{}", line);
+        let mut p = LineParser::new();
+        proptest::prop_assert_eq!(p.parse(line.as_bytes()).body, bare);
+        proptest::prop_assert_eq!(p.parse(line.as_bytes()).body, bare);
+    }
+}

@@ -1,0 +1,218 @@
+use super::verdict::{judge, wrapped, Failures, Kind};
+use super::*;
+
+const REAL: &str = "../../tests/fixtures/real/";
+
+macro_rules! real {
+    ($f:literal) => {
+        include_str!(concat!("../../tests/fixtures/real/", $f))
+    };
+}
+
+#[test]
+fn real_mod_stats_pkg_cut_block() {
+    // k1895: `#kamcmd mod.stats all pkg`, a TAB block cut before `Total:`.
+    let a = read_text(real!("k1895-mod-stats-pkg-5.1.txt"));
+    assert_eq!(a.modules.len(), 1, "{a:?}");
+    let m = &a.modules[0];
+    assert_eq!(m.module.as_deref(), Some("core"));
+    assert_eq!(m.pool, Some(Pool::Pkg));
+    assert_eq!(m.entries.len(), 30);
+    assert_eq!(m.entries_bytes(), 1_493_608);
+    assert_eq!(m.total, None, "no Total is invented");
+    assert!(!m.complete);
+    let _ = REAL;
+}
+
+#[test]
+fn real_mod_stats_shm_spaces() {
+    let a = read_text(real!("k1895-stderr-and-mod-stats-shm-5.1.txt"));
+    assert_eq!(a.modules.len(), 1, "{a:?}");
+    let m = &a.modules[0];
+    assert_eq!(m.pool, Some(Pool::Shm));
+    assert_eq!(m.entries.len(), 9);
+    assert_eq!(m.entries_bytes(), 4_334_144);
+}
+
+#[test]
+fn real_mod_stats_grep_without_header() {
+    let a = read_text(real!("k2094-uniq-c-cut-and-mod-stats-grep-5.x.txt"));
+    assert_eq!(a.modules.len(), 1, "{a:?}");
+    let m = &a.modules[0];
+    assert_eq!(m.module, None);
+    assert_eq!(m.pool, Some(Pool::Shm));
+    assert_eq!(m.entries.len(), 5);
+    assert_eq!(m.entries_bytes(), 3160);
+}
+
+#[test]
+fn real_kamctl_stats_shmem_is_fragmentation() {
+    let a = read_text(real!("k562-kamctl-stats-shmem-fragmented-4.3.4.txt"));
+    assert_eq!(a.pools.len(), 1, "{a:?}");
+    let p = &a.pools[0];
+    assert_eq!(p.method, Method::ShmStatistics);
+    assert_eq!(p.total, Some(67_108_864));
+    assert_eq!(p.free, Some(49_473_400));
+    assert_eq!(p.real_used, Some(17_635_464));
+    assert_eq!(p.used, Some(9_423_760));
+    assert_eq!(p.max_used, Some(67_108_696));
+    assert_eq!(p.fragments, Some(39_604));
+    assert_eq!(wrapped(p), None);
+    // the two `mem. allocation failure` lines of the same paste
+    let v = judge(
+        p,
+        &Failures {
+            shm: 0,
+            pkg: 0,
+            unknown: 2,
+        },
+    );
+    assert_eq!(v.kind, Kind::Fragmentation, "{}", v.text);
+    assert!(v.next.iter().any(|n| n.contains("mem_join")));
+    let quiet = judge(p, &Failures::default());
+    assert_eq!(quiet.kind, Kind::Ok, "{}", quiet.text);
+}
+
+#[test]
+fn real_pkg_stats_old_layout() {
+    let a = read_text(real!("k2270-pkg-stats-kamcmd.txt"));
+    assert_eq!(a.pools.len(), 1);
+    let p = &a.pools[0];
+    assert_eq!(
+        (p.pool, p.pid, p.desc.as_deref()),
+        (Pool::Pkg, Some(13723), None)
+    );
+    assert_eq!(p.used, Some(2_616_752));
+    assert_eq!(p.free, Some(13_180_048));
+    assert_eq!(p.real_used, Some(3_597_168));
+    assert_eq!(p.total, Some(16_777_216));
+    let v = judge(p, &Failures::default());
+    assert_eq!(v.kind, Kind::Ok);
+    assert!(v.text.contains("21.4%"), "{}", v.text);
+}
+
+#[test]
+fn real_json_without_memory() {
+    let a = read_text(real!("k1595-curl-jsonrpc-stats-not-memory-5.1.txt"));
+    assert!(a.is_empty(), "{a:?}");
+}
+
+/// Stand-in (built here, not pasted): an exhausted receiver as kamcmd prints
+/// it, with figures made up for the test.
+const EXHAUSTED: &str = "{\n\tentry: 1\n\tpid: 4242\n\trank: 1\n\tused: 1000000\n\tfree: 0\n\treal_used: 8388608\n\ttotal_size: 8388608\n\ttotal_frags: 0\n\tdesc: udp receiver child=0 sock=127.0.0.1:5060\n}\n";
+
+#[test]
+fn standin_exhausted_receiver_names_the_gap() {
+    let a = read_text(EXHAUSTED);
+    let v = judge(&a.pools[0], &Failures::default());
+    assert_eq!(v.kind, Kind::Exhausted);
+    assert!(
+        v.text.contains("pid 4242 (udp receiver child=0"),
+        "{}",
+        v.text
+    );
+    assert!(
+        v.text
+            .contains("7,388,608 bytes between used and real_used"),
+        "{}",
+        v.text
+    );
+    assert!(v.text.contains("11.9%"), "{}", v.text);
+}
+
+#[test]
+fn standin_exhausted_in_json_and_xml() {
+    let json = "{\n  \"jsonrpc\": \"2.0\",\n  \"result\": [\n    {\n      \"entry\": 1,\n      \"pid\": 4242,\n      \"rank\": 1,\n      \"used\": 1000000,\n      \"free\": 0,\n      \"real_used\": 8388608,\n      \"total_size\": 8388608,\n      \"total_frags\": 0,\n      \"desc\": \"udp receiver child=0\"\n    }\n  ],\n  \"id\": 1\n}\n";
+    let a = read_text(json);
+    assert_eq!(a.pools.len(), 1, "{a:?}");
+    assert_eq!(a.pools[0].encoding, Encoding::Json);
+    assert_eq!(
+        judge(&a.pools[0], &Failures::default()).kind,
+        Kind::Exhausted
+    );
+    assert_eq!(a.lines_used, json.lines().count() as u64);
+    let xml = "<?xml version=\"1.0\"?>\n<methodResponse>\n<params>\n<param>\n<value><struct><member><name>entry</name><value><int>1</int></value></member><member><name>pid</name><value><int>4242</int></value></member><member><name>used</name><value><int>1000000</int></value></member><member><name>free</name><value><int>0</int></value></member><member><name>real_used</name><value><int>8388608</int></value></member><member><name>total_size</name><value><int>8388608</int></value></member><member><name>desc</name><value><string>udp receiver child=0</string></value></member></struct></value>\n</param>\n</params>\n</methodResponse>\n";
+    let a = read_text(xml);
+    assert_eq!(a.pools.len(), 1, "{a:?}");
+    assert_eq!(a.pools[0].encoding, Encoding::XmlRpc);
+    assert_eq!(a.pools[0].desc.as_deref(), Some("udp receiver child=0"));
+    assert_eq!(
+        judge(&a.pools[0], &Failures::default()).kind,
+        Kind::Exhausted
+    );
+}
+
+#[test]
+fn standin_shmmem_wrapped_in_xml() {
+    // built like kamailio/kamailio#2824 describes: a >4 GB pool through an int
+    let xml = "<?xml version=\"1.0\"?>\n<methodResponse><params><param><value><struct><member><name>total</name><value><int>-16</int></value></member><member><name>free</name><value><int>-1000016</int></value></member><member><name>used</name><value><int>900000</int></value></member><member><name>real_used</name><value><int>1000000</int></value></member><member><name>max_used</name><value><int>1200000</int></value></member><member><name>fragments</name><value><int>10</int></value></member></struct></value></param></params></methodResponse>\n";
+    let a = read_text(xml);
+    let p = &a.pools[0];
+    let w = wrapped(p).unwrap();
+    assert_eq!(w.bits, 32);
+    let v = judge(p, &Failures::default());
+    assert_eq!(v.kind, Kind::Wrapped);
+    assert_eq!(v.use_share, None);
+    assert!(!v.text.contains("-1,000,016"), "{}", v.text);
+    assert!(v.text.contains("real_used 1,000,000"), "{}", v.text);
+}
+
+#[test]
+fn standin_shm_report_fragmented_and_psx() {
+    let t = "{\n\ttotal_size: 67108864\n\tfree_size_s: 40000000\n\tused_size_s: 20000000\n\treal_used_s: 27108864\n\tmax_used_s: 30000000\n\tfree_frags: 50000\n\tused_frags: 60000\n\ttotal_frags: 110000\n\tmax_free_frag_size: 3000\n\tmax_free_frag_file: core/tcp_main.c\n}\n{\n\tIDX: 0\n\tPID: 100\n\tDSC: main process - attendant\n}\n";
+    let a = read_text(t);
+    assert_eq!(a.pools[0].method, Method::ShmReport);
+    assert_eq!(a.pools[0].largest_free, Some(3000));
+    let v = judge(&a.pools[0], &Failures::default());
+    assert_eq!(v.kind, Kind::Fragmentation, "{}", v.text);
+    assert!(v.text.contains("fragmentation, not a leak"));
+    assert_eq!(
+        a.processes,
+        vec![Process {
+            index: Some(0),
+            pid: 100,
+            desc: "main process - attendant".into()
+        }]
+    );
+}
+
+#[test]
+fn standin_mod_stats_json_all() {
+    let j = "{\"jsonrpc\": \"2.0\", \"result\": [\"Module: core\", {\"init_tcp(1): 16\": 0, \"f(2)\": 100, \"Total\": 100}, {\"g(3)\": 5, \"Total\": 5}, \"\"], \"id\": 1}\n";
+    let mut r = Reader::new();
+    r.feed(1, b"kamcli rpc mod.stats core all");
+    r.feed(2, j.as_bytes());
+    let a = r.finish();
+    assert_eq!(a.modules.len(), 2, "{a:?}");
+    assert_eq!(a.modules[0].pool, Some(Pool::Pkg));
+    assert_eq!(a.modules[1].pool, Some(Pool::Shm));
+    assert_eq!(a.modules[1].total, Some(5));
+}
+
+#[test]
+fn near_full_shm() {
+    let a = read_text("{\n\ttotal: 1000\n\tfree: 50\n\tused: 900\n\treal_used: 950\n\tmax_used: 990\n\tfragments: 3\n}\n");
+    assert_eq!(
+        judge(&a.pools[0], &Failures::default()).kind,
+        Kind::NearFull
+    );
+}
+
+proptest::proptest! {
+    #[test]
+    fn never_panics(s in "(\\{|\\}|<[a-z/?]{0,12}>|\"|\\[|\\]|[a-z_:()= \\n\\t0-9-]){0,200}") {
+        let a = read_text(&s);
+        for p in &a.pools {
+            let _ = judge(p, &Failures { pkg: 1, shm: 1, unknown: 1 });
+        }
+    }
+
+    #[test]
+    fn never_panics_on_bytes(b in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
+        let mut r = Reader::new();
+        for (i, l) in b.split(|c| *c == b'\n').enumerate() {
+            r.feed(i as u64 + 1, l);
+        }
+        let _ = r.finish();
+    }
+}
