@@ -3,8 +3,11 @@
 # Kamailio and the tools, builds kmemdbg, starts a proxy on 127.0.0.1 the way
 # a test box runs it (a daemon with a pid file and a copy of Debian's default
 # cfg), converts it with `kmemdbg convert`, asks it for a memory dump, and
-# ends with a summary of what changed and how to get dumps. The demo proxy is
-# stopped by its PID at the end (KMEMDBG_DEMO_KEEP=1 leaves it running).
+# ends with a summary: what changed, the dump it saved, the commands to go on
+# (with the path of the kmemdbg it built, so they work as pasted) and what it
+# leaves behind. The demo proxy keeps running, so that those commands work
+# (KMEMDBG_DEMO_STOP=1 stops it at the end, by its PID). KMEMDBG=PATH uses that
+# kmemdbg binary instead of building one.
 #
 # Two paths:
 #   ./ci/demo.sh           Debian's packaged kamailio (already built with
@@ -27,8 +30,12 @@ case "${1:-}" in
   *) echo "usage: ci/demo.sh [--source]" >&2; exit 2 ;;
 esac
 bash ci/install-deps.sh
-cargo build --release --quiet
-kmemdbg="$PWD/target/release/kmemdbg"
+if [ -n "${KMEMDBG:-}" ]; then
+  kmemdbg=$(realpath "$KMEMDBG")
+else
+  cargo build --release --quiet
+  kmemdbg="$PWD/target/release/kmemdbg"
+fi
 
 if [ "$source_mode" = 1 ]; then
   demo=/var/lib/kmemdbg-demo-source
@@ -47,7 +54,7 @@ mkdir -p "$demo/run"
 cfg="$demo/kamailio.cfg" pidfile="$demo/kamailio.pid" log="$demo/kamailio.log"
 
 stop_demo() {
-  if [ -f "$pidfile" ] && [ "${KMEMDBG_DEMO_KEEP:-0}" != 1 ]; then
+  if [ -f "$pidfile" ]; then
     pid=$(cat "$pidfile")
     # `make install` replaces the binary under a running proxy: "(deleted)".
     case "$(readlink "/proc/$pid/exe" 2>/dev/null)" in
@@ -55,7 +62,7 @@ stop_demo() {
     esac
   fi
 }
-stop_demo
+stop_demo  # the proxy of an earlier run
 for _ in $(seq 100); do [ -f "$pidfile" ] || break; sleep 0.1; done
 # A fresh copy of Debian's default cfg (memlog=5, debug=2: dumps stay silent), on 127.0.0.1 only.
 for f in "$cfg" "$cfg.kmemdbg-orig" "$pidfile.kmemdbg-argv"; do rm -f "$f"; done
@@ -93,6 +100,7 @@ fi
 
 echo "== start kamailio as a daemon: $binary -P $pidfile, log $log"
 "$binary" -E -f "$cfg" -P "$pidfile" -Y "$demo/run" -m 64 -M 8 </dev/null >>"$log" 2>&1
+# On a failure, stop it; on success it stays up for the commands printed below.
 trap stop_demo EXIT
 
 echo "== kmemdbg inspect --binary $binary"
@@ -105,16 +113,16 @@ echo "== kmemdbg convert ${convert_args[*]} --yes"
 echo "== kmemdbg convert ${convert_args[*]} --check (exit 0: converted)"
 "$kmemdbg" convert "${convert_args[@]}" --check
 
-echo "== ask for a shm dump"
 ctl="unix:$demo/run/kamailio_ctl"
-before=$(wc -c < "$log")
-kamcmd -s "$ctl" cfg.set_now_int core mem_dump_shm 1
-for _ in $(seq 100); do tail -c +"$((before + 1))" "$log" | grep -q 'qm_sums\|qm_status' && break; sleep 0.1; done
-lines=$(tail -c +"$((before + 1))" "$log" | grep -c 'qm_sums\|qm_status' || true)
+dump="$demo/shm-dump.log"
+echo "== kmemdbg dump --shm (saved in $dump)"
+"$kmemdbg" dump --shm --ctl "$ctl" --stderr "$log" --timeout 15s --out "$dump"
+lines=$(wc -l < "$dump")
 
 echo
 echo "== summary"
-echo "proxy:    PID $(cat "$pidfile"): $(tr '\0' ' ' < "/proc/$(cat "$pidfile")/cmdline")"
+pid=$(cat "$pidfile")
+echo "proxy:    PID $pid: $(tr '\0' ' ' < "/proc/$pid/cmdline")"
 if [ "$source_mode" = 1 ]; then
   echo "binary:   $binary rebuilt from $tree with memory debugging and installed:"
   "$binary" -V | grep -o 'DBG_SR_MEMORY' | head -n1 | sed 's/^/          built with /'
@@ -124,21 +132,37 @@ fi
 echo "changed:  $cfg (diff against the kept original):"
 diff -u "$cfg.kmemdbg-orig" "$cfg" | sed 's/^/          /' || true
 echo "          command line: -x qm added (q_malloc: dumps name the allocating file and line)"
-echo "dump:     $lines dump lines in $log after mem_dump_shm"
-echo "dumps:    kamcmd -s $ctl cfg.set_now_int core mem_dump_shm 1        (shared memory)"
-echo "          kamcmd -s $ctl cfg.set_now_int core mem_dump_pkg PID      (one process; see core.psx)"
-echo "          kill -USR1 \$(cat $pidfile), or stop the proxy: summaries at shutdown"
+echo "dump:     $dump ($lines lines, shared memory)"
+echo "next (each works as pasted):"
+echo "  $kmemdbg analyze $dump"
+echo "  $kmemdbg dump --shm --pkg all --ctl $ctl --stderr $log --out $demo/after.log   # after some traffic"
+echo "  $kmemdbg diff $dump $demo/after.log"
 if [ "$source_mode" = 1 ]; then
-  echo "undo:     $kmemdbg revert --cfg $cfg --source $tree --pidfile $pidfile --yes"
-  echo "          (cfg, command line, the tree's patch, and the install: the files it replaced in $prefix"
-  echo "          come back from their NAME.kmemdbg-orig copies, the ones it added are removed)"
+  echo "  $kmemdbg revert --cfg $cfg --source $tree --pidfile $pidfile --yes   # undo"
+  echo "      (cfg, command line, the tree's patch, and the install: the files it replaced in $prefix"
+  echo "      come back from their NAME.kmemdbg-orig copies, the ones it added are removed)"
 else
-  echo "undo:     $kmemdbg revert --cfg $cfg --pidfile $pidfile --yes"
+  echo "  $kmemdbg revert --cfg $cfg --pidfile $pidfile --yes   # undo the conversion"
 fi
-[ "$lines" -gt 0 ] || { echo "no dump lines in the log"; exit 1; }
+[ "$lines" -gt 0 ] || { echo "no dump lines saved"; exit 1; }
+if [ "${KMEMDBG_DEMO_STOP:-0}" = 1 ]; then
+  stop_demo
+  proxy_note="stopped (KMEMDBG_DEMO_STOP=1)"
+else
+  proxy_note="still running on 127.0.0.1:$port (stop it: kill $pid; ./ci/demo.sh stops it when run again)"
+fi
+trap - EXIT
+echo "left behind:"
+echo "  the demo proxy, PID $pid: $proxy_note"
+echo "  $demo: its cfg (converted; the original kept as kamailio.cfg.kmemdbg-orig), log, pid file, dump"
+if [ "$source_mode" = 1 ]; then
+  echo "  $tree (patched, built) and $prefix (the installed kamailio)"
+fi
+echo "  $kmemdbg (the kmemdbg this demo used)"
+echo "  the packages ci/install-deps.sh installed (kamailio, sipp, build tools)"
 
 if [ "$source_mode" != 1 ]; then
   echo
   echo "== controlled-leak demo: a proxy that leaks on purpose, two dumps, what grew (ci/leak-demo.sh)"
-  KMEMDBG="$kmemdbg" bash ci/leak-demo.sh
+  KMEMDBG="$kmemdbg" LEAK_DIR="$demo/leak" bash ci/leak-demo.sh
 fi

@@ -3,11 +3,13 @@
 # starts a private proxy with ci/demo/leak-demo.cfg (every request leaks one
 # htable cell in shm, ON PURPOSE), takes a shm dump, drives sipp traffic,
 # takes a second dump and prints what grew. 127.0.0.1 only; it stops exactly
-# the kamailio it started.
+# the kamailio it started. The dumps and the log stay in LEAK_DIR (default
+# /tmp/kmemdbg-leak-demo, emptied of an earlier run's files first), with the
+# commands to read them again.
 #
 #   bash ci/leak-demo.sh                      # 200 requests on 127.0.0.1:25090
 #   LEAK_REQUESTS=1000 LEAK_PORT=5099 bash ci/leak-demo.sh
-#   LEAK_KEEP=/tmp/leak bash ci/leak-demo.sh  # keep the dumps and the log there
+#   LEAK_DIR=/var/tmp/leak bash ci/leak-demo.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
 repo=$PWD
@@ -18,15 +20,12 @@ kmemdbg=${KMEMDBG:-$repo/target/release/kmemdbg}
 if [ ! -x "$kmemdbg" ]; then
   cargo build --release --quiet
 fi
-if [ -n "${LEAK_KEEP:-}" ]; then
-  work=$LEAK_KEEP
-  mkdir -p "$work"
-else
-  work=$(mktemp -d /tmp/kmemdbg-leak-demo.XXXXXX)
-fi
+kmemdbg=$(realpath "$kmemdbg")
+work=$(realpath -m "${LEAK_DIR:-${LEAK_KEEP:-/tmp/kmemdbg-leak-demo}}")
+mkdir -p "$work"
 ctl=$work/kamailio_ctl
 log=$work/kamailio.log
-rm -f "$ctl" "$work/before.log" "$work/after.log"
+rm -f "$ctl" "$work/before.log" "$work/after.log" "$log" "$work/sipp.out" "$work/kamailio.pid"
 
 echo "== starting the leak demo proxy on 127.0.0.1:$port (ci/demo/leak-demo.cfg: a CONTROLLED leak)"
 "$kamailio" -DD -E -x qm -m 64 -M 8 -f ci/demo/leak-demo.cfg \
@@ -36,7 +35,6 @@ pid=$!
 cleanup() {
   kill -TERM "$pid" 2>/dev/null || true
   wait "$pid" 2>/dev/null || true
-  [ -n "${LEAK_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 # Ready when the ctl socket exists (bounded: 20 s).
@@ -64,4 +62,13 @@ echo "== kmemdbg dump --shm (after)"
 dump "$work/after.log"
 echo "== what grew"
 "$kmemdbg" diff --top 5 "$work/before.log" "$work/after.log"
-[ -z "${LEAK_KEEP:-}" ] || echo "kept: $work/before.log $work/after.log $log"
+cleanup
+trap - EXIT
+echo
+echo "left behind in $work (the leak demo proxy is stopped):"
+echo "  before.log, after.log   the two shm dumps"
+echo "  kamailio.log            the proxy's log; sipp.out: sipp's"
+echo "read them again (works as pasted):"
+echo "  $kmemdbg diff $work/before.log $work/after.log"
+echo "  $kmemdbg analyze $work/after.log --top 5"
+echo "remove them: rm -r $work"

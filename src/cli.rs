@@ -63,6 +63,7 @@ pub enum Command {
     Man(ManArgs),
     Fixes(FixesArgs),
     Hunt(HuntArgs),
+    Scan(ScanArgs),
 }
 
 /// Which proxy: a service, or a plain process by its pid file.
@@ -253,7 +254,7 @@ flag and compile-time size, and says whether this build can print memory dumps w
 pub struct InspectArgs {
     #[command(flatten)]
     pub binary: BinaryArg,
-    /// Machine-readable output (schema in README, "inspect --json")
+    /// Machine-readable output (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -379,7 +380,7 @@ pub struct PatchArgs {
     /// (repeatable; build directories up to two levels inside the tree are found)
     #[arg(long, value_name = "DIR")]
     pub build_dir: Vec<PathBuf>,
-    /// Machine-readable output (schema in README, "patch --json")
+    /// Machine-readable output (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -428,7 +429,7 @@ pub struct BuildArgs {
     /// Where the whole compiler output goes (default: SOURCE/kmemdbg-build.log)
     #[arg(long, value_name = "FILE")]
     pub log: Option<PathBuf>,
-    /// Machine-readable result on stdout (schema in README, "build --json"); progress stays on stderr
+    /// Machine-readable result on stdout (schema: docs/json.md); progress stays on stderr
     #[arg(long)]
     pub json: bool,
 }
@@ -465,7 +466,7 @@ pub struct WatchArgs {
     pub duration: Duration,
     #[command(flatten)]
     pub ctl: CtlArg,
-    /// Write every sample to this CSV file (columns in README, "watch")
+    /// Write every sample to this CSV file (columns: docs/commands/watch.md)
     #[arg(long, value_name = "FILE")]
     pub csv: Option<PathBuf>,
     /// Draw memory over time (shm, pkg per process) into this SVG file
@@ -477,7 +478,7 @@ pub struct WatchArgs {
     /// Plain lines even on a terminal
     #[arg(long)]
     pub plain: bool,
-    /// Print a machine-readable summary at the end instead of text (schema in README)
+    /// Print a machine-readable summary at the end instead of text (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -533,7 +534,7 @@ pub struct TriageArgs {
     /// Also draw the samples as an SVG chart
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
-    /// Machine-readable verdict (schema in README)
+    /// Machine-readable verdict (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -630,7 +631,7 @@ pub struct GdbArgs {
     pub cli_script: bool,
     #[command(flatten)]
     pub binary: BinaryArg,
-    /// Machine-readable output (schema in README)
+    /// Machine-readable output (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -694,7 +695,7 @@ pub struct CfgArgs {
     /// Put back the first original of the cfg and its included files
     #[arg(long, requires = "cfg", conflicts_with_all = ["live", "memlog", "memdbg", "summary", "dry_run"])]
     pub revert: bool,
-    /// Machine-readable output (schema kmemdbg.cfg/1, see README)
+    /// Machine-readable output (schema kmemdbg.cfg/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
 }
@@ -775,7 +776,7 @@ pub struct DumpArgs {
     /// How long to wait for each requested dump (90, 30s, 2m)
     #[arg(long, value_name = "S", default_value = "10s", value_parser = parse_duration)]
     pub timeout: Duration,
-    /// Machine-readable report on stdout (schema in README, "dump --json")
+    /// Machine-readable report on stdout (schema: docs/json.md)
     #[arg(long)]
     pub json: bool,
     /// Ask for the whole fragment list even when the log cannot carry it (by default a summary is taken then)
@@ -837,9 +838,13 @@ pub struct AnalyzeArgs {
     /// Only dumps printed by this process
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Machine-readable output (schema kmemdbg.analyze/1, see README)
+    /// Machine-readable output (schema kmemdbg.analyze/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
+    /// The Kamailio version that printed the dumps (X.Y.Z): the largest sites get their known leak fixes
+    /// (`kmemdbg fixes`); without it, only the header of a file kmemdbg wrote gives the version
+    #[arg(long, value_name = "X.Y.Z")]
+    pub kamailio_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -874,9 +879,13 @@ pub struct DiffArgs {
     /// Only dumps printed by this process
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Machine-readable output (schema kmemdbg.diff/1, see README)
+    /// Machine-readable output (schema kmemdbg.diff/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
+    /// The Kamailio version that printed the dumps (X.Y.Z): the largest sites get their known leak fixes
+    /// (`kmemdbg fixes`); without it, only the header of a file kmemdbg wrote gives the version
+    #[arg(long, value_name = "X.Y.Z")]
+    pub kamailio_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -913,4 +922,45 @@ pub struct GenDumpArgs {
     pub leak: u64,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+}
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Find the out-of-memory errors in a proxy's log: which pool, which process and module, since when, and what to do",
+    long_about = "Reads a Kamailio log (files, - for stdin, or journald with --journal UNIT) and finds the \
+out-of-memory errors of every generation (SER, OpenSER, Kamailio 3.x to 6.x: `could not allocate shared \
+memory from shm pool`, `no more pkg memory`, `qm_malloc(..., SIZE) ... Free fragment not found!`, ...). \
+It groups them by pool (shm, pkg), process (PID, rank, and its role from core.psx when --ctl reaches the \
+running proxy), module and function (with the size asked for, from the allocator's lines), with the first \
+and last time, count, rate and a timeline.\n\n\
+Then it says what the pattern suggests: errors within minutes of a start mean the pool is too small for \
+the load (it proposes a size from the start line's `shm size` / `pkg size`); errors only after hours of \
+running point to a leak (confirm with `kmemdbg triage`: idle, then retest).\n\n\
+Not counted: lines at INFO/NOTICE/DEBUG level (`could not bind tm module` is INFO), the cfg script's own \
+xlog text, the words inside a quoted SIP message or user agent, and the allocator's inner search line; \
+they are listed apart as ignored. Lines the log lost to journald or rsyslog rate limits are reported.",
+    after_help = "Exit status: 0 no out-of-memory error; 1 errors found; 2 bad input (unreadable file, bad --since, journalctl failed).\n\n\
+Examples:\n  kmemdbg scan /var/log/syslog\n  kmemdbg scan --journal kamailio --since 2h\n  \
+kmemdbg scan /var/log/kamailio.log --ctl unix:/run/kamailio/kamailio_ctl\n  \
+journalctl -u kamailio | kmemdbg scan - --json"
+)]
+pub struct ScanArgs {
+    /// Log files to read; `-` reads stdin
+    #[arg(value_name = "LOG", conflicts_with = "journal")]
+    pub logs: Vec<PathBuf>,
+    /// Read the journal of this systemd unit instead (journalctl -u UNIT)
+    #[arg(long, value_name = "UNIT")]
+    pub journal: Option<String>,
+    /// Only lines from this time on: 2026-12-06 16:00, 2026-12-06T16:00:00Z, 2026-12-06, or an age: 2h, 30m, 1d
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
+    /// The running proxy's ctl socket: process roles (core.psx), shm size, start time (unix:/path, /path, udp:HOST:PORT)
+    #[arg(long, value_name = "SOCKET")]
+    pub ctl: Option<String>,
+    /// Year of timestamps that carry none (BSD syslog); default: this year
+    #[arg(long, value_name = "YYYY", hide = true)]
+    pub year: Option<i64>,
+    /// Machine-readable output (schema kmemdbg.scan/1)
+    #[arg(long)]
+    pub json: bool,
 }

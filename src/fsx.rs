@@ -411,6 +411,20 @@ pub fn create_stream(path: &Path) -> Result<fs::File> {
     fs::File::create(path).with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Removes one file (not a directory), naming it in the error. For files
+/// kmemdbg put there or is undoing (an installed file, a backup after a
+/// successful revert, a file a journal created): a user's file that must
+/// come back later is backed up first by the caller ([`backup_once`]).
+pub fn remove(path: &Path) -> Result<()> {
+    fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
+}
+
+/// Removes a directory only when it is empty; true when it was removed.
+/// Never removes anything inside a directory.
+pub fn remove_empty_dir(dir: &Path) -> bool {
+    fs::remove_dir(dir).is_ok()
+}
+
 /// Removes a file a compiler produced (`.o`, `.so`, `.so.N`, `.a`). Anything
 /// else is refused: this never deletes a source.
 pub fn remove_build_output(path: &Path) -> Result<()> {
@@ -428,7 +442,7 @@ pub fn remove_build_output(path: &Path) -> Result<()> {
             path.display()
         );
     }
-    fs::remove_file(path).with_context(|| format!("cannot remove {}", path.display()))
+    remove(path)
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub mod patch;
 pub mod probe;
 pub mod report;
 pub mod runner;
+pub mod scan;
 pub mod service;
 pub mod sip;
 pub mod source;

@@ -413,3 +413,194 @@ fn text_output_and_exit_codes() {
         assert!(err.contains("kmemdbg: error:"), "{err}");
     }
 }
+
+fn fixture(rel: &str) -> PathBuf {
+    repo_root().join("tests/fixtures").join(rel)
+}
+
+/// The leak-htable fixture pair (a real 5.6.3 proxy's dumps, see
+/// tests/fixtures/capture/README.md) with the leaking site renamed to
+/// siputils' get_uri_param: a stand-in for a dump of that leak.
+fn renamed_pair(dir: &Path, header: Option<&str>) -> (String, String) {
+    let rename = |name: &str| {
+        let text = std::fs::read_to_string(fixture(&format!("capture/{name}"))).unwrap();
+        text.replace(
+            "htable: ht_api.c: ht_cell_new",
+            "siputils: checks.c: get_uri_param",
+        )
+    };
+    let before = dir.join("before.log");
+    let after = dir.join("after.log");
+    std::fs::write(&before, rename("leak-htable-before.log")).unwrap();
+    let mut a = String::new();
+    if let Some(h) = header {
+        a.push_str(h);
+    }
+    let renamed = rename("leak-htable-after.log");
+    assert!(
+        renamed.contains("get_uri_param"),
+        "fixture changed: no ht_cell_new site"
+    );
+    a.push_str(&renamed);
+    std::fs::write(&after, a).unwrap();
+    (before.display().to_string(), after.display().to_string())
+}
+
+#[test]
+fn diff_with_kamailio_version_names_the_known_fix_of_a_growing_site_stand_in_dump() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, after) = renamed_pair(dir.path(), None);
+    let (code, out, err) = run_kmemdbg(&[
+        "diff",
+        &before,
+        &after,
+        "--top",
+        "2",
+        "--kamailio-version",
+        "5.6.3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let block = out
+        .split("known leak fixes for Kamailio 5.6.3 (version from --kamailio-version")
+        .nth(1)
+        .unwrap_or_else(|| panic!("no known fixes block:\n{out}"));
+    let mut lines = block.lines().skip(1);
+    assert_eq!(
+        lines.next().map(str::trim),
+        Some("siputils: checks.c: get_uri_param(186)"),
+        "{block}"
+    );
+    let line = lines.next().unwrap_or_default();
+    assert!(
+        line.contains("upgrade to 5.6.6 (same branch) [same function, 8363208fff7c]"),
+        "{line}"
+    );
+    // after the fix: the plain statement
+    let (_, out, _) = run_kmemdbg(&[
+        "diff",
+        &before,
+        &after,
+        "--top",
+        "2",
+        "--kamailio-version",
+        "5.6.6",
+    ]);
+    assert!(
+        out.contains("siputils: checks.c: get_uri_param(186)\n     known fixes after 5.6.6: none for this function or file"),
+        "{out}"
+    );
+    // JSON, checked against docs/json.md
+    let (_, out, _) = run_kmemdbg(&[
+        "diff",
+        &before,
+        &after,
+        "--top",
+        "1",
+        "--kamailio-version",
+        "5.6.3",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
+    let site = &v["known_fixes"]["sites"][0];
+    assert_eq!(site["key"], "siputils: checks.c: get_uri_param(186)");
+    assert_eq!(site["fixes"][0]["advice"]["release"], "5.6.6");
+}
+
+#[test]
+fn diff_reads_the_version_from_a_kmemdbg_header_and_never_guesses_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let (before, after) = renamed_pair(dir.path(), Some("# kmemdbg dump\n# kamailio: 5.6.5\n"));
+    let (code, out, err) = run_kmemdbg(&["diff", &before, &after, "--top", "1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "known leak fixes for Kamailio 5.6.5 (version from the header of {after}"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("upgrade to 5.6.6 (same branch)"), "{out}");
+    // a log from elsewhere (no header), no flag: no version, no block
+    let plain = fixture("capture/leak-htable-after.log");
+    let old = fixture("capture/leak-htable-before.log");
+    let (code, out, _) = run_kmemdbg(&["diff", old.to_str().unwrap(), plain.to_str().unwrap()]);
+    assert_eq!(code, 0);
+    assert!(!out.contains("known leak fixes"), "{out}");
+    let (code, _, err) = run_kmemdbg(&["diff", &before, &after, "--kamailio-version", "5.x"]);
+    assert_eq!(code, 2, "{err}");
+}
+
+#[test]
+fn analyze_with_kamailio_version_gives_each_large_site_a_known_fixes_line() {
+    let plain = fixture("capture/leak-htable-after.log");
+    let (code, out, err) = run_kmemdbg(&[
+        "analyze",
+        plain.to_str().unwrap(),
+        "--by",
+        "module",
+        "--kamailio-version",
+        "5.6.3",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let block = out
+        .split("known leak fixes for Kamailio 5.6.3")
+        .nth(1)
+        .unwrap_or_else(|| panic!("{out}"));
+    // htable: no leak fix of htable after 5.6.3 in the data (awk -F'\t' '$1=="fix" && $3 ~ /^htable/')
+    assert!(
+        block.contains("   htable\n     known fixes after 5.6.3: none for this module"),
+        "{block}"
+    );
+    let (_, out, _) = run_kmemdbg(&[
+        "analyze",
+        plain.to_str().unwrap(),
+        "--kamailio-version",
+        "5.6.3",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
+    assert!(
+        v["known_fixes"]["sites"]
+            .as_array()
+            .is_some_and(|a| !a.is_empty()),
+        "{out}"
+    );
+}
+
+/// A `dump --mod-stats` snapshot file as kmemdbg writes it (header from
+/// src/dump/modstats.rs's MAGIC and keys; the answer laid out as kamcmd
+/// prints `mod.stats all shm`), with `bytes` held by siputils' get_uri_param.
+fn snapshot(time: &str, unix: u64, bytes: u64) -> String {
+    format!(
+        "# kmemdbg mod.stats snapshot 1\n# time: {time}\n# unix_time: {unix}\n# main_pid: 4242\n# kamailio: 5.6.3\n\
+# ctl: unix:/run/kamailio/kamailio_ctl\n# rpc: mod.stats all shm\nModule: core\n{{\n\tinit_timer(210): 4096\n\tTotal: 4096\n}}\n\
+Module: siputils\n{{\n\tget_uri_param(1180): {bytes}\n\tTotal: {bytes}\n}}\n"
+    )
+}
+
+#[test]
+fn diff_of_mod_stats_snapshots_reads_the_version_in_their_header() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = dir.path().join("a.modstats");
+    let b = dir.path().join("b.modstats");
+    std::fs::write(&a, snapshot("2026-12-06T17:00:00Z", 1796576400, 1000)).unwrap();
+    std::fs::write(&b, snapshot("2026-12-06T17:10:00Z", 1796577000, 9000)).unwrap();
+    let (code, out, err) = run_kmemdbg(&["diff", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains(&format!(
+            "known leak fixes for Kamailio 5.6.3 (version from the header of {}",
+            b.display()
+        )),
+        "{out}"
+    );
+    assert!(out.contains("siputils: get_uri_param(1180)\n     known fixes after 5.6.3: upgrade to 5.6.6 (same branch) [same function"), "{out}");
+    let (_, out, _) = run_kmemdbg(&["diff", a.to_str().unwrap(), b.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
+    assert_eq!(
+        v["known_fixes"]["sites"][0]["fixes"][0]["id"],
+        "8363208fff7c"
+    );
+}

@@ -453,6 +453,32 @@ fn real_source_build_gdb_pid_matches_qm_dump_of_same_process() {
         "{gdb_shm:#?}"
     );
     assert_same_sites("shm", &dump_shm, &gdb_shm, 3);
+
+    // `kmemdbg gdb --pool shm` on the main process finds the same shm sites,
+    // in the pool of the size the proxy was started with (-m 32).
+    let main_s = proxy.pid.to_string();
+    let (code, out, err) = run_kmemdbg(&[
+        "gdb", "--pid", &main_s, "--pool", "shm", "--json", "--top", "0",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let s: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&s);
+    assert_eq!(s["pool"], "shm");
+    assert_eq!(s["heap"]["size_bytes"], 32 << 20);
+    assert_same_sites("gdb --pool shm", &dump_shm, &groups_of(&s), 3);
+
+    // --timeout too short for gdb to attach and read the symbols: exit 2,
+    // and the process is not left paused (it answers SIP again).
+    let (code, out, err) = run_kmemdbg(&["gdb", "--pid", &pid_s, "--timeout", "50ms"]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(
+        wait_for(Duration::from_secs(5), || proc_state(pid) != Some('T')),
+        "process {pid} left stopped"
+    );
+    assert!(
+        options(proxy.port),
+        "the proxy does not answer after the timeout"
+    );
 }
 
 fn dir_file(proxy: &Proxy, name: &str) -> PathBuf {
@@ -531,6 +557,29 @@ fn real_source_build_gdb_script_fm_through_gdb_matches_fm_sums() {
     let (code, out, err) = run_kmemdbg(&["gdb", "--pid", &pid.to_string(), "--top", "2"]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("pkg pool, f_malloc"), "{out}");
+    assert!(options(proxy.port));
+
+    // --allocator fm, given: the same sites as the f_malloc sums.
+    let pid_s = pid.to_string();
+    let (code, out, err) = run_kmemdbg(&[
+        "gdb",
+        "--pid",
+        &pid_s,
+        "--allocator",
+        "fm",
+        "--json",
+        "--top",
+        "0",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::check_if_schema(&v);
+    assert_eq!(v["allocator"], "fm");
+    assert_same_sites("gdb --allocator fm", &dump_sums, &groups_of(&v), 2);
+    // --allocator qm on this f_malloc process: an error, not a walk of garbage.
+    let (code, out, err) = run_kmemdbg(&["gdb", "--pid", &pid_s, "--allocator", "qm"]);
+    assert_eq!(code, 2, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("_qm_pkg_block"), "{err}");
     assert!(options(proxy.port));
 }
 

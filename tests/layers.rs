@@ -184,3 +184,61 @@ fn no_import_points_up_a_layer() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The code of a source file without its unit tests (`#[cfg(test)] mod
+/// tests` and files that are test modules themselves).
+fn non_test_code(path: &Path, text: &str) -> String {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    if name.is_some_and(|n| n == "tests.rs" || n.ends_with("_tests.rs")) {
+        return String::new();
+    }
+    let mut out = String::new();
+    let mut lines = text.lines().peekable();
+    while let Some(line) = lines.next() {
+        if line.trim() == "#[cfg(test)]"
+            && lines
+                .peek()
+                .is_some_and(|next| next.trim_start().starts_with("mod tests"))
+        {
+            break;
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}
+
+#[test]
+fn every_file_write_and_removal_goes_through_fsx() {
+    const CALLS: [&str; 5] = [
+        "remove_file(",
+        "remove_dir(",
+        "remove_dir_all(",
+        "fs::write(",
+        "File::create(",
+    ];
+    let src = repo().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut problems = Vec::new();
+    for file in &files {
+        if file.ends_with("fsx.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for (n, line) in non_test_code(file, &text).lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            if let Some(call) = CALLS.iter().find(|c| line.contains(*c)) {
+                problems.push(format!(
+                    "{}:{}: `{call}` outside src/fsx.rs: every write and removal of a file goes \
+                     through fsx (fsx::replace, fsx::create, fsx::remove, ...)",
+                    file.strip_prefix(&src).unwrap_or(file).display(),
+                    n + 1
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -236,17 +236,15 @@ pub fn undeploy(manifest: &Path) -> Result<Vec<String>> {
         } else if here.is_none() {
             // Already gone.
         } else if e.kind == Kind::Dir {
-            if std::fs::remove_dir(&e.path).is_ok() {
+            if crate::fsx::remove_empty_dir(&e.path) {
                 lines.push(format!("{}: removed (empty)", e.path.display()));
             }
         } else {
-            std::fs::remove_file(&e.path)
-                .with_context(|| format!("cannot remove {}", e.path.display()))?;
+            crate::fsx::remove(&e.path)?;
             lines.push(format!("{}: removed", e.path.display()));
         }
     }
-    std::fs::remove_file(manifest)
-        .with_context(|| format!("cannot remove {}", manifest.display()))?;
+    crate::fsx::remove(manifest)?;
     Ok(lines)
 }
 

@@ -130,6 +130,9 @@ pub struct AnalyzeReport {
     /// Pasted `mod.stats` blocks, `pkg.stats` / `core.shmmem` / `shm.report`
     /// figures and `core.psx` processes, per file.
     pub rpc: Vec<RpcReport>,
+    /// Known leak fixes of each dump's largest sites, when the version is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub known_fixes: Option<crate::commands::fixes::KnownReport>,
 }
 
 #[derive(Serialize)]
@@ -450,6 +453,11 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
     // what was read is reported, whatever it says: 0 (2 only when nothing could be read)
     let status = 0;
     let verdicts = verdicts(&inputs, &chosen, pool, args.pid);
+    let known = crate::commands::fixes::known_for(args.kamailio_version.as_deref(), &args.files)?;
+    let known_fixes = known.as_ref().map(|k| {
+        let tops: Vec<Group> = chosen.iter().flat_map(|s| top_groups(s, by, 3).0).collect();
+        crate::commands::fixes::for_keys(k, by, tops.iter().map(|g| g.key.as_str()))
+    });
     if args.json {
         let report = AnalyzeReport {
             schema: "kmemdbg.analyze/1",
@@ -487,13 +495,41 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
                     answers: i.log.rpc.clone(),
                 })
                 .collect(),
+            known_fixes,
         };
         crate::commands::print_json(&report)?;
         return Ok(status);
     }
-    print!("{}", render_text(&inputs, &chosen, by, args.top, args.pid));
-    print!("{}", render_rpc(&inputs, &verdicts, args.top));
+    let mut o = render_text(&inputs, &chosen, by, args.top, args.pid);
+    o.push_str(&render_rpc(&inputs, &verdicts, args.top));
+    if let (Some(r), Some(k)) = (&known_fixes, &known) {
+        crate::commands::fixes::render_known(&mut o, r, &k.data);
+    }
+    if !chosen.is_empty() {
+        o.push_str(&next_step(&args.files, &chosen, by));
+    }
+    print!("{o}");
     Ok(status)
+}
+
+/// What to do after reading dumps: a single dump shows what is in use, not
+/// what grows; the answer is a second dump after traffic, then `diff`.
+fn next_step(files: &[std::path::PathBuf], chosen: &[&Snapshot], by: GroupBy) -> String {
+    let shown: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+    let (series, _) = crate::dump::diff_all(chosen.iter().copied(), by);
+    if !series.is_empty() {
+        return format!(
+            "\nnext: {} heap(s) were dumped more than once: `kmemdbg diff {}` names the sites that grew between the dumps\n",
+            series.len(),
+            shown.join(" ")
+        );
+    }
+    let last = shown.last().cloned().unwrap_or_default();
+    format!(
+        "\nnext: each heap above was dumped once, and one dump shows what is in use, not what leaks. \
+Let traffic run (an hour of ordinary traffic, or a load test), take a second dump of the same processes, then compare:\n  \
+kmemdbg dump --shm --pkg all --out after.log\n  kmemdbg diff {last} after.log\n"
+    )
 }
 
 /// Corruption in the chosen dumps, plus abort messages outside dumps (of `--pid` when given).

@@ -4,11 +4,13 @@
 //! "known fixes" line ([`site_line`]).
 
 use crate::cli::FixesArgs;
+use crate::dump::GroupBy;
 use crate::fixes::{self, Found, KnownFixes, Query, Release, Strength};
 use crate::ExitStatus;
 use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 /// `fixes --json` schema `kmemdbg.fixes/1` (fields are only ever added).
 #[derive(Serialize)]
@@ -165,25 +167,168 @@ fn render_found(o: &mut String, n: usize, f: &Found) {
     o.push('\n');
 }
 
-/// The "known fixes" line `diff` and `analyze` print under a growing site:
-/// fixes of the same function or file after `v`, or a plain statement
-/// that none is known.
-pub fn site_line(k: &KnownFixes, v: Release, site: &str) -> String {
-    let q = Query::new(None, Some(site));
-    let found = fixes::lookup(k, v, &q);
-    let close: Vec<&Found> = found
-        .iter()
-        .filter(|f| matches!(f.strength, Strength::Function | Strength::File))
-        .collect();
-    let in_module = found.len() - close.len();
+/// The version `diff`/`analyze` use for known fixes, and where it came from.
+pub struct Known {
+    pub version: Release,
+    /// `--kamailio-version`, or `the header of FILE`.
+    pub source: String,
+    pub data: KnownFixes,
+}
+
+/// `--kamailio-version` when given (a bad one is an error), else the
+/// version in the header of the newest file kmemdbg wrote (never guessed
+/// from this box: a log from elsewhere has no header and gives `None`).
+pub fn known_for(arg: Option<&str>, files: &[PathBuf]) -> Result<Option<Known>> {
+    let found = match arg {
+        Some(a) => Some((parse_version(a)?, "--kamailio-version".to_string())),
+        None => files.iter().rev().find_map(|f| {
+            let head = read_head(f)?;
+            let v = fixes::version_in_header(&head)?;
+            Some((v, format!("the header of {}", f.display())))
+        }),
+    };
+    let Some((version, source)) = found else {
+        return Ok(None);
+    };
+    Ok(Some(Known {
+        version,
+        source,
+        data: load_data(None)?,
+    }))
+}
+
+/// The first 8 KiB of a file (where kmemdbg writes its header); `None` for stdin or unreadable.
+fn read_head(path: &Path) -> Option<String> {
+    use std::io::Read as _;
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let mut buf = vec![0u8; 8192];
+    let mut f = std::fs::File::open(path).ok()?;
+    let n = f.read(&mut buf).ok()?;
+    buf.truncate(n);
+    Some(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// The query for one key of `analyze`/`diff`, as grouped by `by`.
+pub fn query_for_key(by: GroupBy, key: &str) -> Query {
+    match by {
+        GroupBy::Module => Query::new(Some(key), None),
+        GroupBy::File => match key.rsplit_once(": ") {
+            Some((module, file)) => Query::new(Some(module), Some(file)),
+            None => Query::new(None, Some(key)),
+        },
+        GroupBy::Site | GroupBy::Function => Query::new(None, Some(key)),
+    }
+}
+
+/// One fix, briefly, for `diff`/`analyze --json`.
+#[derive(Serialize)]
+pub struct Brief {
+    pub id: String,
+    pub subject: String,
+    #[serde(rename = "match")]
+    pub strength: Strength,
+    pub advice: fixes::Advice,
+}
+
+/// The known fixes of one growing (or large) site.
+#[derive(Serialize)]
+pub struct KeyFixes {
+    pub key: String,
+    /// Fixes of the same function or file (of the module when grouped by module).
+    pub fixes: Vec<Brief>,
+    /// Further fixes elsewhere in the same module.
+    pub in_module: usize,
+    /// The line printed under the site.
+    pub line: String,
+}
+
+/// `known_fixes` in `diff`/`analyze --json`.
+#[derive(Serialize)]
+pub struct KnownReport {
+    pub version: Release,
+    pub source: String,
+    pub mined_commit: String,
+    pub sites: Vec<KeyFixes>,
+}
+
+/// The known fixes of `keys` (deduplicated, in order).
+pub fn for_keys<'a>(
+    known: &Known,
+    by: GroupBy,
+    keys: impl IntoIterator<Item = &'a str>,
+) -> KnownReport {
+    let mut sites: Vec<KeyFixes> = Vec::new();
+    for key in keys {
+        if sites.iter().any(|s| s.key == key) {
+            continue;
+        }
+        let q = query_for_key(by, key);
+        let found = fixes::lookup(&known.data, known.version, &q);
+        let close_enough = |f: &Found| match by {
+            GroupBy::Module => true,
+            _ => matches!(f.strength, Strength::Function | Strength::File),
+        };
+        let (close, other): (Vec<Found>, Vec<Found>) = found.into_iter().partition(close_enough);
+        let line = site_line(known.version, &q, key, &close, other.len());
+        sites.push(KeyFixes {
+            key: key.to_string(),
+            fixes: close
+                .into_iter()
+                .map(|f| Brief {
+                    id: f.fix.id,
+                    subject: f.fix.subject,
+                    strength: f.strength,
+                    advice: f.advice,
+                })
+                .collect(),
+            in_module: other.len(),
+            line,
+        });
+    }
+    KnownReport {
+        version: known.version,
+        source: known.source.clone(),
+        mined_commit: known.data.mined.commit.clone(),
+        sites,
+    }
+}
+
+/// The text block under `diff`/`analyze`: each site and its line.
+pub fn render_known(o: &mut String, r: &KnownReport, k: &KnownFixes) {
+    let _ = writeln!(
+        o,
+        "
+known leak fixes for Kamailio {} (version from {}; data mined from {}):",
+        r.version,
+        r.source,
+        provenance(k)
+    );
+    for s in &r.sites {
+        let _ = writeln!(
+            o,
+            "   {}
+     {}",
+            s.key, s.line
+        );
+    }
+}
+
+/// The "known fixes" line under a site: the closest fix after `v` and what
+/// to upgrade to, or a plain statement that none is known.
+fn site_line(v: Release, q: &Query, key: &str, close: &[Found], in_module: usize) -> String {
+    let hint = match (&q.site, &q.module) {
+        (None, Some(m)) => format!("kmemdbg fixes --version {v} --module {m}"),
+        _ => format!("kmemdbg fixes --version {v} --site '{}'", key.trim()),
+    };
     let Some(first) = close.first() else {
         let mut s = format!("known fixes after {v}: none for this function or file");
+        if q.site.is_none() {
+            s = format!("known fixes after {v}: none for this module");
+        }
         if in_module > 0 {
-            let _ = write!(
-                s,
-                " ({in_module} elsewhere in the module: kmemdbg fixes --version {v} --site '{}')",
-                site.trim()
-            );
+            let _ = write!(s, " ({in_module} elsewhere in the module: {hint})");
         }
         return s;
     };
@@ -194,13 +339,9 @@ pub fn site_line(k: &KnownFixes, v: Release, site: &str) -> String {
         first.fix.id,
         first.fix.subject
     );
-    if close.len() + in_module > 1 {
-        let _ = write!(
-            s,
-            "; {} more: kmemdbg fixes --version {v} --site '{}'",
-            close.len() + in_module - 1,
-            site.trim()
-        );
+    let more = close.len() + in_module - 1;
+    if more > 0 {
+        let _ = write!(s, "; {more} more: {hint}");
     }
     s
 }

@@ -20,6 +20,7 @@ pub mod modstats_view;
 pub mod patch;
 pub mod restart;
 pub mod revert;
+pub mod scan;
 pub mod size;
 pub mod triage;
 pub mod verify;
@@ -51,6 +52,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Analyze(a) => analyze::run(&a),
         Command::Diff(a) => diff::run(&a),
         Command::GenDump(a) => gen_dump::run(&a),
+        Command::Scan(a) => scan::run(&a),
         Command::Hunt(a) => hunt::run(&a),
         Command::Fixes(a) => fixes::run(&a),
     }

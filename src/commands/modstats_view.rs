@@ -4,6 +4,7 @@
 //! [`crate::dump::modstats`]; this file loads, orders and prints.
 
 use crate::dump::modstats::{self, Change, Snapshot};
+use crate::dump::GroupBy;
 use crate::ExitStatus;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -173,11 +174,20 @@ struct DiffReport<'a> {
     growing: Vec<Change>,
     /// Sites that grew between every pair of consecutive snapshots (3 or more).
     grew_every_time: Vec<String>,
+    /// Known leak fixes of the top growing sites, when the version is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    known_fixes: Option<crate::commands::fixes::KnownReport>,
 }
 
 /// `kmemdbg diff A.modstats B.modstats [...]`: orders the snapshots by the
 /// time in their headers and ranks sites by bytes gained, for `pool`.
-pub fn diff(files: &[PathBuf], pool: &str, top: usize, json: bool) -> Result<ExitStatus> {
+pub fn diff(
+    files: &[PathBuf],
+    pool: &str,
+    top: usize,
+    json: bool,
+    kamailio_version: Option<&str>,
+) -> Result<ExitStatus> {
     let mut loaded = load(files)?;
     if loaded.len() < 2 {
         bail!("nothing to compare: give two or more mod.stats snapshots (kmemdbg dump --mod-stats, before and after)");
@@ -207,6 +217,12 @@ pub fn diff(files: &[PathBuf], pool: &str, top: usize, json: bool) -> Result<Exi
     if top > 0 {
         growing.truncate(top);
     }
+    let ordered: Vec<PathBuf> = loaded.iter().map(|l| PathBuf::from(&l.path)).collect();
+    let known = crate::commands::fixes::known_for(kamailio_version, &ordered)?;
+    let known_fixes = known.as_ref().map(|k| {
+        let keys = growing.iter().filter(|c| c.delta_bytes > 0).take(3);
+        crate::commands::fixes::for_keys(k, GroupBy::Site, keys.map(|c| c.site.as_str()))
+    });
     let files: Vec<&str> = loaded.iter().map(|l| l.path.as_str()).collect();
     if json {
         crate::commands::print_json(&DiffReport {
@@ -215,6 +231,7 @@ pub fn diff(files: &[PathBuf], pool: &str, top: usize, json: bool) -> Result<Exi
             pool,
             growing,
             grew_every_time: every.unwrap_or_default(),
+            known_fixes,
         })?;
         return Ok(0);
     }
@@ -254,6 +271,9 @@ pub fn diff(files: &[PathBuf], pool: &str, top: usize, json: bool) -> Result<Exi
     }
     if let Some(e) = every.filter(|e| !e.is_empty()) {
         let _ = writeln!(o, "grew in every interval: {}", e.join(", "));
+    }
+    if let (Some(r), Some(k)) = (&known_fixes, &known) {
+        crate::commands::fixes::render_known(&mut o, r, &k.data);
     }
     print!("{o}");
     Ok(0)

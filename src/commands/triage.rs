@@ -7,7 +7,7 @@ use crate::kamcmd::Kamcmd;
 use crate::triage::verdict::{self, Kind, Measurements, Round, Totals, Verdict};
 use crate::triage::{self, totals};
 use crate::units::{human_bytes, human_delta, human_secs};
-use crate::watch::{Sample, Sampler};
+use crate::watch::Sample;
 use crate::ExitStatus;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
@@ -56,7 +56,7 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
         }
     };
     let kamcmd = Kamcmd::new(Some(&args.ctl.ctl))?;
-    let mut sampler = Sampler::new(kamcmd.clone(), false)?;
+    let mut sampler = super::watch::connect(kamcmd.clone(), false)?;
     let version = super::watch::proxy_version(&kamcmd);
     let target = triage::probe_target(&kamcmd, args.target.as_deref())?;
     triage::check_target(target, args.target.is_some())?;

@@ -172,7 +172,7 @@ pub fn run(args: &WatchArgs) -> Result<ExitStatus> {
         bail!("--interval must be at least 100ms (each sample is a few RPCs)");
     }
     let kamcmd = Kamcmd::new(Some(&args.ctl.ctl))?;
-    let mut sampler = Sampler::new(kamcmd, args.mod_stats)?;
+    let mut sampler = connect(kamcmd, args.mod_stats)?;
     let version = proxy_version(sampler.kamcmd());
     let socket = sampler.kamcmd().socket.clone();
     let outputs = Outputs {
@@ -415,6 +415,42 @@ fn clip(s: &str, max: usize) -> String {
         t.push('…');
         t
     }
+}
+
+/// [`Sampler::new`], with an error that names the ctl sockets of the
+/// kamailio processes running here when the given one does not answer.
+pub fn connect(kamcmd: Kamcmd, mod_stats: bool) -> Result<Sampler> {
+    let asked = kamcmd.socket.clone();
+    Sampler::new(kamcmd, mod_stats).map_err(|e| {
+        let found: Vec<String> = running_ctl_sockets()
+            .into_iter()
+            .filter(|(_, s)| *s != asked)
+            .map(|(pid, s)| format!("--ctl {s} (kamailio PID {pid})"))
+            .collect();
+        if found.is_empty() {
+            e
+        } else {
+            e.context(format!(
+                "no proxy answers on {asked}; the kamailio running here answers on {}",
+                found.join(", ")
+            ))
+        }
+    })
+}
+
+/// (main PID, ctl socket) of every kamailio running here whose socket exists.
+fn running_ctl_sockets() -> Vec<(u32, String)> {
+    crate::service::discover::main_processes()
+        .into_iter()
+        .filter_map(|r| {
+            let tokens = crate::service::argv::from_argv(&r.argv);
+            let cfg = crate::service::argv::find(&tokens, 'f').map(|f| f.value);
+            let text = cfg
+                .and_then(|c| std::fs::read_to_string(c).ok())
+                .unwrap_or_default();
+            crate::service::health::ctl_socket(&r.argv, &text).map(|s| (r.pid, s))
+        })
+        .collect()
 }
 
 #[cfg(test)]

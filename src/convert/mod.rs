@@ -833,9 +833,9 @@ pub fn remove_backups(backups: &[PathBuf]) -> Vec<String> {
     let mut out = Vec::new();
     for b in backups {
         if b.exists() {
-            match std::fs::remove_file(b) {
+            match crate::fsx::remove(b) {
                 Ok(()) => out.push(format!("removed {}", b.display())),
-                Err(e) => out.push(format!("could not remove {}: {e}", b.display())),
+                Err(e) => out.push(format!("could not remove {}: {e:#}", b.display())),
             }
         }
         if let Some(dir) = b.parent() {
@@ -844,7 +844,7 @@ pub fn remove_backups(backups: &[PathBuf]) -> Vec<String> {
                     .map(|mut d| d.next().is_none())
                     .unwrap_or(false)
             {
-                let _ = std::fs::remove_dir(dir);
+                crate::fsx::remove_empty_dir(dir);
             }
         }
     }

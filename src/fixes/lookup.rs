@@ -27,6 +27,11 @@ impl Query {
             if site.file.is_empty() && looks_like_file {
                 site.file = std::mem::take(&mut site.function);
             }
+            // `usrloc: new_ucontact(96)` (mod.stats): the place is a module
+            let bare = !site.file.is_empty() && !site.file.contains(['.', '/', ' ']);
+            if site.module.is_none() && bare {
+                site.module = Some(std::mem::take(&mut site.file));
+            }
             site
         });
         let module = module

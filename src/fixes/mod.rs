@@ -165,6 +165,32 @@ impl KnownFixes {
     }
 }
 
+/// The Kamailio version a file written by kmemdbg names in its header: the
+/// leading `#` lines (`# kamailio: 5.6.3`, `# kamailio_version: 5.6.3`).
+/// Never looks past the header: a log's own lines are not a header.
+pub fn version_in_header(text: &str) -> Option<Release> {
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix('#') else {
+            break;
+        };
+        let rest = rest.trim();
+        let lower = rest.to_ascii_lowercase();
+        let Some(after) = lower.strip_prefix("kamailio") else {
+            continue;
+        };
+        let after = after
+            .trim_start_matches(['_', '-', ' '])
+            .trim_start_matches("version")
+            .trim_start();
+        if let Some(value) = after.strip_prefix([':', '=']) {
+            if let Some(r) = Release::parse(value.trim()) {
+                return Some(r);
+            }
+        }
+    }
+    None
+}
+
 /// The embedded data, parsed.
 pub fn builtin() -> Result<KnownFixes> {
     parse_data(BUILTIN)
@@ -325,6 +351,22 @@ fix\t333\ttm\t333\t5.6:unreleased\t-\tsrc/modules/tm/t.c\t-\ttm: fix leak\n";
     }
 
     #[test]
+    fn header_version() {
+        let snap = "# kmemdbg mod.stats snapshot 1\n# time: 2026-12-06T17:05:11Z\n# kamailio: 5.6.3\n# rpc: mod.stats all shm\n";
+        assert_eq!(version_in_header(snap), Release::parse("5.6.3"));
+        assert_eq!(
+            version_in_header("# kamailio_version = 6.0.1 (x86_64/linux)\n"),
+            Release::parse("6.0.1")
+        );
+        // a log line is not a header, even when it names a version
+        let log =
+            " 0(7238) INFO: <core> [main.c:2990]: main(): kamailio 5.6.3\n# kamailio: 5.6.3\n";
+        assert_eq!(version_in_header(log), None);
+        assert_eq!(version_in_header("# kamailio: latest\n"), None);
+        assert_eq!(version_in_header(""), None);
+    }
+
+    #[test]
     fn builtin_data_reads() {
         let k = builtin().unwrap();
         assert!(k.fixes.len() > 100, "{}", k.fixes.len());
@@ -336,6 +378,7 @@ fix\t333\ttm\t333\t5.6:unreleased\t-\tsrc/modules/tm/t.c\t-\ttm: fix leak\n";
         fn parser_never_panics(s in "\\PC*") {
             let _ = parse_data(&s);
             let _ = Release::parse(&s);
+            let _ = version_in_header(&s);
         }
         #[test]
         fn parser_never_panics_on_near_misses(kind in "(fix|series|mined)", cols in proptest::collection::vec("[ -~]{0,12}", 0..10)) {

@@ -329,8 +329,7 @@ pub fn walk(
 ) -> Result<walk::Walk> {
     let dir = tempfile::tempdir().context("cannot create a temp dir for the gdb script")?;
     let file = dir.path().join(if python { "walk.py" } else { "walk.gdb" });
-    std::fs::write(&file, script_text)
-        .with_context(|| format!("cannot write {}", file.display()))?;
+    crate::fsx::create(&file, script_text.as_bytes(), 0o600)?;
     let mut args = base_args(binary, target);
     args.push("-x".into());
     args.push(file.display().to_string());

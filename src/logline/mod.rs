@@ -55,6 +55,7 @@ use bytes::{skip_blanks, trim_end};
 use payload::{classify, fragment};
 pub use prefix::split_writer;
 pub use prefix::Prefix;
+pub use prefix::{split_message, Location};
 use prefix::{strip_function, strip_level, strip_source, strip_suffixes};
 pub use site::{parse_site, Site};
 

@@ -52,6 +52,57 @@ pub fn split_writer(line: &[u8]) -> (Prefix<'_>, &[u8]) {
     (prefix, rest)
 }
 
+/// Where a message was logged from: `module [file:line]: function(): `.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Location<'a> {
+    /// `usrloc`, `<core>`, `<script>`.
+    pub module: Option<&'a [u8]>,
+    /// `ucontact.c`, `core/mem/q_malloc.c`.
+    pub file: Option<&'a [u8]>,
+    /// `new_ucontact` (5.x and later print it).
+    pub function: Option<&'a [u8]>,
+}
+
+/// The whole prefix of a line: who wrote it ([`split_writer`]), the level,
+/// the location and the function; returns the message. For readers of
+/// plain log messages (`kmemdbg scan`); a dump's lines go through
+/// [`super::parse_line`].
+pub fn split_message(line: &[u8]) -> (Prefix<'_>, Location<'_>, &[u8]) {
+    let (mut prefix, rest) = split_writer(line);
+    let rest = strip_level(rest, &mut prefix);
+    let mut location = Location::default();
+    let (mut after, file, found) = strip_source(rest, &mut prefix);
+    if found && file.is_some() {
+        location.file = file;
+        location.module = rest.iter().position(|&b| b == b' ').map(|sp| &rest[..sp]);
+    } else if let Some(close) = script_tag(rest) {
+        // xlog: `<script>: text` (a name in angle brackets, no location)
+        location.module = Some(&rest[..close + 1]);
+        after = &rest[close + 3..];
+    }
+    let message = strip_function(after);
+    if message.len() < after.len() {
+        let name = &after[..after.len() - message.len()];
+        location.function = name.strip_suffix(b"(): ").or(name.strip_suffix(b"():"));
+    }
+    (prefix, location, message)
+}
+
+/// `<name>: ` at the start of `s` (xlog's `<script>: `): the index of `>`.
+fn script_tag(s: &[u8]) -> Option<usize> {
+    if s.first() != Some(&b'<') {
+        return None;
+    }
+    let close = s.iter().take(40).position(|&b| b == b'>')?;
+    let name = &s[1..close];
+    (!name.is_empty()
+        && name
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || *b == b'_' || *b == b'-')
+        && s[close + 1..].starts_with(b": "))
+    .then_some(close)
+}
+
 /// A trailing `\r` (CRLF files) and colour reset (`log_color=yes`).
 pub(super) fn strip_suffixes(line: &[u8]) -> &[u8] {
     let mut s = line;

@@ -161,8 +161,7 @@ impl Journal {
                 if backup_made {
                     fsx::backup_once(&c.path)?;
                 }
-                std::fs::remove_file(&c.path)
-                    .with_context(|| format!("cannot remove {}", c.path.display()))?;
+                fsx::remove(&c.path)?;
                 self.done.push(Done {
                     path: c.path.clone(),
                     before: c.before.clone(),
@@ -199,11 +198,10 @@ fn undo_one(d: &Done) -> Result<&'static str> {
     match &d.before {
         None => {
             if d.path.exists() {
-                std::fs::remove_file(&d.path)
-                    .with_context(|| format!("cannot remove {}", d.path.display()))?;
+                fsx::remove(&d.path)?;
             }
             for dir in d.dirs_made.iter().rev() {
-                let _ = std::fs::remove_dir(dir);
+                fsx::remove_empty_dir(dir);
             }
             Ok("removed")
         }

@@ -1,0 +1,372 @@
+//! `kmemdbg scan`: the out-of-memory errors in a proxy's log, grouped by
+//! pool, process, module and function, with a verdict (pool too small, or
+//! a leak) and the next command.
+//!
+//! - [`table`]: the messages of every generation (`data/oom-patterns.toml`);
+//! - [`classify`]: one line -> finding / ignored (and why) / start / nothing;
+//! - [`group`]: counts, times, rates, timeline;
+//! - [`verdict`]: what the pattern suggests, and the next command;
+//! - [`prefilter`]: finds the candidate lines in a buffer (the fast path);
+//! - [`input`]: reads files, stdin and journald (the only I/O here).
+//!
+//! Everything but `input` is pure. [`Scanner`] keeps memory flat in the
+//! input's size: per group and per minute, never per line. Nothing here
+//! writes a file or touches the proxy.
+
+pub mod classify;
+pub mod group;
+pub mod input;
+pub mod prefilter;
+pub mod table;
+pub mod time;
+pub mod verdict;
+
+use crate::capture::loss::drop_in_line;
+pub use crate::capture::loss::{journald_drops_json, JOURNALD_DROPPED_MESSAGE_ID};
+pub use crate::capture::loss::{Drop, Loss, Loss as LossReport};
+use crate::logline::split_message;
+use classify::{classify, Class, Fields, Ignored};
+use group::{Group, Groups, Record, Start};
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use table::{OomPool, Table};
+
+/// Lines of the same process this close to each other are taken as one
+/// failure told twice (the allocator's line, then its caller's).
+const NEIGHBOUR_LINES: u64 = 6;
+
+/// Reads one line's fields with the project's log-line reader.
+pub fn fields_of(line: &[u8]) -> Fields<'_> {
+    let (prefix, location, message) = split_message(line);
+    Fields {
+        log_line: prefix.log_line,
+        time: prefix.time,
+        pid: prefix.pid,
+        rank: prefix.process_no,
+        level: prefix.level,
+        module: location.module,
+        function: location.function,
+        message,
+    }
+}
+
+/// How a scan is run.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Year for timestamps that have none (BSD syslog).
+    pub year: i64,
+    /// Only lines at or after this time (seconds since the epoch); lines
+    /// without a time are kept.
+    pub since: Option<f64>,
+}
+
+/// Per process: the last finding with a known pool, and findings waiting
+/// for theirs.
+#[derive(Debug, Default)]
+struct Neighbours {
+    last_known: Option<(u64, OomPool)>,
+    pending: Vec<Record>,
+}
+
+/// The streaming scanner: feed it the candidate lines, then [`Scanner::finish`].
+pub struct Scanner {
+    table: &'static Table,
+    options: Options,
+    groups: Groups,
+    neighbours: HashMap<Option<u32>, Neighbours>,
+    ignored: BTreeMap<Ignored, u64>,
+    ignored_examples: BTreeMap<Ignored, String>,
+    loss: Loss,
+    before_since: u64,
+    timed: bool,
+    allocator_with_caller: u64,
+    allocator_without_caller: u64,
+}
+
+impl Scanner {
+    pub fn new(options: Options) -> Scanner {
+        Scanner {
+            table: Table::embedded(),
+            options,
+            groups: Groups::default(),
+            neighbours: HashMap::new(),
+            ignored: BTreeMap::new(),
+            ignored_examples: BTreeMap::new(),
+            loss: Loss::default(),
+            before_since: 0,
+            timed: false,
+            allocator_with_caller: 0,
+            allocator_without_caller: 0,
+        }
+    }
+
+    /// Reads one line (`line_no` counts from 1). Lines the prefilter did
+    /// not pass need not be given.
+    pub fn line(&mut self, line_no: u64, bytes: &[u8]) {
+        let f = fields_of(bytes);
+        let epoch = f.time.and_then(|t| time::parse_epoch(t, self.options.year));
+        if epoch.is_some() {
+            self.timed = true;
+        }
+        if let (Some(since), Some(e)) = (self.options.since, epoch) {
+            if e < since {
+                self.before_since += 1;
+                return;
+            }
+        }
+        match classify(self.table, &f) {
+            Class::Other => {
+                if let Some(d) = std::str::from_utf8(bytes).ok().and_then(drop_in_line) {
+                    self.loss.add(d);
+                }
+            }
+            Class::Start { shm, pkg } => {
+                self.flush_all();
+                self.neighbours.clear();
+                self.groups.start(Start {
+                    line: line_no,
+                    time: f.time.map(|t| String::from_utf8_lossy(t).into_owned()),
+                    epoch,
+                    shm_bytes: shm,
+                    pkg_bytes: pkg,
+                    findings: 0,
+                    first_after_s: None,
+                });
+            }
+            Class::Ignored { why, .. } => {
+                *self.ignored.entry(why).or_default() += 1;
+                self.ignored_examples.entry(why).or_insert_with(|| {
+                    String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned()
+                });
+            }
+            Class::Finding(x) => {
+                if x.size.is_some() {
+                    if x.debug_build {
+                        self.allocator_with_caller += 1;
+                    } else {
+                        self.allocator_without_caller += 1;
+                    }
+                }
+                let text = |b: Option<&[u8]>| b.map(|s| String::from_utf8_lossy(s).into_owned());
+                let rec = Record {
+                    pool: x.pool,
+                    pool_from: "message",
+                    pid: f.pid,
+                    rank: f.rank,
+                    module: text(x.module),
+                    function: text(x.function),
+                    pattern: x.entry,
+                    line: line_no,
+                    time: text(f.time),
+                    epoch,
+                    size: x.size,
+                    example: bytes.to_vec(),
+                    debug_build: x.debug_build,
+                };
+                self.finding(rec);
+            }
+        }
+    }
+
+    /// Gives an unnamed pool the pool of the same process's neighbouring
+    /// line; counts the findings once their pool is settled.
+    fn finding(&mut self, mut rec: Record) {
+        let n = self.neighbours.entry(rec.pid).or_default();
+        if rec.pool == OomPool::Unnamed {
+            if let Some((line, pool)) = n.last_known {
+                if rec.line.saturating_sub(line) <= NEIGHBOUR_LINES {
+                    rec.pool = pool;
+                    rec.pool_from = "neighbour";
+                    self.count(rec);
+                    return;
+                }
+            }
+            n.pending.push(rec);
+            if n.pending.len() > 8 {
+                let old = n.pending.remove(0);
+                self.count(old);
+            }
+            return;
+        }
+        let pool = rec.pool;
+        n.last_known = Some((rec.line, pool));
+        let waiting = std::mem::take(&mut n.pending);
+        for mut w in waiting {
+            if rec.line.saturating_sub(w.line) <= NEIGHBOUR_LINES {
+                w.pool = pool;
+                w.pool_from = "neighbour";
+            }
+            self.count(w);
+        }
+        self.count(rec);
+    }
+
+    fn count(&mut self, rec: Record) {
+        let id = self
+            .table
+            .entries
+            .get(rec.pattern)
+            .map_or("?", |e| e.id.as_str());
+        self.groups.add(rec, id);
+    }
+
+    fn flush_all(&mut self) {
+        let waiting: Vec<Record> = self
+            .neighbours
+            .values_mut()
+            .flat_map(|n| std::mem::take(&mut n.pending))
+            .collect();
+        let mut waiting = waiting;
+        waiting.sort_by_key(|r| r.line);
+        for r in waiting {
+            self.count(r);
+        }
+    }
+
+    /// Drop reports found elsewhere (journald's own entries for `--journal`).
+    pub fn add_drops(&mut self, drops: Vec<Drop>) {
+        for d in drops {
+            self.loss.add(d);
+        }
+    }
+
+    /// The result. `lines` and `bytes` are what was read in all.
+    pub fn finish(mut self, lines: u64, bytes: u64) -> Scan {
+        self.flush_all();
+        let groups = self.groups.sorted();
+        let debug_build = match (self.allocator_with_caller, self.allocator_without_caller) {
+            (0, 0) => None,
+            (0, _) => Some(false),
+            _ => Some(true),
+        };
+        Scan {
+            lines,
+            bytes,
+            findings: self.groups.total,
+            timed: self.timed,
+            before_since: self.before_since,
+            groups,
+            timeline: self.groups.timeline,
+            starts: self.groups.starts,
+            before_first_start: self.groups.before_first_start,
+            first_unstarted_epoch: self.groups.first_unstarted_epoch,
+            ignored: self
+                .ignored
+                .into_iter()
+                .map(|(why, count)| IgnoredCount {
+                    why,
+                    explain: why.explain(),
+                    count,
+                    example: self.ignored_examples.get(&why).cloned().unwrap_or_default(),
+                })
+                .collect(),
+            loss: self.loss,
+            debug_build,
+        }
+    }
+}
+
+/// Lines ignored on purpose, by reason.
+#[derive(Debug, Clone, Serialize)]
+pub struct IgnoredCount {
+    pub why: Ignored,
+    pub explain: &'static str,
+    pub count: u64,
+    /// The first such line.
+    pub example: String,
+}
+
+/// What a scan found.
+#[derive(Debug, Clone)]
+pub struct Scan {
+    pub lines: u64,
+    pub bytes: u64,
+    pub findings: u64,
+    /// Some line carried a time.
+    pub timed: bool,
+    /// Lines skipped for being older than --since.
+    pub before_since: u64,
+    pub groups: Vec<Group>,
+    pub timeline: BTreeMap<i64, [u64; 4]>,
+    pub starts: Vec<Start>,
+    pub before_first_start: u64,
+    pub first_unstarted_epoch: Option<f64>,
+    pub ignored: Vec<IgnoredCount>,
+    pub loss: Loss,
+    /// From the allocator's lines: `Some(true)` when they name their
+    /// caller (a memory-debug build), `Some(false)` when they do not,
+    /// `None` when there were none.
+    pub debug_build: Option<bool>,
+}
+
+impl Scan {
+    /// Findings per pool.
+    pub fn per_pool(&self) -> BTreeMap<OomPool, u64> {
+        let mut m = BTreeMap::new();
+        for g in &self.groups {
+            *m.entry(g.pool).or_default() += g.count;
+        }
+        m
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_of_real_lines() {
+        // Debian 5.6.3 on this machine, stderr logging (tests/scan_real.rs)
+        let f = fields_of(b" 2(12826) ERROR: usrloc [urecord.c:67]: new_urecord(): could not allocate shared memory from shm pool");
+        assert_eq!((f.rank, f.pid), (Some(2), Some(12826)));
+        assert_eq!(f.level, Some(&b"ERROR"[..]));
+        assert_eq!(f.module, Some(&b"usrloc"[..]));
+        assert_eq!(f.function, Some(&b"new_urecord"[..]));
+        assert_eq!(f.message, b"could not allocate shared memory from shm pool");
+        let f =
+            fields_of(b" 1(19601) ERROR: <script>: request from UA [out of memory softphone 1.0]");
+        assert_eq!(f.module, Some(&b"<script>"[..]));
+        assert_eq!(f.message, b"request from UA [out of memory softphone 1.0]");
+        // journald short-iso (journalctl -o short-iso-precise)
+        let f = fields_of(b"2026-12-06T16:40:01.123456+0000 box kamailio[812]: ERROR: <core> [core/rvalue.c:253]: rval_new_empty(): could not allocate private memory from pkg pool");
+        assert_eq!(f.pid, Some(812));
+        assert_eq!(f.time, Some(&b"2026-12-06T16:40:01.123456+0000"[..]));
+        assert_eq!(f.module, Some(&b"<core>"[..]));
+        assert_eq!(f.function, Some(&b"rval_new_empty"[..]));
+    }
+
+    #[test]
+    fn unnamed_pool_takes_the_neighbours() {
+        let mut s = Scanner::new(Options::default());
+        s.line(1, b" 1(7) ERROR: <core> [core/rvalue.c:253]: rval_new_empty(): could not allocate private memory from pkg pool");
+        s.line(
+            2,
+            b" 1(7) ERROR: <core> [core/rvalue.c:1739]: rval_str_add2(): rv eval out of memory",
+        );
+        // the allocator's line comes before its caller's
+        s.line(3, b" 2(8) ERROR: <core> [core/mem/q_malloc.c:430]: qm_malloc(): qm_malloc(0x7f00, 248) called from usrloc: ucontact.c: new_ucontact(98), module: usrloc; Free fragment not found!");
+        s.line(4, b" 2(8) ERROR: usrloc [ucontact.c:141]: new_ucontact(): could not allocate shared memory from shm pool");
+        // far from any named line: stays unnamed
+        s.line(40, b" 3(9) ERROR: tm [t_funcs.c:1]: f(): no more memory");
+        let scan = s.finish(40, 0);
+        let per = scan.per_pool();
+        assert_eq!(per.get(&OomPool::Pkg), Some(&2));
+        assert_eq!(per.get(&OomPool::Shm), Some(&2));
+        assert_eq!(per.get(&OomPool::Unnamed), Some(&1));
+        let alloc = scan
+            .groups
+            .iter()
+            .find(|g| g.size_min.is_some())
+            .expect("allocator group");
+        assert_eq!(
+            (
+                alloc.module.as_deref(),
+                alloc.function.as_deref(),
+                alloc.size_min,
+                alloc.pool_from
+            ),
+            (Some("usrloc"), Some("new_ucontact"), Some(248), "neighbour")
+        );
+        assert_eq!(scan.debug_build, Some(true));
+    }
+}

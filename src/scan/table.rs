@@ -1,0 +1,260 @@
+//! The table of out-of-memory messages (`data/oom-patterns.toml`, embedded):
+//! which wording, which pool, which Kamailio generations print it, and where
+//! in Kamailio's sources each entry was read.
+//!
+//! Pure: parses the embedded text and compiles the regexes once; matches a
+//! message against them. Never reads a file, never prints.
+
+use anyhow::{bail, Context, Result};
+use regex::bytes::{Regex, RegexBuilder};
+use serde::{Deserialize, Serialize};
+use std::sync::OnceLock;
+
+/// The embedded table.
+pub const TABLE_TEXT: &str = include_str!("../../data/oom-patterns.toml");
+
+/// Which memory a message says ran out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OomPool {
+    /// Shared memory (`-m`).
+    Shm,
+    /// Private memory of one process (`-M`).
+    Pkg,
+    /// The system's malloc (SYS_MALLOC builds, modules using libc directly).
+    Sys,
+    /// The message does not say.
+    Unnamed,
+}
+
+impl OomPool {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OomPool::Shm => "shm",
+            OomPool::Pkg => "pkg",
+            OomPool::Sys => "sys",
+            OomPool::Unnamed => "unnamed",
+        }
+    }
+}
+
+/// What kind of line an entry describes (see the table's header).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Kind {
+    Pool,
+    Allocator,
+    Words,
+    Startup,
+    Echo,
+    NotOom,
+    Start,
+}
+
+impl Kind {
+    /// True for the kinds that are findings (an allocation that failed).
+    pub fn is_finding(self) -> bool {
+        matches!(
+            self,
+            Kind::Pool | Kind::Allocator | Kind::Words | Kind::Startup
+        )
+    }
+}
+
+/// One entry as written in the table.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Entry {
+    pub id: String,
+    pub kind: Kind,
+    pub pool: OomPool,
+    pub regex: String,
+    pub note: String,
+    pub first: String,
+    pub last: String,
+    pub literal: String,
+    pub sources: Vec<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct File {
+    pattern: Vec<Entry>,
+}
+
+/// The table, compiled.
+#[derive(Debug)]
+pub struct Table {
+    pub entries: Vec<Entry>,
+    regexes: Vec<Regex>,
+}
+
+/// What the table says about one message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableMatch<'a> {
+    /// Index into [`Table::entries`].
+    pub entry: usize,
+    /// Byte offset of the match in the message.
+    pub at: usize,
+    /// Named groups of the allocator / start entries.
+    pub size: Option<u64>,
+    pub addr: Option<&'a [u8]>,
+    pub func: Option<&'a [u8]>,
+    pub module: Option<&'a [u8]>,
+    pub shm: Option<u64>,
+    pub pkg: Option<u64>,
+}
+
+impl Table {
+    /// Parses and compiles `text` (the embedded table, or a test's).
+    pub fn parse(text: &str) -> Result<Table> {
+        let file: File = toml::from_str(text).context("data/oom-patterns.toml does not parse")?;
+        let mut regexes = Vec::with_capacity(file.pattern.len());
+        for e in &file.pattern {
+            if e.sources.is_empty() {
+                bail!("oom pattern {}: no sources cited", e.id);
+            }
+            let re = RegexBuilder::new(&e.regex)
+                .case_insensitive(true)
+                .build()
+                .with_context(|| format!("oom pattern {}: bad regex", e.id))?;
+            regexes.push(re);
+        }
+        Ok(Table {
+            entries: file.pattern,
+            regexes,
+        })
+    }
+
+    /// The embedded table (compiled once).
+    pub fn embedded() -> &'static Table {
+        static TABLE: OnceLock<Table> = OnceLock::new();
+        TABLE.get_or_init(|| match Table::parse(TABLE_TEXT) {
+            Ok(t) => t,
+            // The embedded text is checked by a unit test; an empty table
+            // would only make scan find nothing.
+            Err(_) => Table {
+                entries: Vec::new(),
+                regexes: Vec::new(),
+            },
+        })
+    }
+
+    /// The first entry whose regex matches `message`.
+    pub fn find<'a>(&self, message: &'a [u8]) -> Option<TableMatch<'a>> {
+        for (i, re) in self.regexes.iter().enumerate() {
+            let Some(caps) = re.captures(message) else {
+                continue;
+            };
+            let at = caps.get(0).map_or(0, |m| m.start());
+            let text = |name: &str| caps.name(name).map(|m| m.as_bytes());
+            let number = |name: &str| {
+                caps.name(name)
+                    .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
+                    .and_then(|s| s.parse().ok())
+            };
+            return Some(TableMatch {
+                entry: i,
+                at,
+                size: number("size"),
+                addr: text("addr"),
+                func: text("func").filter(|s| !s.is_empty()),
+                module: text("module").map(trim).filter(|s| !s.is_empty()),
+                shm: number("shm"),
+                pkg: number("pkg"),
+            });
+        }
+        None
+    }
+}
+
+/// `s` without ASCII blanks at either end.
+pub fn trim(s: &[u8]) -> &[u8] {
+    let start = s
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(s.len());
+    let end = s
+        .iter()
+        .rposition(|b| !b.is_ascii_whitespace())
+        .map_or(start, |e| e + 1);
+    &s[start..end.max(start)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_table_parses_and_every_entry_cites_sources() {
+        let t = Table::parse(TABLE_TEXT).expect("embedded table");
+        assert!(t.entries.len() >= 10);
+        for e in &t.entries {
+            for s in &e.sources {
+                let (version, loc) = s.split_once(' ').expect("VERSION PATH:LINE");
+                assert!(
+                    version.chars().next().is_some_and(|c| c.is_ascii_digit()),
+                    "{s}"
+                );
+                let (_, line) = loc.rsplit_once(':').expect("PATH:LINE");
+                assert!(line.parse::<u32>().is_ok(), "{s}");
+            }
+        }
+    }
+
+    fn id_of(msg: &str) -> Option<String> {
+        let t = Table::embedded();
+        t.find(msg.as_bytes())
+            .map(|m| t.entries[m.entry].id.clone())
+    }
+
+    #[test]
+    fn real_5_6_3_messages_match_their_entries() {
+        // From this machine's Debian 5.6.3 runs (tests/scan_real.rs makes them).
+        assert_eq!(
+            id_of("could not allocate shared memory from shm pool").as_deref(),
+            Some("shm-pool")
+        );
+        assert_eq!(
+            id_of("could not allocate private memory from pkg pool").as_deref(),
+            Some("pkg-pool")
+        );
+        assert_eq!(
+            id_of("rv eval out of memory").as_deref(),
+            Some("unnamed-words")
+        );
+        let t = Table::embedded();
+        let line = "qm_malloc(0x7f1e5c2b3010, 248) called from usrloc: ucontact.c: new_ucontact(98), module: usrloc; Free fragment not found!";
+        let m = t.find(line.as_bytes()).expect("allocator");
+        assert_eq!(t.entries[m.entry].id, "allocator");
+        assert_eq!(m.size, Some(248));
+        assert_eq!(m.func, Some(&b"new_ucontact"[..]));
+        assert_eq!(m.module, Some(&b"usrloc"[..]));
+        let m = t
+            .find(b"processes (at least): 8 - shm size: 8388608 - pkg size: 4194304")
+            .expect("start");
+        assert_eq!((m.shm, m.pkg), (Some(8388608), Some(4194304)));
+    }
+
+    #[test]
+    fn older_wordings_and_not_oom() {
+        assert_eq!(
+            id_of("could not allocate shared memory from available pool").as_deref(),
+            Some("shm-pool")
+        );
+        assert_eq!(id_of("no more pkg memory").as_deref(), Some("pkg-words"));
+        assert_eq!(
+            id_of("ERROR:tm:insert_tmcb: out of shm. mem").as_deref(),
+            Some("shm-words")
+        );
+        assert_eq!(
+            id_of("BUG: qm_free: bad pointer 0x1 (out of memory block!) - aborting").as_deref(),
+            Some("bad-pointer")
+        );
+        assert_eq!(
+            id_of("could not bind tm module - only stateless mode"),
+            None
+        );
+        assert_eq!(id_of("memory status dump"), None);
+    }
+}
