@@ -1,8 +1,9 @@
 //! The words of Kamailio's memory, shared by every module that reads or
 //! asks about it: which pool, which allocator, how sites are grouped. Plain
 //! data (clap's `ValueEnum` is derived here so the command line and the
-//! capabilities share one type); no I/O, and nothing here knows about logs,
-//! RPC or how a command prints.
+//! capabilities share one type), and the one answer to "is this a
+//! memory-debug build?" ([`memdebug_flag`], [`records_sites`]); no I/O,
+//! and nothing here knows about logs, RPC or how a command prints.
 
 /// Which memory pool.
 #[derive(
@@ -86,5 +87,49 @@ impl GroupBy {
             GroupBy::File => "file",
             GroupBy::Module => "module",
         }
+    }
+}
+
+/// The compile-time flags that make Kamailio record allocation sites, in
+/// order of preference: q_malloc's own debug (`DBG_QM_MALLOC`), the 4.3+
+/// switch for every allocator (`DBG_SR_MEMORY`), f_malloc's (`DBG_F_MALLOC`).
+pub const MEMDEBUG_FLAGS: [&str; 3] = ["DBG_QM_MALLOC", "DBG_SR_MEMORY", "DBG_F_MALLOC"];
+
+/// "Is this a memory-debug build?": the preferred flag among those a build
+/// has (`has` answers for one flag name: from `kamailio -V`, `core.flags`
+/// or compiler defines), or `None` for a build without memory debugging.
+pub fn memdebug_flag(has: impl Fn(&str) -> bool) -> Option<&'static str> {
+    MEMDEBUG_FLAGS.into_iter().find(|f| has(f))
+}
+
+/// Does a build with these flags record allocation sites for `allocator`?
+/// `DBG_SR_MEMORY` covers both; otherwise each allocator has its own flag.
+pub fn records_sites(has: impl Fn(&str) -> bool, allocator: Allocator) -> bool {
+    has("DBG_SR_MEMORY")
+        || match allocator {
+            Allocator::Qm => has("DBG_QM_MALLOC"),
+            Allocator::Fm => has("DBG_F_MALLOC"),
+        }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memdebug_verdict_prefers_q_malloc() {
+        let flags = |list: &'static [&'static str]| move |f: &str| list.contains(&f);
+        assert_eq!(memdebug_flag(flags(&["F_MALLOC", "Q_MALLOC"])), None);
+        assert_eq!(
+            memdebug_flag(flags(&["DBG_F_MALLOC", "DBG_QM_MALLOC"])),
+            Some("DBG_QM_MALLOC")
+        );
+        assert_eq!(
+            memdebug_flag(flags(&["DBG_SR_MEMORY", "DBG_F_MALLOC"])),
+            Some("DBG_SR_MEMORY")
+        );
+        assert!(records_sites(flags(&["DBG_SR_MEMORY"]), Allocator::Fm));
+        assert!(!records_sites(flags(&["DBG_QM_MALLOC"]), Allocator::Fm));
+        assert!(records_sites(flags(&["DBG_F_MALLOC"]), Allocator::Fm));
     }
 }

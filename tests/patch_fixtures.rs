@@ -8,7 +8,8 @@ mod common;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 use common::*;
-use kmemdbg::patch::recipe::{self, BuildSystem, Recipe};
+use kmemdbg::patch::recipe::{self, Recipe};
+use kmemdbg::source::BuildSystem;
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
@@ -536,16 +537,24 @@ fn bad_input_not_a_kamailio_tree() {
         err.contains("Makefile.defs names no Kamailio/SER/OpenSER product"),
         "{err}"
     );
-    // The src/ directory of a 5.x tree is not the tree.
+}
+
+/// `--source X/src` (where make runs from 5.0 on) means the tree X: the
+/// plan is the one for X, with a note saying so, and nothing is written.
+#[test]
+fn src_directory_of_a_5x_tree_means_the_tree() {
     let (_tmp, tree) = fixture("5.x-6.x-make");
     std::fs::write(tree.join("Makefile"), "# top-level Makefile\n").unwrap();
-    let err = refused(&tree.join("src"), &[]);
+    let before = snapshot(&tree);
+    let from_src = patch_json(&["--source", tree.join("src").to_str().unwrap(), "--dry-run"]);
+    let from_top = patch_json(&["--source", tree.to_str().unwrap(), "--dry-run"]);
+    assert_eq!(from_src["files"], from_top["files"], "{from_src}");
+    let notes = from_src["notes"].to_string();
     assert!(
-        err.contains(
-            "this is the src/ directory of a Kamailio 5.x+ tree; give --source its parent"
-        ),
-        "{err}"
+        notes.contains("is the src/ directory of the tree"),
+        "{from_src}"
     );
+    assert_eq!(snapshot(&tree), before);
 }
 
 #[test]

@@ -8,7 +8,7 @@
 //! unchanged tree stays "up to date" without a CMake run. This module
 //! never edits the tree's CMake files.
 
-use super::{Backend, Config, Generation, Request, Selection, Session, Tree};
+use super::{Backend, BuildSystem, Config, Request, Selection, Session, Tree};
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -118,8 +118,8 @@ impl CmakeBackend {
 }
 
 impl Backend for CmakeBackend {
-    fn generation(&self) -> Generation {
-        Generation::Cmake
+    fn generation(&self) -> BuildSystem {
+        BuildSystem::Cmake
     }
 
     fn root(&self) -> &Path {

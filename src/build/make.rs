@@ -11,7 +11,7 @@
 //! (`--eval` prints `C_DEFS`, `CFLAGS`, `CC`, the module list). This module
 //! never edits `Makefile.defs` (that is `patch`).
 
-use super::{memdebug_define, Backend, Config, Generation, Request, Selection, Session, Tree};
+use super::{memdebug_define, Backend, BuildSystem, Config, Request, Selection, Session, Tree};
 use anyhow::Result;
 use std::path::{Path, PathBuf};
 
@@ -181,8 +181,8 @@ fn prefix_arg(req: &Request) -> Option<String> {
 }
 
 impl Backend for MakeBackend {
-    fn generation(&self) -> Generation {
-        Generation::Make
+    fn generation(&self) -> BuildSystem {
+        BuildSystem::Make
     }
 
     fn root(&self) -> &Path {

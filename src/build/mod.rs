@@ -26,6 +26,7 @@ pub mod tree;
 
 use crate::probe::{self, verdict::verdict, BuildInfo, Verdict};
 use crate::runner::{self, StreamEvent};
+pub use crate::source::BuildSystem;
 use anyhow::{bail, Context, Result};
 use diagnose::{FirstError, ProgressLine};
 use serde::Serialize;
@@ -33,7 +34,7 @@ use stamp::{Snapshot, Stamp, State};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
-pub use tree::{Generation, Tree};
+pub use tree::Tree;
 
 /// How long one build step may run before it is stopped.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(4 * 3600);
@@ -103,7 +104,7 @@ pub enum Status {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub status: Status,
-    pub generation: Generation,
+    pub generation: BuildSystem,
     pub source: PathBuf,
     pub jobs: usize,
     /// The modules configured for this build (names).
@@ -197,16 +198,13 @@ pub struct Config {
     pub modules_dir: PathBuf,
 }
 
-/// The defines that make a build memory-debug capable, by generation.
-pub const MEMDEBUG_DEFINES: &[&str] = &["DBG_SR_MEMORY", "DBG_QM_MALLOC", "DBG_F_MALLOC"];
-
 /// The memory-debug define among compiler arguments (`-DDBG_SR_MEMORY`).
 pub fn memdebug_define(defines: &str) -> Option<String> {
     defines
         .split_whitespace()
         .filter_map(|w| w.strip_prefix("-D"))
         .map(|d| d.split('=').next().unwrap_or(d))
-        .find(|d| MEMDEBUG_DEFINES.contains(d))
+        .find(|d| crate::mem::MEMDEBUG_FLAGS.contains(d))
         .map(|d| format!("-D{d}"))
 }
 
@@ -418,7 +416,7 @@ impl<'a> Session<'a> {
 
 /// One build system.
 pub trait Backend {
-    fn generation(&self) -> Generation;
+    fn generation(&self) -> BuildSystem;
     /// The top of the tree.
     fn root(&self) -> &Path;
     /// Where the stamp is kept.
@@ -451,8 +449,8 @@ pub trait Backend {
 
 fn backend_for(tree: Tree) -> Box<dyn Backend> {
     match tree.generation {
-        Generation::Make => Box::new(make::MakeBackend::new(tree)),
-        Generation::Cmake => Box::new(cmake::CmakeBackend::new(tree)),
+        BuildSystem::Make => Box::new(make::MakeBackend::new(tree)),
+        BuildSystem::Cmake => Box::new(cmake::CmakeBackend::new(tree)),
     }
 }
 
@@ -464,7 +462,7 @@ pub fn default_jobs() -> usize {
 }
 
 /// Checks that every program the build needs is on PATH.
-pub fn check_prereqs(generation: Generation) -> Result<()> {
+pub fn check_prereqs(generation: BuildSystem) -> Result<()> {
     let cc = std::env::var("CC").ok();
     let tools = prereq::required(generation, cc.as_deref());
     let gone = prereq::missing(&tools, &|name| which::which(name).is_ok());

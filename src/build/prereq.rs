@@ -4,7 +4,7 @@
 //! [`missing`] is pure (the lookup is passed in) so it can be tested without
 //! touching PATH. It never installs anything: it names what to install.
 
-use super::tree::Generation;
+use crate::source::BuildSystem;
 
 /// One program the build runs.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -75,7 +75,7 @@ fn cmake() -> Tool {
 
 /// What a tree of `generation` needs. `cc` is the compiler the build will
 /// call (the `CC` environment variable), when set.
-pub fn required(generation: Generation, cc: Option<&str>) -> Vec<Tool> {
+pub fn required(generation: BuildSystem, cc: Option<&str>) -> Vec<Tool> {
     let compiler = match cc.and_then(|c| c.split_whitespace().next()) {
         Some("clang") => Tool {
             name: "clang".to_string(),
@@ -89,11 +89,11 @@ pub fn required(generation: Generation, cc: Option<&str>) -> Vec<Tool> {
             alternatives: &[],
             ..cc_tool()
         },
-        _ if generation == Generation::Cmake => cc_tool(),
+        _ if generation == BuildSystem::Cmake => cc_tool(),
         _ => gcc(),
     };
     let mut tools = vec![make(), compiler, bison(), flex()];
-    if generation == Generation::Cmake {
+    if generation == BuildSystem::Cmake {
         tools.insert(0, cmake());
     }
     tools
@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn names_debian_and_rpm_packages_of_what_is_missing() {
-        let tools = required(Generation::Make, None);
+        let tools = required(BuildSystem::Make, None);
         let gone = missing(&tools, &|name| name != "bison" && name != "flex");
         let names: Vec<_> = gone.iter().map(|t| t.name.as_str()).collect();
         assert_eq!(names, ["bison", "flex"]);
@@ -147,7 +147,7 @@ mod tests {
 
     #[test]
     fn cmake_trees_need_cmake_and_any_compiler() {
-        let tools = required(Generation::Cmake, None);
+        let tools = required(BuildSystem::Cmake, None);
         assert_eq!(tools[0].name, "cmake");
         let gone = missing(&tools, &|name| name != "cc" && name != "cmake");
         assert_eq!(gone.len(), 1, "clang/gcc stand in for cc: {gone:?}");
@@ -156,7 +156,7 @@ mod tests {
 
     #[test]
     fn cc_from_the_environment_is_the_compiler_checked() {
-        let tools = required(Generation::Make, Some("clang"));
+        let tools = required(BuildSystem::Make, Some("clang"));
         assert!(tools
             .iter()
             .any(|t| t.name == "clang" && t.debian == "clang"));

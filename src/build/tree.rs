@@ -4,19 +4,9 @@
 //! tree (`src/Makefile.defs`, or `Makefile.defs` at the top for 3.x/4.x) or
 //! the CMake tree (6.x) and its build directory. It reads and never writes.
 
-use crate::source;
+use crate::source::{self, BuildSystem};
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
-
-/// How the tree is built.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Generation {
-    /// `make cfg` + `make all` (3.x - 6.x).
-    Make,
-    /// `cmake -B build` + `cmake --build build` (6.x).
-    Cmake,
-}
 
 /// A located source tree.
 #[derive(Debug, Clone)]
@@ -26,7 +16,7 @@ pub struct Tree {
     /// Where make runs (`root/src` for 5.x+, `root` before); for CMake the
     /// directory that holds `modules/`.
     pub src: PathBuf,
-    pub generation: Generation,
+    pub generation: BuildSystem,
     /// CMake's build directory (`root/build`).
     pub build_dir: Option<PathBuf>,
 }
@@ -40,8 +30,8 @@ impl Tree {
     /// Names of every module directory the tree has, sorted.
     pub fn module_names(&self) -> Vec<String> {
         let marker = match self.generation {
-            Generation::Make => "Makefile",
-            Generation::Cmake => "CMakeLists.txt",
+            BuildSystem::Make => "Makefile",
+            BuildSystem::Cmake => "CMakeLists.txt",
         };
         let mut names: Vec<String> = std::fs::read_dir(self.modules_dir())
             .map(|rd| {
@@ -56,8 +46,8 @@ impl Tree {
     }
 }
 
-/// Finds the tree at `dir` (its top or its `src/`) with
-/// [`crate::source::detect`] and picks the build system: a 6.x tree has
+/// Finds the tree at `dir` (its top or its `src/`: [`crate::source::detect`]
+/// decides both) and picks the build system: a 6.x tree has
 /// both make files and CMake files, and CMake is used unless the tree was
 /// already configured with make (`src/config.mak` exists). The CMake build
 /// directory is the configured one (`build/` preferred), else `build/`.
@@ -65,17 +55,6 @@ pub fn detect(dir: &Path) -> Result<Tree> {
     if !dir.is_dir() {
         bail!("{}: no such directory (given with --source)", dir.display());
     }
-    // `--source kamailio-5.6.3/src` means the tree above it.
-    let dir = if dir.file_name().is_some_and(|n| n == "src")
-        && dir.join("Makefile.defs").is_file()
-        && dir
-            .parent()
-            .is_some_and(|p| !p.join("Makefile.defs").is_file())
-    {
-        dir.parent().unwrap_or(dir)
-    } else {
-        dir
-    };
     let found = source::detect(dir, &[])?;
     let root = found.root().to_path_buf();
     let make_dir = found
@@ -97,7 +76,7 @@ pub fn detect(dir: &Path) -> Result<Tree> {
             return Ok(Tree {
                 src: root.join("src"),
                 root,
-                generation: Generation::Cmake,
+                generation: BuildSystem::Cmake,
                 build_dir: Some(build),
             });
         }
@@ -106,7 +85,7 @@ pub fn detect(dir: &Path) -> Result<Tree> {
         Some(src) => Ok(Tree {
             root,
             src,
-            generation: Generation::Make,
+            generation: BuildSystem::Make,
             build_dir: None,
         }),
         None => bail!(
@@ -136,7 +115,7 @@ mod tests {
         touch(&d.path().join("src/modules/notamodule.txt"), "");
         for dir in [d.path().to_path_buf(), d.path().join("src")] {
             let t = detect(&dir).unwrap();
-            assert_eq!(t.generation, Generation::Make);
+            assert_eq!(t.generation, BuildSystem::Make);
             assert_eq!(t.root, d.path().canonicalize().unwrap());
             assert_eq!(t.src, t.root.join("src"));
             assert_eq!(t.module_names(), ["sl"]);
@@ -156,10 +135,10 @@ mod tests {
             "option(DBG_SR_MEMORY \"x\" ON)\n",
         );
         let t = detect(d.path()).unwrap();
-        assert_eq!(t.generation, Generation::Cmake);
+        assert_eq!(t.generation, BuildSystem::Cmake);
         assert_eq!(t.build_dir, Some(t.root.join("build")));
         touch(&d.path().join("src/config.mak"), "");
-        assert_eq!(detect(d.path()).unwrap().generation, Generation::Make);
+        assert_eq!(detect(d.path()).unwrap().generation, BuildSystem::Make);
     }
 
     #[test]

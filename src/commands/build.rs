@@ -120,8 +120,8 @@ pub fn render_text(o: &Outcome) -> String {
         "  source:   {} ({})\n",
         o.source.display(),
         match o.generation {
-            build::Generation::Make => "make",
-            build::Generation::Cmake => "cmake",
+            crate::source::BuildSystem::Make => "make",
+            crate::source::BuildSystem::Cmake => "cmake",
         }
     ));
     if let Some(b) = &o.build {

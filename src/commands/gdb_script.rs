@@ -38,11 +38,7 @@ pub fn version_of(
 /// Does the build record allocation sites for this allocator?
 pub fn debug_fields(build: Option<&BuildInfo>, allocator: Allocator) -> bool {
     let Some(b) = build else { return true };
-    b.has_flag("DBG_SR_MEMORY")
-        || match allocator {
-            Allocator::Qm => b.has_flag("DBG_QM_MALLOC"),
-            Allocator::Fm => b.has_flag("DBG_F_MALLOC"),
-        }
+    crate::mem::records_sites(|f| b.has_flag(f), allocator)
 }
 
 /// Warnings about a mismatch between the build and the request.

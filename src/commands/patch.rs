@@ -252,8 +252,8 @@ fn steps_text(steps: &[NextStep]) -> String {
             patch::Phase::Run => "run",
         };
         let via = match st.build {
-            Some(patch::recipe::BuildSystem::Make) => " (make)",
-            Some(patch::recipe::BuildSystem::Cmake) => " (cmake)",
+            Some(crate::source::BuildSystem::Make) => " (make)",
+            Some(crate::source::BuildSystem::Cmake) => " (cmake)",
             None => "",
         };
         match &st.command {

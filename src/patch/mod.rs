@@ -17,9 +17,10 @@ pub mod engine;
 pub mod recipe;
 
 use crate::fsx;
+use crate::source::BuildSystem;
 use crate::source::{Layout, Tree};
 use anyhow::{bail, Context, Result};
-use recipe::{BuildSystem, Recipe};
+use recipe::Recipe;
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 

@@ -9,6 +9,7 @@
 //! `tests/fixtures/patch/NAME/`; the tests enumerate [`all`]. This module
 //! only parses data; it never touches a file (see `patch::engine`).
 
+use crate::source::BuildSystem;
 use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
@@ -30,13 +31,6 @@ pub const FILES: &[(&str, &str)] = &[
         include_str!("../../patches/6.x-cmake.toml"),
     ),
 ];
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum BuildSystem {
-    Make,
-    Cmake,
-}
 
 /// An inclusive range of versions, written `"5.0 - 6.99"`. Each bound
 /// compares only the components it gives: `6.99` admits 6.1.4.

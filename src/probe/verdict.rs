@@ -39,7 +39,8 @@ pub struct Verdict {
 
 /// Decides the verdict from the flags (a future version is judged the same way).
 pub fn verdict(info: &BuildInfo) -> Verdict {
-    if info.has_flag("DBG_QM_MALLOC") {
+    let flag = crate::mem::memdebug_flag(|f| info.has_flag(f));
+    if flag == Some("DBG_QM_MALLOC") {
         return Verdict {
             kind: VerdictKind::QmDebug,
             ready: true,
@@ -51,7 +52,7 @@ pub fn verdict(info: &BuildInfo) -> Verdict {
             runtime_options: vec![],
         };
     }
-    if info.has_flag("DBG_SR_MEMORY") {
+    if flag == Some("DBG_SR_MEMORY") {
         let has_qm = info.has_flag("Q_MALLOC") || !info.version.at_least(4, 3);
         return Verdict {
             kind: VerdictKind::SrMemory,
@@ -66,7 +67,7 @@ pub fn verdict(info: &BuildInfo) -> Verdict {
             runtime_options: vec!["-x".into(), "qm".into()],
         };
     }
-    if info.has_flag("DBG_F_MALLOC") {
+    if flag == Some("DBG_F_MALLOC") {
         return Verdict {
             kind: VerdictKind::FmDebug,
             ready: true,

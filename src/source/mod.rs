@@ -19,6 +19,25 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
+/// How a tree is built: `make cfg` + `make all` (3.x - 6.x) or
+/// `cmake -B build` + `cmake --build build` (6.x). The one enum for it:
+/// recipes (`patch`) name it, `build` runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BuildSystem {
+    Make,
+    Cmake,
+}
+
+impl BuildSystem {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BuildSystem::Make => "make",
+            BuildSystem::Cmake => "cmake",
+        }
+    }
+}
+
 /// Product names of the Kamailio family, as `MAIN_NAME`/`FLAVOUR` spell them.
 pub const PRODUCTS: [&str; 4] = ["kamailio", "ser", "openser", "sip-router"];
 
@@ -149,10 +168,22 @@ pub fn locate(dir: &Path, extra_build_dirs: &[PathBuf]) -> Result<Layout> {
             dir.display()
         );
     }
-    let root = dir
+    let given = dir
         .canonicalize()
         .with_context(|| format!("{}: cannot resolve the path", dir.display()))?;
     let mut notes = Vec::new();
+    // `--source kamailio-5.6.3/src` (where make runs in 5.x+) means the tree above it.
+    let root = match tree_above_src(&given) {
+        Some(parent) => {
+            notes.push(format!(
+                "{} is the src/ directory of the tree {}: using the tree",
+                given.display(),
+                parent.display()
+            ));
+            parent
+        }
+        None => given,
+    };
     let top = Path::new("Makefile.defs");
     let src = Path::new("src/Makefile.defs");
     let defs = match (root.join(src).exists(), root.join(top).exists()) {
@@ -200,6 +231,17 @@ pub fn locate(dir: &Path, extra_build_dirs: &[PathBuf]) -> Result<Layout> {
         build_dirs,
         notes,
     })
+}
+
+/// The top of the 5.x+ tree whose `src/` directory `dir` is: `dir` is named
+/// `src` and holds `Makefile.defs`, and its parent has no `Makefile.defs`
+/// of its own (the 3.x/4.x layout keeps it at the top).
+fn tree_above_src(dir: &Path) -> Option<PathBuf> {
+    let parent = dir.parent()?;
+    (dir.file_name().is_some_and(|n| n == "src")
+        && dir.join("Makefile.defs").is_file()
+        && !parent.join("Makefile.defs").is_file())
+    .then(|| parent.to_path_buf())
 }
 
 /// Build directories of `root`: `root` itself and directories up to two
@@ -260,19 +302,6 @@ pub fn detect(dir: &Path, extra_build_dirs: &[PathBuf]) -> Result<Tree> {
              CMakeLists.txt with cmake/defs.cmake (give --source the directory with Kamailio's top-level Makefile)",
             layout.root.display()
         );
-    }
-    if layout.defs.as_deref() == Some(Path::new("Makefile.defs"))
-        && layout.root.file_name().is_some_and(|n| n == "src")
-    {
-        if let Some(parent) = layout.root.parent() {
-            if parent.join("src/Makefile.defs").is_file() && parent.join("Makefile").is_file() {
-                bail!(
-                    "{}: this is the src/ directory of a Kamailio 5.x+ tree; give --source its parent, {}",
-                    layout.root.display(),
-                    parent.display()
-                );
-            }
-        }
     }
     let mut notes = layout.notes.clone();
     let mut make = None;

@@ -80,11 +80,7 @@ pub fn settle(
 /// Does the running binary have memory debugging (from `core.flags`)?
 pub fn memdebug_build(kamcmd: &Kamcmd) -> Option<bool> {
     let flags = kamcmd.call(&["core.flags"]).ok()?;
-    Some(
-        ["DBG_QM_MALLOC", "DBG_F_MALLOC", "DBG_SR_MEMORY"]
-            .iter()
-            .any(|f| flags.contains(f)),
-    )
+    Some(crate::mem::memdebug_flag(|f| flags.contains(f)).is_some())
 }
 
 /// Refuses a probe target that is not this machine's or a private address
