@@ -215,7 +215,7 @@ fn remove_stale_temps(dir: &Path) {
         let Some(pid) = name.to_str().and_then(temp_owner) else {
             continue;
         };
-        let alive = Path::new("/proc").join(pid.to_string()).exists();
+        let alive = crate::procfs::alive(pid);
         if !alive && e.file_type().map(|t| t.is_file()).unwrap_or(false) {
             let _ = fs::remove_file(e.path());
         }

@@ -30,6 +30,7 @@ pub mod mem;
 pub mod memrpc;
 pub mod patch;
 pub mod probe;
+pub mod procfs;
 pub mod report;
 pub mod runner;
 pub mod scan;

@@ -222,20 +222,7 @@ fn signal_group(group: u32, signal: &str) {
 
 /// True while some process (not a zombie) is in the process group `group`.
 pub fn group_alive(group: u32) -> bool {
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return false;
-    };
-    rd.flatten().any(|e| {
-        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else {
-            return false;
-        };
-        // pid (comm) state ppid pgrp ...
-        let after = &stat[stat.rfind(')').map_or(0, |i| i + 1)..];
-        let mut f = after.split_whitespace();
-        let state = f.next();
-        let pgrp = f.nth(1);
-        state != Some("Z") && pgrp == Some(group.to_string().as_str())
-    })
+    crate::procfs::group_alive(group)
 }
 
 /// A fresh xshell handle (no shell is ever involved).

@@ -392,3 +392,38 @@ proptest::proptest! {
         }
     }
 }
+
+/// Stand-in (built here, figures made up): an f_malloc shm status whose
+/// free list holds 70% of the pool in pieces of 512 bytes at most.
+const FM_FRAGMENTED: &str = " 0(100) ALERT: <core> [main.c:1]: sig_usr(): Memory status (shm):
+ 0(100) ALERT: fm_status: fm_status (0x7f0000000000):
+ 0(100) ALERT: fm_status:  heap size= 1000000
+ 0(100) ALERT: fm_status:  used= 100000, used+overhead=300000, free=700000
+ 0(100) ALERT: fm_status:  max used (+overhead)= 900000
+ 0(100) ALERT: fm_status: dumping free list:
+ 0(100) ALERT: fm_status: hash =   1 fragments no.: 20000, unused: 0
+\t\t bucket size:         8 -         8 (first         8)
+ 0(100) ALERT: fm_status: hash =  64 fragments no.:  1000, unused: 0
+\t\t bucket size:       512 -       512 (first       512)
+ 0(100) ALERT: fm_status: TOTAL:  21000 free fragments = 672000 free bytes
+ 0(100) ALERT: fm_status: -----------------------------
+";
+
+#[test]
+fn standin_free_list_in_pieces_is_fragmentation() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("fm.log");
+    std::fs::write(&p, FM_FRAGMENTED).expect("write");
+    let (code, out, err) = run_kmemdbg(&["analyze", p.to_str().expect("path"), "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).expect("json");
+    json_doc::check_if_schema(&v);
+    let verdict = &v["verdicts"][0];
+    assert_eq!(verdict["kind"], "fragmentation", "{verdict}");
+    let text = verdict["text"].as_str().unwrap_or_default();
+    assert!(
+        text.contains("21,000 fragments, the largest only 512"),
+        "{text}"
+    );
+    assert!(verdict["next"].to_string().contains("-x tlsf"));
+}

@@ -98,9 +98,9 @@ pub fn main_pid(procs: Option<&[Process]>, pid_file: &Path) -> Result<u32> {
         .with_context(|| format!("{}:1: {:?} is not a PID", pid_file.display(), text.trim()))
 }
 
-/// True while `pid` exists (local proxies only: /proc).
+/// True while `pid` exists and is not a zombie (local proxies only: /proc).
 pub fn alive(pid: u32) -> bool {
-    Path::new("/proc").join(pid.to_string()).exists()
+    crate::procfs::alive(pid)
 }
 
 /// A restore that failed inside `drop` (the message says how to fix it by hand).

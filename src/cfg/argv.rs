@@ -2,13 +2,14 @@
 //! defines (which pick `#!ifdef` branches), and `-d` / `--debug=N` (which
 //! Kamailio applies after the cfg, overriding `debug=`).
 //!
-//! [`parse_argv`] is pure; [`running_services`] reads `/proc` to find the
+//! [`parse_argv`] is pure; [`running_services`] asks [`crate::procfs`] for the
 //! kamailio processes started with a given cfg, so the restart helper and
 //! `kmemdbg cfg` see the defines the service really uses. Never signals or
 //! changes any process.
 
 use super::edit::DebugOverride;
 use super::reader::{normalize, Define};
+use crate::procfs;
 use std::path::{Path, PathBuf};
 
 /// What one kamailio command line says about its cfg.
@@ -25,8 +26,6 @@ pub struct ArgvFacts {
 /// Reads a kamailio argv (argv[0] included or not): `-A X`, `-AX`,
 /// `-f F`, `-fF`, `-d` (repeatable, also `-dd`), `--debug=N` / `--debug N`, `-E`.
 pub fn parse_argv(args: &[String]) -> ArgvFacts {
-    // Options of kamailio 5.x's getopt string that take a value.
-    const WITH_VALUE: &[u8] = b"fmMblLnNWwtugPGQOaAxXY";
     let mut facts = ArgvFacts::default();
     let mut d_count = 0i64;
     let mut debug_set: Option<i64> = None;
@@ -39,19 +38,7 @@ pub fn parse_argv(args: &[String]) -> ArgvFacts {
                 Some((n, v)) => (n, Some(v.to_string())),
                 None => (long, None),
             };
-            let takes = matches!(
-                name,
-                "alias"
-                    | "subst"
-                    | "substdef"
-                    | "substdefs"
-                    | "server-id"
-                    | "loadmodule"
-                    | "modparam"
-                    | "log-engine"
-                    | "debug"
-                    | "atexit"
-            );
+            let takes = procfs::LONG_WITH_VALUE.contains(&name);
             let val = if takes && val.is_none() {
                 i += 1;
                 args.get(i - 1).cloned()
@@ -72,7 +59,7 @@ pub fn parse_argv(args: &[String]) -> ArgvFacts {
         let mut k = 0;
         while k < bytes.len() {
             let c = bytes[k];
-            if WITH_VALUE.contains(&c) {
+            if procfs::SHORT_WITH_VALUE.as_bytes().contains(&c) {
                 let rest = &flags[k + 1..];
                 let val = if rest.is_empty() {
                     i += 1;
@@ -125,78 +112,34 @@ pub struct Service {
     pub facts: ArgvFacts,
 }
 
-/// The kamailio processes (main processes only: their parent is not a
-/// kamailio) whose `-f` names `cfg`.
+/// The kamailio main processes (see [`procfs::kamailio_main_pids`]) whose
+/// `-f` names `cfg`.
 pub fn running_services(cfg: &Path) -> Vec<Service> {
     let want = canonical(cfg);
     let mut out = Vec::new();
-    let Ok(dir) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for entry in dir.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|s| s.parse::<u32>().ok())
-        else {
+    for pid in procfs::kamailio_main_pids() {
+        let Some(args) = procfs::cmdline(pid) else {
             continue;
         };
-        let Some(args) = cmdline(pid) else { continue };
-        if !is_kamailio(&args) {
-            continue;
-        }
         let facts = parse_argv(&args[1..]);
         let Some(f) = &facts.cfg else { continue };
         let path = if f.is_absolute() {
             f.clone()
         } else {
-            match std::fs::read_link(format!("/proc/{pid}/cwd")) {
-                Ok(cwd) => cwd.join(f),
-                Err(_) => continue,
+            match procfs::cwd(pid) {
+                Some(cwd) => cwd.join(f),
+                None => continue,
             }
         };
-        if canonical(&path) != want {
-            continue;
-        }
-        let parent_is_kamailio = ppid(pid)
-            .and_then(cmdline)
-            .map(|a| is_kamailio(&a))
-            .unwrap_or(false);
-        if !parent_is_kamailio {
+        if canonical(&path) == want {
             out.push(Service { pid, facts });
         }
     }
-    out.sort_by_key(|s| s.pid);
     out
 }
 
 fn canonical(p: &Path) -> PathBuf {
     std::fs::canonicalize(p).unwrap_or_else(|_| normalize(p))
-}
-
-fn cmdline(pid: u32) -> Option<Vec<String>> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let args: Vec<String> = raw
-        .split(|&b| b == 0)
-        .filter(|a| !a.is_empty())
-        .map(|a| String::from_utf8_lossy(a).into_owned())
-        .collect();
-    (!args.is_empty()).then_some(args)
-}
-
-fn ppid(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // pid (comm) state ppid ...: comm may hold spaces, so split after ')'.
-    let rest = &stat[stat.rfind(')')? + 1..];
-    rest.split_whitespace().nth(1)?.parse().ok()
-}
-
-fn is_kamailio(args: &[String]) -> bool {
-    let name = Path::new(&args[0])
-        .file_name()
-        .and_then(|n| n.to_str())
-        .unwrap_or("");
-    matches!(name, "kamailio" | "ser" | "openser")
 }
 
 #[cfg(test)]

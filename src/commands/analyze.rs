@@ -370,7 +370,7 @@ fn failures(log: &DumpLog) -> Failures {
 fn dump_figures(s: &Snapshot) -> Option<PoolFigures> {
     let h = &s.heap;
     h.size_bytes?;
-    Some(PoolFigures::from_dump(
+    let mut p = PoolFigures::from_dump(
         format!("dump {} ({})", s.index + 1, s.label()),
         s.pool,
         s.first_line,
@@ -381,7 +381,11 @@ fn dump_figures(s: &Snapshot) -> Option<PoolFigures> {
             h.free_bytes,
             h.max_used_bytes,
         ],
-    ))
+    );
+    // the free list bounds the largest free fragment (q_malloc / f_malloc buckets)
+    p.largest_free = s.free_list.largest_bound.map(i128::from);
+    p.free_fragments = s.free_list.fragments.map(i128::from);
+    Some(p)
 }
 
 /// Verdicts on every pool of the input: the chosen dumps' heap lines and the

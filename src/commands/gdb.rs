@@ -61,7 +61,7 @@ pub struct GdbReport {
 pub fn run(args: &GdbArgs) -> Result<ExitStatus> {
     let target = match (args.pid, &args.core) {
         (Some(pid), None) => {
-            if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+            if !crate::procfs::alive(pid) {
                 bail!("no process {pid} here (kamcmd core.psx lists the proxy's processes)");
             }
             Target::Pid(pid)
@@ -77,7 +77,7 @@ pub fn run(args: &GdbArgs) -> Result<ExitStatus> {
     let gdb_bin = gdb::find_gdb()?;
     // The binary: --binary; for a live process the one it runs; else the usual search.
     let exe = match &target {
-        Target::Pid(pid) => Some(std::fs::read_link(format!("/proc/{pid}/exe"))),
+        Target::Pid(pid) => Some(crate::procfs::exe(*pid)),
         Target::Core(_) => None,
     };
     if let (Some(Err(e)), Target::Pid(pid)) = (&exe, &target) {

@@ -475,9 +475,7 @@ fn lagging(setup: &Setup, cfg: &Path, desired: &Desired) -> Option<String> {
 }
 
 fn process_start(pid: u32) -> Option<std::time::SystemTime> {
-    std::fs::metadata(format!("/proc/{pid}"))
-        .and_then(|m| m.modified())
-        .ok()
+    crate::procfs::started(pid)
 }
 
 /// The result of [`execute`].

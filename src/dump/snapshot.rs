@@ -122,6 +122,53 @@ pub struct Snapshot {
     /// Damaged fragments found in this dump (the first [`CORRUPTION_KEPT`]).
     pub corruption: Vec<Corruption>,
     pub corruption_total: u64,
+    /// What the dump's free list says (q_malloc / f_malloc `bucket size:`, `TOTAL:`).
+    #[serde(skip)]
+    pub free_list: FreeListStats,
+}
+
+/// A status dump's free list, summed: enough to tell fragmentation (much
+/// free memory, no large free fragment) from a full pool.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FreeListStats {
+    /// Upper bound of the highest non-empty bucket: no free fragment is larger.
+    pub largest_bound: Option<u64>,
+    /// The largest `(first N)` fragment printed: a free fragment that exists.
+    pub largest_seen: Option<u64>,
+    /// `TOTAL: N free fragments = M free bytes`.
+    pub fragments: Option<u64>,
+    pub bytes: Option<u64>,
+}
+
+impl FreeListStats {
+    /// Adds a `bucket size:` or `TOTAL:` line.
+    pub(crate) fn add(&mut self, body: &crate::logline::Body) {
+        match *body {
+            crate::logline::Body::FreeBucket { high, first } => {
+                self.largest_bound = Some(self.largest_bound.unwrap_or(0).max(high));
+                self.largest_seen = Some(self.largest_seen.unwrap_or(0).max(first));
+            }
+            crate::logline::Body::FreeTotal { fragments, bytes } => {
+                self.fragments = Some(fragments);
+                self.bytes = Some(bytes);
+            }
+            _ => {}
+        }
+    }
+
+    /// Adds what a later part of the same dump said.
+    pub(crate) fn merge(&mut self, later: &FreeListStats) {
+        for (a, b) in [
+            (&mut self.largest_bound, later.largest_bound),
+            (&mut self.largest_seen, later.largest_seen),
+        ] {
+            if let Some(b) = b {
+                *a = Some(a.unwrap_or(0).max(b));
+            }
+        }
+        self.fragments = later.fragments.or(self.fragments);
+        self.bytes = later.bytes.or(self.bytes);
+    }
 }
 
 impl Snapshot {

@@ -107,6 +107,18 @@ pub enum Body<'a> {
     },
     /// The free-list part of a status dump (ignored for leaks).
     FreeList,
+    /// `bucket size: LOW - HIGH (first N)` (q_malloc, f_malloc free list, also
+    /// after `hash=` on the same line or joined by rsyslog's `#012#011`): no
+    /// free fragment in this bucket is larger than `high`; one has `first` bytes.
+    FreeBucket {
+        high: u64,
+        first: u64,
+    },
+    /// `TOTAL: N free fragments = M free bytes`.
+    FreeTotal {
+        fragments: u64,
+        bytes: u64,
+    },
     /// `summarizing all alloc'ed. fragments:`
     SumsStart {
         allocator: Option<Allocator>,

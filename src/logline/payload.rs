@@ -180,13 +180,21 @@ pub(super) fn dump_message<'a>(m: &'a [u8], prefix: &Prefix<'a>) -> Option<Body<
             if let Some(r) = after(m, b"block address: ") {
                 return looks_like_block(r).then_some(Body::StatusStart { allocator: None });
             }
-            after(m, b"bucket size:").map(|_| Body::FreeList)
+            after(m, b"bucket size:").map(|r| bucket(r).unwrap_or(Body::FreeList))
         }
         b'h' => {
             if let Some(r) = after(m, b"heap size=") {
                 return number_after(r).map(|(v, _)| Body::HeapSize(v));
             }
-            (m.starts_with(b"hash=") || m.starts_with(b"hash =")).then_some(Body::FreeList)
+            if !(m.starts_with(b"hash=") || m.starts_with(b"hash =")) {
+                return None;
+            }
+            // f_malloc joins the bucket line to the hash line (`#012#011#011` in rsyslog)
+            Some(
+                find(m, b"bucket size:")
+                    .and_then(|at| bucket(&m[at + 12..]))
+                    .unwrap_or(Body::FreeList),
+            )
         }
         b'u' => {
             if let Some(r) = after(m, b"used=") {
@@ -242,7 +250,7 @@ pub(super) fn dump_message<'a>(m: &'a [u8], prefix: &Prefix<'a>) -> Option<Body<
             let dashes = m.iter().take_while(|&&b| b == b'-').count();
             (dashes >= 20 && trim_end(&m[dashes..]).is_empty()).then_some(Body::End)
         }
-        b'T' => m.starts_with(b"TOTAL:").then_some(Body::FreeList),
+        b'T' => after(m, b"TOTAL:").map(|r| free_total(r).unwrap_or(Body::FreeList)),
         b'M' => pool_header(m),
         _ => None,
     }
@@ -407,4 +415,24 @@ pub(super) fn out_of_memory(m: &[u8]) -> Option<Body<'_>> {
         size: None,
         site: None,
     })
+}
+
+/// `  576 -  576 (first  576)` after `bucket size:`.
+pub(super) fn bucket(r: &[u8]) -> Option<Body<'static>> {
+    let (_, r) = number_after(r)?;
+    let r = after(skip_blanks(r), b"-")?;
+    let (high, r) = number_after(r)?;
+    let r = after(skip_blanks(r), b"(first")?;
+    let (first, _) = number_after(r)?;
+    Some(Body::FreeBucket { high, first })
+}
+
+/// `    84 free fragments = 7143520 free bytes` after `TOTAL:`.
+pub(super) fn free_total(r: &[u8]) -> Option<Body<'static>> {
+    let (fragments, r) = number_after(r)?;
+    let r = after(skip_blanks(r), b"free fragments")?;
+    let r = after(skip_blanks(r), b"=")?;
+    let (bytes, r) = number_after(r)?;
+    after(skip_blanks(r), b"free bytes")?;
+    Some(Body::FreeTotal { fragments, bytes })
 }

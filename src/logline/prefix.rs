@@ -443,7 +443,13 @@ pub(super) fn strip_stderr<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8]
 }
 
 /// `ALERT: `, `NOTICE: `, ... (upper-case word of 3..=10 letters).
-pub(super) fn strip_level<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
+pub(super) fn strip_level<'a>(mut s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8] {
+    // an empty level after a syslog tag (`kamailio[1]: : fm_status: ...`)
+    if prefix.log_line {
+        if let Some(rest) = s.strip_prefix(b": ") {
+            s = rest;
+        }
+    }
     let n = s.iter().take_while(|b| b.is_ascii_uppercase()).count();
     if (3..=10).contains(&n) && s.get(n) == Some(&b':') && s.get(n + 1) == Some(&b' ') {
         // "BUG: qm_*: ..." in 3.x/4.x is a message, not a level: keep it.

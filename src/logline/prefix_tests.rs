@@ -211,3 +211,31 @@ proptest::proptest! {
         proptest::prop_assert_eq!(p.parse(line.as_bytes()).body, bare);
     }
 }
+
+#[test]
+fn free_list_figures() {
+    // q_malloc 5.6.3 (stderr splits the bucket onto its own line)
+    assert_eq!(
+        parse_line(b"\t\t bucket size:  16777216 -  33554432 (first  30838112)").body,
+        Body::FreeBucket {
+            high: 33_554_432,
+            first: 30_838_112
+        }
+    );
+    // f_malloc through rsyslog, hash and bucket on one line
+    assert_eq!(
+        parse_line(b"Aug 29 18:45:03 h kamailio[1]: : fm_status: hash = 154 fragments no.:     1, unused:     0#012#011#011 bucket size:      1232 -      1232 (first      1232)").body,
+        Body::FreeBucket {
+            high: 1232,
+            first: 1232
+        }
+    );
+    assert_eq!(
+        parse_line(b" 1(7) WARNING: fm_status: TOTAL:     84 free fragments = 7143520 free bytes")
+            .body,
+        Body::FreeTotal {
+            fragments: 84,
+            bytes: 7_143_520
+        }
+    );
+}

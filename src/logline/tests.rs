@@ -79,7 +79,14 @@ fn real_56_lines() {
     assert!(matches!(got[8], Body::Checks { ok: true, .. }));
     assert_eq!(got[9], Body::FreeList);
     assert_eq!(got[10], Body::FreeList);
-    assert_eq!(got[11], Body::FreeList);
+    // `bucket size:       576 -       576 (first       576)`
+    assert_eq!(
+        got[11],
+        Body::FreeBucket {
+            high: 576,
+            first: 576
+        }
+    );
     assert_eq!(got[12], Body::End);
     assert_eq!(
         got[13],
@@ -221,7 +228,13 @@ fn layout_4x_from_source() {
             ..
         }
     ));
-    assert_eq!(got[9], Body::FreeList);
+    assert_eq!(
+        got[9],
+        Body::FreeTotal {
+            fragments: 3,
+            bytes: 1234
+        }
+    );
 }
 
 #[test]

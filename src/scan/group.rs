@@ -94,6 +94,8 @@ pub struct Groups {
     /// Minute (epoch / 60) -> count per pool [shm, pkg, sys, unnamed].
     pub timeline: BTreeMap<i64, [u64; 4]>,
     pub starts: Vec<Start>,
+    /// The start the next findings belong to (None at the top of an input).
+    pub current_start: Option<usize>,
     /// Findings before the first start line (or with no start line at all).
     pub before_first_start: u64,
     pub first_unstarted_epoch: Option<f64>,
@@ -112,6 +114,12 @@ fn pool_index(p: OomPool) -> usize {
 impl Groups {
     pub fn start(&mut self, start: Start) {
         self.starts.push(start);
+        self.current_start = Some(self.starts.len() - 1);
+    }
+
+    /// A new input begins: its findings belong to no start until it shows one.
+    pub fn new_input(&mut self) {
+        self.current_start = None;
     }
 
     /// Counts one finding; `pattern_id` names its table entry.
@@ -121,7 +129,7 @@ impl Groups {
             let slot = self.timeline.entry((e / 60.0).floor() as i64).or_default();
             slot[pool_index(r.pool)] += 1;
         }
-        match self.starts.last_mut() {
+        match self.current_start.and_then(|i| self.starts.get_mut(i)) {
             Some(s) => {
                 s.findings += 1;
                 if s.first_after_s.is_none() {

@@ -100,6 +100,14 @@ impl Scanner {
         }
     }
 
+    /// A new input (file, stdin, journal) begins: line numbers restart, and
+    /// its errors belong to no start of the previous input.
+    pub fn begin_input(&mut self) {
+        self.flush_all();
+        self.neighbours.clear();
+        self.groups.new_input();
+    }
+
     /// Reads one line (`line_no` counts from 1). Lines the prefilter did
     /// not pass need not be given.
     pub fn line(&mut self, line_no: u64, bytes: &[u8]) {

@@ -8,24 +8,8 @@
 //! (`$SHM_MEMORY`) that an options file sets. Never guesses: an option it
 //! does not know is kept as it is.
 
-/// Short options that take a value (kamailio 5.x `main.c` getopt string
-/// `":f:cm:M:dVIhEeb:l:L:n:vKrRDTN:W:w:t:u:g:P:G:SQ:O:a:A:x:X:Y:"`; older
-/// versions use a subset of the same letters).
-pub const SHORT_WITH_VALUE: &str = "fmMblLnNWwtugPGQOaAxXY";
-
-/// Long options that take a value (`--name=value` or `--name value`).
-pub const LONG_WITH_VALUE: &[&str] = &[
-    "alias",
-    "subst",
-    "substdef",
-    "substdefs",
-    "server-id",
-    "loadmodule",
-    "modparam",
-    "log-engine",
-    "debug",
-    "atexit",
-];
+/// Kamailio's options that take a value: the one table, in [`crate::procfs`].
+pub use crate::procfs::{LONG_WITH_VALUE, SHORT_WITH_VALUE};
 
 /// One token of a command line: how it was written and what it means.
 #[derive(Debug, Clone, PartialEq, Eq)]

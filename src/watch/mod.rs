@@ -50,8 +50,23 @@ pub struct Sampler {
     /// `mod.stats` wanted and answered.
     pub mod_stats: bool,
     has_statistics: bool,
+    /// `shm.stats` (corex) is offered: asked instead of `core.shmmem` once
+    /// that one's figures are seen to wrap.
+    has_shm_stats: bool,
+    shm_method: &'static str,
     /// What could not be sampled and why, for the face to print once.
     pub notes: Vec<String>,
+}
+
+/// Whether an shm answer's figures wrapped (a pool over 4 GB printed through
+/// 32-bit ints by `core.shmmem` before 5.7, kamailio/kamailio#2824): read
+/// signed, so a negative value stays visible, and checked with
+/// [`crate::memrpc::verdict::wrapped`].
+pub fn shm_wrapped(text: &str) -> Option<crate::memrpc::verdict::Wrap> {
+    crate::memrpc::read_text(text)
+        .pools
+        .first()
+        .and_then(crate::memrpc::verdict::wrapped)
 }
 
 impl Sampler {
@@ -86,12 +101,48 @@ impl Sampler {
             has_pkg_stats,
             mod_stats,
             has_statistics: has("stats.get_statistics"),
+            has_shm_stats: has("shm.stats"),
+            shm_method: "core.shmmem",
             notes,
         })
     }
 
     pub fn kamcmd(&self) -> &Kamcmd {
         &self.kamcmd
+    }
+
+    /// The shm pool's figures; never figures that wrapped (a negative free
+    /// or a use above 100% is never sampled): `shm.stats` is asked instead
+    /// when offered, otherwise the sample fails saying why.
+    fn read_shm(&mut self) -> Result<ShmStat> {
+        let method = self.shm_method;
+        let text = self.kamcmd.call(&[method])?;
+        match shm_wrapped(&text) {
+            None => records::parse_shmmem(&text).with_context(|| {
+                format!(
+                    "{method} over {} answered something unexpected: {:?}",
+                    self.kamcmd.socket,
+                    text.trim()
+                )
+            }),
+            Some(w) if method == "core.shmmem" && self.has_shm_stats => {
+                self.notes.push(format!(
+                    "core.shmmem's figures wrapped at {} bits ({} impossible): the pool is over 4 GB and \
+this version prints it through 32-bit ints; reading shm.stats instead",
+                    w.bits,
+                    w.fields.join(", ")
+                ));
+                self.shm_method = "shm.stats";
+                self.read_shm()
+            }
+            Some(w) => anyhow::bail!(
+                "{method} over {} answers figures that wrapped ({} impossible: {:?}); a pool over 4 GB \
+printed through 32-bit ints (fixed in Kamailio 5.7): load corex for shm.stats, or read the size from -m",
+                self.kamcmd.socket,
+                w.fields.join(", "),
+                text.trim()
+            ),
+        }
     }
 
     /// Takes one sample (a few RPCs, each bounded by kamcmd's timeout).
@@ -102,14 +153,7 @@ impl Sampler {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_millis() as u64)
             .unwrap_or(0);
-        let text = self.kamcmd.call(&["core.shmmem"])?;
-        let shm = records::parse_shmmem(&text).with_context(|| {
-            format!(
-                "core.shmmem over {} answered something unexpected: {:?}",
-                self.kamcmd.socket,
-                text.trim()
-            )
-        })?;
+        let shm = self.read_shm()?;
         let pkg = if self.has_pkg_stats {
             records::parse_pkg_stats(&self.kamcmd.call(&["pkg.stats"])?)
         } else {
@@ -136,5 +180,29 @@ impl Sampler {
             mods,
             rcv_requests,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shm_wrapped;
+
+    /// Stand-in (figures made up): `core.shmmem` of a pool a little over
+    /// 4 GB, as kamcmd prints it when the values went through an int.
+    const WRAPPED: &str = "{\n\ttotal: -16\n\tfree: -1000016\n\tused: 900000\n\treal_used: 1000000\n\tmax_used: 1200000\n\tfragments: 10\n}\n";
+
+    #[test]
+    fn wrapped_live_figures_are_told() {
+        let w = shm_wrapped(WRAPPED).expect("wrapped");
+        assert_eq!(w.bits, 32);
+        assert!(w.fields.contains(&"free"));
+        // a 6 GB pool whose total is printed whole but whose free went
+        // through 32 bits: the figures add up only modulo 2^32
+        let free32 =
+            "{\n\ttotal: 6442450944\n\tfree: 2146483648\n\tused: 900000\n\treal_used: 1000000\n}\n";
+        assert_eq!(shm_wrapped(free32).map(|w| w.bits), Some(32));
+        // a real 5.6.3 answer (tests of kamcmd::records): fine
+        let ok = "{\n\ttotal: 33554432\n\tfree: 32923728\n\tused: 390352\n\treal_used: 630704\n\tmax_used: 630704\n\tfragments: 1\n}\n";
+        assert_eq!(shm_wrapped(ok), None);
     }
 }

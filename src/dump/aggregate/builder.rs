@@ -85,6 +85,7 @@ impl Builder {
             fragments_without_site: 0,
             bytes_without_site: 0,
             free_fragments: 0,
+            free_list: FreeListStats::default(),
             had_fragment: false,
             last_address: Vec::new(),
             last_site: Vec::new(),
@@ -228,6 +229,10 @@ impl Builder {
                 );
             }
             Body::FreeList => self.flush_pending(),
+            Body::FreeBucket { .. } | Body::FreeTotal { .. } => {
+                self.flush_pending();
+                self.free_list.add(body);
+            }
             Body::End => self.end_seen = true,
             _ => {}
         }
@@ -258,6 +263,7 @@ impl Builder {
             .bytes_without_site
             .saturating_add(later.bytes_without_site);
         self.free_fragments = self.free_fragments.saturating_add(later.free_fragments);
+        self.free_list.merge(&later.free_list);
         let room = CORRUPTION_KEPT.saturating_sub(self.corruption.len());
         self.corruption
             .extend(later.corruption.into_iter().take(room));
@@ -320,6 +326,7 @@ impl Builder {
             sites,
             corruption: self.corruption,
             corruption_total: self.corruption_total,
+            free_list: self.free_list,
         }
     }
 }

@@ -84,6 +84,7 @@ struct Builder {
     fragments_without_site: u64,
     bytes_without_site: u64,
     free_fragments: u64,
+    free_list: FreeListStats,
     /// A fragment line was read (the fragment context below is this builder's own).
     had_fragment: bool,
     last_address: Vec<u8>,
@@ -135,6 +136,13 @@ enum HeadEvent {
     },
     /// A line that ends the previous fragment (next fragment, free list, end marker).
     Flush { line: u64 },
+    /// A free-list line with figures (`bucket size:`, `TOTAL:`).
+    Free {
+        line: u64,
+        high: u64,
+        first: u64,
+        total: Option<(u64, u64)>,
+    },
 }
 
 /// Lines kept per process before its first fragment line in a chunk; past
@@ -410,8 +418,17 @@ impl Aggregator {
                 }
             }
         }
+        // a free-list bucket on a line of its own (`\t\t bucket size: ...`,
+        // the second half of a `hash=` message) continues the last writer's dump
+        let continues = p.pid.is_none()
+            && !p.log_line
+            && matches!(body, Body::FreeBucket { .. } | Body::FreeList);
         let ctx = Ctx {
-            pid: p.pid,
+            pid: if continues {
+                self.procs.get(self.last_proc).map_or(p.pid, |st| st.pid)
+            } else {
+                p.pid
+            },
             process_no: p.process_no,
             allocator: p.allocator,
             time: p.time,
@@ -488,7 +505,11 @@ impl Aggregator {
                 return;
             }
             // free-list lines or an end marker of a dump we did not see begin
-            Body::FreeList | Body::End if self.procs[pi].open.is_none() => return,
+            Body::FreeList | Body::FreeBucket { .. } | Body::FreeTotal { .. } | Body::End
+                if self.procs[pi].open.is_none() =>
+            {
+                return
+            }
             _ => {}
         }
         let st = &mut self.procs[pi];
@@ -531,6 +552,24 @@ impl Aggregator {
                 self.end_continuation(pi, ContinuationEnd::End);
             }
             Body::FreeList => self.push_head(pi, HeadEvent::Flush { line: line_no }),
+            Body::FreeBucket { high, first } => self.push_head(
+                pi,
+                HeadEvent::Free {
+                    line: line_no,
+                    high,
+                    first,
+                    total: None,
+                },
+            ),
+            Body::FreeTotal { fragments, bytes } => self.push_head(
+                pi,
+                HeadEvent::Free {
+                    line: line_no,
+                    high: 0,
+                    first: 0,
+                    total: Some((fragments, bytes)),
+                },
+            ),
             Body::Fragment { .. } => {
                 self.push_head(pi, HeadEvent::Flush { line: line_no });
                 self.procs[pi].phase = Phase::Continuation;
@@ -680,6 +719,20 @@ impl Aggregator {
                     HeadEvent::Flush { line } => {
                         if let Some(b) = gp.open.as_mut() {
                             b.apply(line + offset, &Body::FreeList, 1);
+                        }
+                    }
+                    HeadEvent::Free {
+                        line,
+                        high,
+                        first,
+                        total,
+                    } => {
+                        if let Some(b) = gp.open.as_mut() {
+                            let body = match total {
+                                Some((fragments, bytes)) => Body::FreeTotal { fragments, bytes },
+                                None => Body::FreeBucket { high, first },
+                            };
+                            b.apply(line + offset, &body, 1);
                         }
                     }
                     HeadEvent::Site {
