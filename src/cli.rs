@@ -17,7 +17,7 @@ pub const VERSION_LINE: &str = concat!(
 );
 
 mod fixes;
-pub use fixes::FixesArgs;
+pub use fixes::{FixesArgs, ReportArgs};
 mod hunt;
 pub use hunt::HuntArgs;
 
@@ -62,6 +62,7 @@ pub enum Command {
     Completions(CompletionsArgs),
     Man(ManArgs),
     Fixes(FixesArgs),
+    Report(ReportArgs),
     Hunt(HuntArgs),
     Scan(ScanArgs),
 }

@@ -11,6 +11,7 @@
 //! - ground: [`runner`] (every external program), [`fsx`] (every write),
 //!   [`kamcmd`] (RPC to a running proxy), [`sip`] (the OPTIONS probe).
 
+pub mod bugreport;
 pub mod build;
 pub mod capture;
 pub mod cfg;

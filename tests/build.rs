@@ -214,7 +214,9 @@ fn real_source_build_converts_563_end_to_end() {
         "an interrupted build installs nothing"
     );
 
-    // Rerun: resumes with the same defines, completes and installs.
+    // Rerun: resumes with the same defines, completes and installs; with
+    // --jobs one more than the default (every core), which make must get.
+    let more_jobs = (jobs().parse::<usize>().unwrap() + 1).to_string();
     let (code, out, err) = run_kmemdbg(&[
         "build",
         "--source",
@@ -222,10 +224,17 @@ fn real_source_build_converts_563_end_to_end() {
         "--install",
         "--prefix",
         prefix_s,
+        "--jobs",
+        &more_jobs,
         "--json",
     ]);
     assert_eq!(code, 0, "stdout:{out}\nstderr:{err}");
     let v = json(&out);
+    assert_eq!(v["jobs"].to_string(), more_jobs, "{v}");
+    assert!(
+        err.contains(&format!(" -j{more_jobs} all")),
+        "make did not get --jobs: {err}"
+    );
     assert_eq!(v["schema"], "kmemdbg.build/1");
     assert_eq!(v["ok"], true);
     assert_eq!(v["status"], "built");

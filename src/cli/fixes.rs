@@ -38,3 +38,48 @@ pub struct FixesArgs {
     #[arg(long)]
     pub json: bool,
 }
+
+#[derive(Debug, Args)]
+#[command(
+    about = "Write one Markdown file for a bug report about memory: version, verdict, pools, errors, sites, known fixes",
+    long_about = "Writes what a Kamailio bug report about memory needs into one Markdown file (at most \
+60 KB, so it pastes into an issue): `kamailio -V` and the memory-debug verdict, the run options and the \
+cfg's global settings, `pkg.stats` per process and the shm figures (over the ctl socket), the latest \
+out-of-memory errors in the proxy's log (as `kmemdbg scan` reads them), the top allocation sites (growth \
+across the dumps given with --dumps, else a fresh `mod.stats` snapshot: largest sites now) and the \
+known leak fixes for them after the running version.\n\n\
+IP addresses (loopback kept), SIP URIs, user names and passwords, and Call-IDs are masked unless \
+--no-redact. A section that cannot be filled (no ctl socket, no log, no kex module) says why; the \
+report is written anyway. Nothing on the box or in the proxy is changed.",
+    after_help = "Exit status: 0 written (sections it could not fill say why); 2 bad input (a pid file, \
+dump or log that does not exist, an output that cannot be written).\n\nExamples:\n  \
+kmemdbg report --service kamailio\n  \
+kmemdbg report --pidfile /run/kamailio/kamailio.pid --ctl /run/kamailio/kamailio_ctl --out report.md\n  \
+kmemdbg report --service kamailio --dumps before.modstats after.modstats\n  \
+kmemdbg report --pidfile /run/kamailio/kamailio.pid --log /var/log/kamailio.log --no-redact"
+)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub target: super::TargetArgs,
+    /// The ctl module's socket (unix:/path, a bare path, or udp:HOST:PORT)
+    #[arg(long, value_name = "SOCKET", default_value = crate::kamcmd::DEFAULT_SOCKET)]
+    pub ctl: String,
+    /// Write the report here (default ./kmemdbg-report-YYYYMMDDTHHMMSSZ.md)
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Scan this log for out-of-memory errors (default: the proxy's stderr file, else its unit's journal)
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+    /// Dumps taken with `kmemdbg dump` (logs or --mod-stats snapshots), oldest first: the top sites by growth
+    #[arg(long, value_name = "FILE", num_args = 1..)]
+    pub dumps: Vec<PathBuf>,
+    /// The kamailio binary to ask for -V (default: the running process's)
+    #[arg(long, value_name = "PATH")]
+    pub binary: Option<PathBuf>,
+    /// Do not mask addresses, URIs, users and Call-IDs
+    #[arg(long)]
+    pub no_redact: bool,
+    /// Machine-readable summary on stdout (schema kmemdbg.report/1)
+    #[arg(long)]
+    pub json: bool,
+}

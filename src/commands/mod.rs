@@ -18,6 +18,7 @@ pub mod inspect;
 pub mod man;
 pub mod modstats_view;
 pub mod patch;
+pub mod report;
 pub mod restart;
 pub mod revert;
 pub mod scan;
@@ -55,6 +56,7 @@ pub fn run(cli: Cli) -> Result<ExitStatus> {
         Command::Scan(a) => scan::run(&a),
         Command::Hunt(a) => hunt::run(&a),
         Command::Fixes(a) => fixes::run(&a),
+        Command::Report(a) => report::run(&a),
     }
 }
 

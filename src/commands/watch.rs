@@ -202,6 +202,9 @@ pub fn run(args: &WatchArgs) -> Result<ExitStatus> {
             );
         }
     }
+    // Ctrl-C (or SIGTERM) ends the sampling like --duration does: the CSV,
+    // the chart and the summary hold every sample taken.
+    crate::interrupt::arm();
     let start = Instant::now();
     let mut samples: Vec<Sample> = Vec::new();
     let mut tick = 0u32;
@@ -229,11 +232,16 @@ pub fn run(args: &WatchArgs) -> Result<ExitStatus> {
         let _ = std::io::stdout().flush();
         tick += 1;
         let next = args.interval.mul_f64(f64::from(tick));
-        if next > args.duration {
+        if next > args.duration || crate::interrupt::requested() {
             break;
         }
-        let wait = next.saturating_sub(start.elapsed());
-        std::thread::sleep(wait);
+        while start.elapsed() < next && !crate::interrupt::requested() {
+            let wait = next.saturating_sub(start.elapsed());
+            std::thread::sleep(wait.min(Duration::from_millis(100)));
+        }
+        if crate::interrupt::requested() {
+            break;
+        }
     }
     let series = series_of(&samples);
     if args.json {

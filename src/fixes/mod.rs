@@ -8,6 +8,7 @@
 //! everything it knows is the embedded text (or a file the caller read).
 
 pub mod lookup;
+pub mod sites;
 
 pub use lookup::{lookup, Advice, Found, Query, Strength};
 
