@@ -169,7 +169,8 @@ command completes the conversion (an interrupted build continues, it is never ta
     after_help = "Exit status: 0 converted (or nothing to do); 1 a step failed (a failed restart is rolled \
 back); 2 error; 3 with --check: changes pending. --json: {\"schema\": \"kmemdbg.convert/1\", \"changed\", \
 \"ok\", \"interrupted\", \"steps\": [{\"name\", \"changed\", \"status\", \"detail\"}], \"restart\"}\n\n\
-Examples:\n  kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
+Examples:\n  kmemdbg convert --check          # finds the proxy, its service and its cfg by itself\n  \
+kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
 kmemdbg convert --cfg /etc/kamailio/kamailio.cfg --pidfile /run/kamailio/kamailio.pid --check --json\n  \
 kmemdbg convert --source /usr/src/kamailio-5.6.3 --cfg /etc/kamailio/kamailio.cfg --install --yes\n  \
 kmemdbg convert --source ~/kamailio-5.6.3 --modules ctl,sl,tm --install --prefix /opt/kmd --cfg kamailio.cfg --yes"
@@ -178,9 +179,10 @@ pub struct ConvertArgs {
     /// Kamailio source tree, for a binary without memory debugging
     #[arg(long, value_name = "DIR")]
     pub source: Option<PathBuf>,
-    /// The kamailio.cfg the proxy loads
+    /// The kamailio.cfg the proxy loads (default: found from the running proxy's -f, else its
+    /// service's command line and environment files, else the binary's compiled default)
     #[arg(long, value_name = "FILE")]
-    pub cfg: PathBuf,
+    pub cfg: Option<PathBuf>,
     #[command(flatten)]
     pub target: TargetArgs,
     /// Modules to build (comma-separated) with --source
@@ -210,7 +212,7 @@ Then the same guided restart (pre-flight, health check, rollback). Backups are r
 reverted setup runs. With --source, the tree's patch is undone too and, once the previous setup runs \
 again, everything `convert --install` installed goes: files that were there get their original back, \
 new files are removed (the tree's install manifest lists them).",
-    after_help = "Examples:\n  kmemdbg revert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
+    after_help = "Examples:\n  kmemdbg revert --yes\n  kmemdbg revert --cfg /etc/kamailio/kamailio.cfg --service kamailio\n  \
 kmemdbg revert --cfg /etc/kamailio/kamailio.cfg --pidfile /run/kamailio/kamailio.pid --yes"
 )]
 pub struct RevertArgs {
@@ -731,6 +733,7 @@ the fragment numbers) mark a dump LOST, with how many and why.\n\n\
 version) that `analyze` and `diff` read. Bytes per module: function(line), no counts.",
     after_help = "Exit status: 0 every requested dump was captured; 1 one or more did not answer (listed); \
 2 usage or environment error (no ctl socket, unreadable log).\n\nExamples:\n  \
+kmemdbg dump --shm                # the log found: a syslog file with kamailio's lines, else journald\n  \
 kmemdbg dump --shm --log /var/log/syslog\n  \
 kmemdbg dump --shm --pkg all --poke 127.0.0.1:5060 --journal kamailio --out before.log\n  \
 kmemdbg dump --shm --ctl /run/kamailio/kamailio_ctl --stderr /var/log/kamailio.err --out after.log\n  \
@@ -759,7 +762,9 @@ pub struct DumpArgs {
         default_value = "/run/kamailio/kamailio.pid"
     )]
     pub pid_file: PathBuf,
-    /// Read the dump from this syslog file (default /var/log/syslog when none of --log/--journal/--stderr is given)
+    /// Read the dump from this syslog file. With none of --log/--journal/--stderr: the syslog
+    /// file (/var/log/syslog, /var/log/messages, /var/log/kamailio.log) that receives kamailio's
+    /// lines, else journald for the systemd unit kamailio runs in
     #[arg(long, value_name = "FILE", group = "logsource")]
     pub log: Option<PathBuf>,
     /// Read the dump from journald for this unit (journalctl -u UNIT)

@@ -2,8 +2,8 @@
 //! leak (ci/demo/leak-demo.cfg, one never-expiring htable entry per SIP
 //! request) measured by two dumps around 1000 sipp requests; a log rotated
 //! in the middle of a dump; a process killed in the middle of its dump; the
-//! explanations when nothing appears; and journald through a stand-in
-//! journalctl (journald does not run on these machines).
+//! explanations when nothing appears. journald is read for real in an sd
+//! box: `tests/systemd_real.rs`.
 
 mod common;
 #[path = "support/json_doc.rs"]
@@ -762,113 +762,5 @@ fn real_proxy_dump_explains_silence() {
     assert!(
         stderr.contains("PID 999999999 is not a process of this proxy"),
         "{stderr}"
-    );
-}
-
-/// journald is not running here: a stand-in `journalctl` serves the real
-/// proxy's stderr log as the journal of one unit, in `short-iso` format,
-/// with line numbers as cursors, and records how it was called.
-const STANDIN_JOURNALCTL: &str = r#"#!/bin/sh
-echo "$*" >> "$STANDIN_ARGS"
-unit= n= after= show=0
-while [ $# -gt 0 ]; do
-  case "$1" in
-    -u) unit=$2; shift ;;
-    -n) n=$2; shift ;;
-    --after-cursor) after=$2; shift ;;
-    --since) shift ;;
-    --show-cursor) show=1 ;;
-  esac
-  shift
-done
-[ "$unit" = "$STANDIN_UNIT" ] || { echo "-- No entries --"; exit 0; }
-total=$(wc -l < "$STANDIN_SRC")
-if [ -n "$n" ]; then start=$((total - n)); elif [ -n "$after" ]; then start=${after#standin-line=}; else start=0; fi
-[ "$start" -lt 0 ] && start=0
-awk -v s="$start" -v t="$total" 'NR > s && NR <= t {
-  if (match($0, /^ *[0-9]+\([0-9]+\) /)) {
-    head = substr($0, RSTART, RLENGTH); sub(/^ *[0-9]+\(/, "", head); sub(/\) $/, "", head)
-    print "2026-11-25T22:09:01+0000 standin kamailio[" head "]: " substr($0, RSTART + RLENGTH)
-  } else print "    " $0
-}' "$STANDIN_SRC"
-[ "$show" = 1 ] && echo "-- cursor: standin-line=$total"
-exit 0
-"#;
-
-#[test]
-fn standin_journalctl_real_proxy_dump() {
-    const T: &str = "standin_journalctl_real_proxy_dump";
-    let Some(bin) = debian_kamailio(T) else {
-        return;
-    };
-    let (dir, proxy) = start_qm_proxy(&bin, |port, ctl| minimal_cfg(port, ctl, "mem_summary=12"));
-    let ctl = proxy.ctl.clone();
-    assert!(wait_for(Duration::from_secs(10), || ctl.exists()));
-    let bindir = dir.path().join("bin");
-    std::fs::create_dir_all(&bindir).unwrap();
-    let script = bindir.join("journalctl");
-    std::fs::write(&script, STANDIN_JOURNALCTL).unwrap();
-    std::fs::set_permissions(&script, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
-    let args_log = dir.path().join("journalctl-args.txt");
-    let out = dir.path().join("journal.log");
-    let path = format!(
-        "{}:{}",
-        bindir.display(),
-        std::env::var("PATH").unwrap_or_default()
-    );
-    let o = kmemdbg()
-        .args([
-            "dump",
-            "--shm",
-            "--ctl",
-            ctl.to_str().unwrap(),
-            "--journal",
-            "kamailio-standin.service",
-        ])
-        .args(["--out", out.to_str().unwrap(), "--timeout", "10", "--json"])
-        .env("PATH", path)
-        .env("STANDIN_ARGS", &args_log)
-        .env("STANDIN_UNIT", "kamailio-standin.service")
-        .env("STANDIN_SRC", &proxy.log)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert_eq!(
-        o.status.code(),
-        Some(0),
-        "{stdout}\n{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap();
-    json_doc::check_if_schema(&v);
-    assert_eq!(v["source"]["kind"], "journal");
-    assert_eq!(v["source"]["unit"], "kamailio-standin.service");
-    let text = std::fs::read_to_string(&out).unwrap();
-    let first = text.lines().next().unwrap();
-    assert!(
-        first.starts_with("2026-11-25T22:09:01+0000 standin kamailio[")
-            && first.ends_with("mem_dump_shm_fixup(): Memory status (shm)"),
-        "{first}"
-    );
-    assert!(text.contains("]: ALERT: qm_status: qm_status(): -----------------------------"));
-    // Lines logged before the dump (startup) were not read: the cursor marked "now".
-    assert!(!text.contains("Listening on") && !text.contains("probe_max_receive_buffer"));
-    let calls = std::fs::read_to_string(&args_log).unwrap();
-    // Before following, only journald's own usage entry may be read (the
-    // space its rate limit scales with); then the cursor marks "now".
-    let calls: Vec<&str> = calls
-        .lines()
-        .filter(|c| !c.starts_with("MESSAGE_ID=ec387f577b844b8fa948f33cad9a75e6 "))
-        .collect();
-    assert!(
-        calls[0].starts_with("-u kamailio-standin.service -n 1 -o cat --show-cursor"),
-        "{calls:?}"
-    );
-    assert!(
-        calls[1..]
-            .iter()
-            .any(|c| c.contains("--after-cursor standin-line=") && c.contains("-o short-iso")),
-        "{calls:?}"
     );
 }

@@ -76,6 +76,26 @@ fn report_of_a_real_proxy_holds_version_verdict_pools_and_sites_masked() {
     // version and verdict
     assert!(md.contains(&format!("kamailio {version}")), "{md}");
     assert!(md.contains("**Verdict:**"), "{md}");
+    // one verdict per pool: 8 pkg.stats processes (counted in the table below) and the shm
+    let pkg_rows = md
+        .split("## Private memory")
+        .nth(1)
+        .unwrap_or_default()
+        .split("\n## ")
+        .next()
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("| ") && l.chars().nth(2).is_some_and(|c| c.is_ascii_digit()))
+        .count();
+    assert!(pkg_rows >= 3, "{md}");
+    assert!(
+        md.contains(&format!(
+            "**Pools:** {} of {} ok.",
+            pkg_rows + 1,
+            pkg_rows + 1
+        )),
+        "{md}"
+    );
     // pools: pkg.stats has a row for the main process; shm is the -m 32 pool
     assert!(
         md.contains(&format!("\n| {} |", proxy.pid)),
@@ -170,5 +190,48 @@ fn report_bad_input_exits_2_and_an_unreachable_proxy_still_gives_a_report() {
     assert!(
         stdout.contains("empty  Shared memory (core.shmmem)"),
         "{stdout}"
+    );
+}
+
+#[test]
+fn report_ranks_the_sites_of_given_dumps_by_growth() {
+    // real 5.6.3 dumps before and after an htable leak (tests/fixtures/capture/README.md):
+    // grep -c 'ht_cell_new' gives 0 before and 52 after
+    let fx = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/capture");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.md");
+    let pf = dir.path().join("k.pid");
+    std::fs::write(&pf, "999999999\n").unwrap();
+    let (code, stdout, err) = run_kmemdbg(&[
+        "report",
+        "--pidfile",
+        pf.to_str().unwrap(),
+        "--ctl",
+        dir.path().join("no_ctl").to_str().unwrap(),
+        "--dumps",
+        fx.join("leak-htable-before.log").to_str().unwrap(),
+        fx.join("leak-htable-after.log").to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(code, 0, "{stdout}{err}");
+    let md = std::fs::read_to_string(&out).unwrap();
+    let sites = md.split("## Top sites").nth(1).unwrap_or_default();
+    assert!(
+        sites.contains("From growth across 2 dump file(s)."),
+        "{sites}"
+    );
+    let first_row = sites
+        .lines()
+        .find(|l| l.starts_with("| ") && !l.starts_with("| bytes") && !l.starts_with("| ---"));
+    assert!(
+        first_row
+            .is_some_and(|r| r.contains("htable: ht_api.c: ht_cell_new(186)") && r.contains("| +")),
+        "{sites}"
+    );
+    // no running proxy: the version is not guessed from the box, so no fixes
+    assert!(
+        md.contains("## Known leak fixes\n\n_Not available: "),
+        "{md}"
     );
 }

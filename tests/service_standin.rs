@@ -1,11 +1,9 @@
-//! systemd and SysV paths with recorded stand-ins: PID 1 is not systemd
-//! here, so `systemctl` and `service` on PATH are small scripts that record
-//! every call. The systemd stand-in's `restart` plays systemd for a
-//! Type=forking unit (stop the PID in PIDFile, Environment= then
-//! EnvironmentFile=, the last ExecStart= of the unit and its drop-ins) and
-//! starts a real kamailio; the `service` stand-in runs a copy of Debian's
-//! real init script. The tests assert the exact commands, the drop-in's
-//! contents and the rollback order.
+//! The SysV path with recorded stand-ins, because it cannot run for real
+//! here: no SysV init runs on this machine (and on a systemd box `service`
+//! hands over to systemctl). `service` on PATH is a small script that
+//! records every call and runs a copy of Debian's real init script;
+//! `systemctl` on PATH says there is no systemd, as on a SysV box. The
+//! systemd path runs against a real systemd instead: `tests/systemd_real.rs`.
 
 mod common;
 #[path = "support/daemon.rs"]
@@ -17,47 +15,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const SYSTEMCTL: &str = r##"#!/bin/sh
-# Recorded stand-in for systemctl (PID 1 is not systemd on this machine).
-S="$STANDIN_DIR"
-echo "systemctl $*" >> "$S/calls"
-case "$1" in
-  cat)
-    echo "# $S/unit/$2"; cat "$S/unit/$2"
-    for f in "$KMEMDBG_SYSTEMD_DIR/$2.d"/*.conf; do
-      if [ -f "$f" ]; then echo; echo "# $f"; cat "$f"; fi
-    done ;;
-  show)
-    cat "$S/run/kamailio.pid" 2>/dev/null || echo 0 ;;
-  daemon-reload)
-    for f in "$KMEMDBG_SYSTEMD_DIR"/*.d/*.conf; do
-      if [ -f "$f" ]; then echo "--- $f" >> "$S/calls"; cat "$f" >> "$S/calls"; fi
-    done ;;
-  restart)
-    exec sh "$S/mini-systemd" "$2" ;;
-  *) exit 1 ;;
-esac
-"##;
-
-/// Plays systemd's restart of a Type=forking unit, for the stand-in.
-const MINI_SYSTEMD: &str = r##"#!/bin/sh
-S="$STANDIN_DIR"; U="$S/unit/$1"
-if [ -f "$S/run/kamailio.pid" ]; then
-  P=$(cat "$S/run/kamailio.pid"); kill -TERM "$P" 2>/dev/null
-  i=0; while kill -0 "$P" 2>/dev/null && [ $i -lt 300 ]; do sleep 0.05; i=$((i+1)); done
-fi
-set -a
-eval "$(sed -n "s/^Environment='\(.*\)'$/\1/p" "$U")"
-for f in $(sed -n 's/^EnvironmentFile=-\{0,1\}//p' "$U"); do [ -f "$f" ] && . "$f"; done
-set +a
-line=$(cat "$U" "$KMEMDBG_SYSTEMD_DIR/$1.d"/*.conf 2>/dev/null | sed -n 's/^ExecStart=//p' | grep -v '^$' | tail -1)
-if [ -n "$STANDIN_FAIL_WITH_DROPIN" ] && ls "$KMEMDBG_SYSTEMD_DIR/$1.d"/*.conf >/dev/null 2>&1; then
-  echo "stand-in: start refused (drop-in present)" >> "$S/kamailio.log"; exit 1
-fi
-eval "set -- $line"
-"$@" </dev/null >>"$S/kamailio.log" 2>&1
-"##;
 
 const SERVICE: &str = r##"#!/bin/sh
 # Recorded stand-in for service(8): runs the init script like the real one.
@@ -160,46 +117,6 @@ impl Box_ {
             self.pid().is_some_and(alive) && daemon::udp_bound(self.port)
         })
     }
-
-    /// Debian's unit and defaults, with paths moved into this box.
-    fn systemd(&self) {
-        self.script("systemctl", SYSTEMCTL);
-        std::fs::write(self.p("mini-systemd"), MINI_SYSTEMD).unwrap();
-        let unit = std::fs::read_to_string("/lib/systemd/system/kamailio.service").unwrap();
-        assert!(
-            unit.contains("EnvironmentFile=-/etc/default/kamailio\n"),
-            "Debian's unit changed shape"
-        );
-        let unit = unit
-            .replace("/etc/kamailio/kamailio.cfg", &self.s("kamailio.cfg"))
-            .replace(
-                "EnvironmentFile=-/etc/default/kamailio.d/*",
-                &format!("EnvironmentFile=-{}/*", self.s("default.d")),
-            )
-            .replace(
-                "EnvironmentFile=-/etc/default/kamailio",
-                &format!("EnvironmentFile=-{}", self.s("default")),
-            )
-            .replace("/run/kamailio/kamailio.pid", &self.s("run/kamailio.pid"))
-            .replace(
-                "-M $PKG_MEMORY\n",
-                &format!("-M $PKG_MEMORY -Y {} -E\n", self.s("run")),
-            );
-        std::fs::write(self.p("unit/kamailio.service"), unit).unwrap();
-        std::fs::copy("/etc/default/kamailio", self.p("default")).unwrap();
-        let st = Command::new("sh")
-            .arg(self.p("mini-systemd"))
-            .arg("kamailio.service")
-            .env("STANDIN_DIR", &self.dir)
-            .env("KMEMDBG_SYSTEMD_DIR", self.p("systemd"))
-            .status()
-            .unwrap();
-        assert!(
-            st.success() && self.up(),
-            "first start failed: {}",
-            std::fs::read_to_string(self.p("kamailio.log")).unwrap_or_default()
-        );
-    }
 }
 
 impl Drop for Box_ {
@@ -232,180 +149,8 @@ fn real(test: &str) -> bool {
 }
 
 #[test]
-fn standin_systemd_restart_writes_dropin_then_revert_removes_it() {
-    if !real("standin_systemd_restart_writes_dropin_then_revert_removes_it") {
-        return;
-    }
-    let b = Box_::new();
-    b.systemd();
-    b.clear_calls();
-    let (code, out, err) = b.cmd(&["restart", "--service", "kamailio", "--yes"], &[]);
-    assert_eq!(code, 0, "{out}{err}");
-    let dropin = b.p("systemd/kamailio.service.d/kmemdbg.conf");
-    let expected = format!(
-        "# Written by kmemdbg for kamailio.service: -x qm.\n# Undo: kmemdbg revert (or delete this file, then systemctl daemon-reload).\n[Service]\nExecStart=\nExecStart=/usr/sbin/kamailio -P {run}/kamailio.pid -f $CFGFILE -m $SHM_MEMORY -M $PKG_MEMORY -Y {run} -E -x qm\n",
-        run = b.s("run")
-    );
-    assert_eq!(std::fs::read_to_string(&dropin).unwrap(), expected);
-    assert_eq!(
-        b.changing_calls(),
-        [
-            "systemctl daemon-reload",
-            "systemctl restart kamailio.service"
-        ]
-    );
-    let calls = std::fs::read_to_string(b.p("calls")).unwrap();
-    assert!(
-        calls.contains(&format!("--- {}\n{expected}", dropin.display())),
-        "daemon-reload saw the drop-in: {calls}"
-    );
-    assert!(
-        calls.starts_with("systemctl cat kamailio.service\n"),
-        "{calls}"
-    );
-    let argv = cmdline(b.pid().unwrap());
-    assert!(
-        has_pair(&argv, "-x", "qm") && has_pair(&argv, "-m", "64"),
-        "{argv:?}"
-    );
-    assert!(b.answers());
-
-    b.clear_calls();
-    let (code, out, err) = b.cmd(&["revert", "--service", "kamailio", "--yes"], &[]);
-    assert_eq!(code, 0, "{out}{err}");
-    assert!(!dropin.exists() && !b.p("systemd/kamailio.service.d").exists());
-    assert_eq!(
-        b.changing_calls(),
-        [
-            "systemctl daemon-reload",
-            "systemctl restart kamailio.service"
-        ]
-    );
-    assert!(!cmdline(b.pid().unwrap()).iter().any(|a| a == "-x"));
-}
-
-#[test]
-fn standin_systemd_failed_start_rolls_back_in_order() {
-    if !real("standin_systemd_failed_start_rolls_back_in_order") {
-        return;
-    }
-    let b = Box_::new();
-    b.systemd();
-    b.clear_calls();
-    let (code, out, err) = b.cmd(
-        &[
-            "restart",
-            "--service",
-            "kamailio",
-            "--yes",
-            "--timeout",
-            "10",
-        ],
-        &[("STANDIN_FAIL_WITH_DROPIN", "1")],
-    );
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(
-        out.contains("the previous setup runs again and is healthy"),
-        "{out}"
-    );
-    // Order: reload with the drop-in, failed restart, drop-in removed, reload without it, restart.
-    assert_eq!(
-        b.changing_calls(),
-        [
-            "systemctl daemon-reload",
-            "systemctl restart kamailio.service",
-            "systemctl daemon-reload",
-            "systemctl restart kamailio.service"
-        ]
-    );
-    let calls = std::fs::read_to_string(b.p("calls")).unwrap();
-    let reloads: Vec<&str> = calls.split("systemctl daemon-reload\n").collect();
-    assert!(
-        reloads[1].contains("--- "),
-        "first reload saw the drop-in: {calls}"
-    );
-    assert!(
-        !reloads[2].contains("--- "),
-        "second reload saw none: {calls}"
-    );
-    assert!(!b.p("systemd/kamailio.service.d").exists());
-    assert!(!cmdline(b.pid().unwrap()).iter().any(|a| a == "-x"));
-    assert!(b.answers());
-}
-
-#[test]
-fn standin_systemd_size_on_debian_defaults_copy() {
-    if !real("standin_systemd_size_on_debian_defaults_copy") {
-        return;
-    }
-    let b = Box_::new();
-    b.systemd();
-    // Memory-debug run-time option first, so size only touches sizes.
-    let (code, out, err) = b.cmd(&["restart", "--service", "kamailio", "--yes"], &[]);
-    assert_eq!(code, 0, "{out}{err}");
-    b.clear_calls();
-    let original = std::fs::read_to_string("/etc/default/kamailio").unwrap();
-    let (code, out, err) = b.cmd(
-        &["size", "--shm", "128", "--service", "kamailio", "--yes"],
-        &[],
-    );
-    assert_eq!(code, 0, "{out}{err}");
-    let now = std::fs::read_to_string(b.p("default")).unwrap();
-    assert_eq!(
-        now,
-        original.replacen("#SHM_MEMORY=64\n", "#SHM_MEMORY=64\nSHM_MEMORY=128\n", 1)
-    );
-    assert_eq!(
-        std::fs::read(b.p("default.kmemdbg-orig")).unwrap(),
-        original.as_bytes()
-    );
-    assert_eq!(
-        b.changing_calls(),
-        ["systemctl restart kamailio.service"],
-        "no daemon-reload for an options file"
-    );
-    assert!(has_pair(&cmdline(b.pid().unwrap()), "-m", "128"));
-
-    // A pkg pool too small for the cfg: passes kamailio -c, cannot start, rolled back.
-    b.clear_calls();
-    let (code, out, err) = b.cmd(
-        &[
-            "size",
-            "--pkg",
-            "1",
-            "--service",
-            "kamailio",
-            "--yes",
-            "--timeout",
-            "10",
-        ],
-        &[],
-    );
-    assert_eq!(code, 1, "{out}{err}");
-    assert!(out.contains("pre-flight ok"), "{out}");
-    assert_eq!(
-        std::fs::read_to_string(b.p("default")).unwrap(),
-        now,
-        "byte for byte the 128 MB version"
-    );
-    assert_eq!(
-        b.changing_calls(),
-        [
-            "systemctl restart kamailio.service",
-            "systemctl restart kamailio.service"
-        ]
-    );
-    let argv = cmdline(b.pid().unwrap());
-    assert!(
-        has_pair(&argv, "-M", "8") && has_pair(&argv, "-m", "128"),
-        "{argv:?}"
-    );
-    assert!(b.answers());
-}
-
-#[test]
-fn standin_sysv_restart_edits_options_line_then_revert() {
-    if !real("standin_sysv_restart_edits_options_line_then_revert") {
+fn standin_sysv_service_no_sysv_init_here_restart_edits_options_line_then_revert() {
+    if !real("standin_sysv_service_no_sysv_init_here_restart_edits_options_line_then_revert") {
         return;
     }
     let b = Box_::new();

@@ -90,6 +90,19 @@ pub fn render(f: &Facts, mask: bool) -> String {
         }
         Err(e) => missing(&mut o, e),
     }
+    match &f.pools {
+        Ok(v) => {
+            let ok = v.iter().filter(|(k, _, _)| k == "ok").count();
+            let _ = writeln!(o, "**Pools:** {ok} of {} ok.", v.len());
+            for (kind, subject, text) in v.iter().filter(|(k, _, _)| k != "ok") {
+                let _ = writeln!(o, "- {kind}: {subject}: {text}");
+            }
+            o.push('\n');
+        }
+        Err(e) => {
+            let _ = writeln!(o, "**Pools:** not judged: {e}\n");
+        }
+    }
     if let Ok(t) = &f.version_text {
         let _ = writeln!(o, "`kamailio -V`:\n\n```text\n{}\n```\n", t.trim_end());
     }
@@ -281,10 +294,12 @@ mod tests {
             )),
             pkg: Err("ctl socket missing".into()),
             shm: Err("ctl socket missing".into()),
+            pools: Err("ctl socket missing".into()),
             oom: Ok(Oom {
                 source: "log".into(),
                 lines: 10,
                 total: 1,
+                failures: (0, 1, 0),
                 rows: vec![OomRow {
                     pool: "shm".into(),
                     process: "7 (udp receiver)".into(),

@@ -80,6 +80,8 @@ pub struct Oom {
     pub source: String,
     pub lines: u64,
     pub total: u64,
+    /// Failures per pool, for the pool verdicts: (pkg, shm, unnamed).
+    pub failures: (u64, u64, u64),
     pub rows: Vec<OomRow>,
 }
 
@@ -97,6 +99,8 @@ pub struct Facts {
     pub cfg: Part<(String, Vec<String>)>,
     pub pkg: Part<Vec<PkgStat>>,
     pub shm: Part<ShmStat>,
+    /// Verdicts on each pool's figures (exhausted, near full, wrapped, ...): (kind, subject, sentence).
+    pub pools: Part<Vec<(String, String, String)>>,
     pub oom: Part<Oom>,
     pub sites: Part<Sites>,
     pub fixes: Part<KnownReport>,
@@ -243,6 +247,13 @@ fn scan_log(req: &Request, running: Option<&Running>) -> Part<Oom> {
         return Err("no log known: the proxy logs neither to a file on its stderr nor to a systemd unit's journal; give --log FILE".into());
     };
     let scan = scanner.finish(totals.lines, totals.bytes);
+    let per = scan.per_pool();
+    let n = |p: crate::scan::table::OomPool| per.get(&p).copied().unwrap_or(0);
+    let failures = (
+        n(crate::scan::table::OomPool::Pkg),
+        n(crate::scan::table::OomPool::Shm),
+        n(crate::scan::table::OomPool::Unnamed),
+    );
     let mut groups = scan.groups.clone();
     groups.sort_by_key(|g| std::cmp::Reverse(g.last_line));
     let rows = groups
@@ -276,6 +287,7 @@ fn scan_log(req: &Request, running: Option<&Running>) -> Part<Oom> {
         source,
         lines: scan.lines,
         total: scan.findings,
+        failures,
         rows,
     })
 }
@@ -386,6 +398,47 @@ pub fn bare_key(key: &str) -> &str {
         .unwrap_or(k)
 }
 
+/// The verdict on each pool's figures (`memrpc`), with the log's failures.
+fn pool_verdicts(
+    pkg: &Part<String>,
+    shm: &Part<String>,
+    oom: Option<&Oom>,
+) -> Part<Vec<(String, String, String)>> {
+    let mut text = String::new();
+    for t in [pkg, shm].into_iter().flatten() {
+        text.push_str(t);
+        text.push('\n');
+    }
+    if text.is_empty() {
+        return Err(pkg
+            .clone()
+            .err()
+            .unwrap_or_else(|| "no pool figures".into()));
+    }
+    let (p, s, u) = oom.map(|o| o.failures).unwrap_or_default();
+    let failures = crate::memrpc::verdict::Failures {
+        pkg: p,
+        shm: s,
+        unknown: u,
+    };
+    let answers = crate::memrpc::read_text(&text);
+    if answers.pools.is_empty() {
+        return Err("the pool figures were not readable".into());
+    }
+    Ok(answers
+        .pools
+        .iter()
+        .map(|f| {
+            let v = crate::memrpc::verdict::judge(f, &failures);
+            let kind = serde_json::to_value(v.kind)
+                .ok()
+                .and_then(|k| k.as_str().map(str::to_string))
+                .unwrap_or_default();
+            (kind, v.subject, v.text)
+        })
+        .collect())
+}
+
 /// Collects everything (see the module doc); `now` and `kmemdbg` label the report.
 pub fn gather(req: &Request, known: &KnownFixes, now: String, kmemdbg: String) -> Facts {
     let target = find_target(&req.target);
@@ -400,18 +453,15 @@ pub fn gather(req: &Request, known: &KnownFixes, now: String, kmemdbg: String) -
         ),
         Err(e) => Err(format!("{e:#}")),
     };
-    let binary = req
-        .binary
-        .clone()
-        .or_else(|| {
-            running
-                .as_ref()
-                .map(|r| PathBuf::from(r.exe.to_string_lossy().trim_end_matches(" (deleted)")))
-        })
-        .or_else(|| crate::probe::find_binary(None).ok());
+    let binary = req.binary.clone().or_else(|| {
+        running
+            .as_ref()
+            .map(|r| PathBuf::from(r.exe.to_string_lossy().trim_end_matches(" (deleted)")))
+    });
     let version_text: Part<String> = match &binary {
         Some(b) => version_text(b).map_err(err),
-        None => Err("no kamailio binary found (give --binary)".into()),
+        // never guessed from whatever kamailio this box has installed
+        None => Err("no running kamailio to ask (give --service, --pidfile or --binary)".into()),
     };
     let info = version_text
         .as_ref()
@@ -441,7 +491,9 @@ pub fn gather(req: &Request, known: &KnownFixes, now: String, kmemdbg: String) -
         let k = k.as_ref().map_err(Clone::clone)?;
         k.call(&[m]).map_err(err)
     };
-    let pkg = call("pkg.stats").and_then(|t| {
+    let pkg_text = call("pkg.stats");
+    let shm_text = call("core.shmmem");
+    let pkg = pkg_text.clone().and_then(|t| {
         let v = parse_pkg_stats(&t);
         if v.is_empty() {
             Err("pkg.stats gave no process record".into())
@@ -449,10 +501,11 @@ pub fn gather(req: &Request, known: &KnownFixes, now: String, kmemdbg: String) -
             Ok(v)
         }
     });
-    let shm = call("core.shmmem").and_then(|t| {
+    let shm = shm_text.clone().and_then(|t| {
         parse_shmmem(&t).ok_or_else(|| "core.shmmem gave no total/used figures".to_string())
     });
     let oom = scan_log(req, running.as_ref());
+    let pools = pool_verdicts(&pkg_text, &shm_text, oom.as_ref().ok());
     let sites = sites(
         req,
         &k,
@@ -481,6 +534,7 @@ pub fn gather(req: &Request, known: &KnownFixes, now: String, kmemdbg: String) -
         cfg,
         pkg,
         shm,
+        pools,
         oom,
         sites,
         fixes,

@@ -37,6 +37,85 @@ impl std::fmt::Display for SourceInfo {
     }
 }
 
+/// Syslog files kamailio's lines may go to (Debian/Ubuntu, RHEL, a local0 rule).
+pub const SYSLOG_FILES: &[&str] = &[
+    "/var/log/syslog",
+    "/var/log/messages",
+    "/var/log/kamailio.log",
+];
+
+/// How much of a syslog file's end is read to see whether kamailio logs there.
+const SYSLOG_TAIL: u64 = 256 * 1024;
+
+/// Where kamailio logs when the operator does not say: the first syslog
+/// file whose recent lines come from kamailio; else journald for the
+/// systemd unit the running kamailio belongs to; else `/var/log/syslog`
+/// when it exists. Returns the source and why it was chosen. Reads only.
+pub fn discover() -> Result<(SourceInfo, String)> {
+    for f in SYSLOG_FILES {
+        let p = Path::new(f);
+        if tail_mentions(p, "kamailio") {
+            return Ok((
+                SourceInfo::Syslog {
+                    path: p.to_path_buf(),
+                },
+                "its recent lines come from kamailio".into(),
+            ));
+        }
+    }
+    let mains = crate::service::discover::main_processes();
+    let mut units: Vec<String> = mains
+        .iter()
+        .filter_map(|r| crate::service::discover::cgroup_unit(r.pid))
+        .collect();
+    units.sort();
+    units.dedup();
+    match units.as_slice() {
+        [unit] => {
+            return Ok((
+                SourceInfo::Journal { unit: unit.clone() },
+                format!(
+                "kamailio runs as systemd unit {unit} and no syslog file ({}) receives its lines",
+                SYSLOG_FILES.join(", ")
+            ),
+            ))
+        }
+        [] => {}
+        many => bail!(
+            "kamailio runs in several systemd units ({}): say which with --journal UNIT",
+            many.join(", ")
+        ),
+    }
+    let syslog = Path::new(SYSLOG_FILES[0]);
+    if syslog.is_file() {
+        return Ok((
+            SourceInfo::Syslog {
+                path: syslog.to_path_buf(),
+            },
+            "the system log (no kamailio line in it yet)".into(),
+        ));
+    }
+    bail!("where does kamailio log? no syslog file ({}) receives its lines and no kamailio runs under systemd: pass --journal UNIT (systemd), --log FILE (syslog file) or --stderr FILE (kamailio -E)", SYSLOG_FILES.join(", "))
+}
+
+/// True when the last [`SYSLOG_TAIL`] bytes of `path` hold `word`.
+fn tail_mentions(path: &Path, word: &str) -> bool {
+    let Ok(mut f) = File::open(path) else {
+        return false;
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    if f.seek(SeekFrom::Start(len.saturating_sub(SYSLOG_TAIL)))
+        .is_err()
+    {
+        return false;
+    }
+    let mut buf = Vec::new();
+    if f.take(SYSLOG_TAIL).read_to_end(&mut buf).is_err() {
+        return false;
+    }
+    memchr::memmem::find(&buf, word.as_bytes()).is_some()
+}
+
 /// What happened to the log while it was followed.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct SourceStats {

@@ -57,7 +57,10 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
                     .unwrap_or_else(|_| p.clone())
             }
         }),
-        restart: options(&args.guided),
+        restart: crate::service::restart::Options {
+            expect_dumps: true,
+            ..options(&args.guided)
+        },
     };
     let prepared = convert::prepare(&req)?;
     let json = args.guided.json;
@@ -88,8 +91,11 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
         return Ok(if pending { 3 } else { 0 });
     }
     let undo = format!(
-        "kmemdbg revert --cfg {}{}{}",
-        args.cfg.display(),
+        "kmemdbg revert{}{}{}",
+        match &args.cfg {
+            Some(c) => format!(" --cfg {}", c.display()),
+            None => String::new(),
+        },
         match &args.source {
             Some(s) => format!(" --source {}", s.display()),
             None => String::new(),
@@ -102,6 +108,11 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
     );
     if !json {
         print!("{}", render_setup(&prepared.setup));
+        println!(
+            "  cfg:      {} ({})",
+            prepared.cfg.display(),
+            prepared.cfg_source
+        );
         print!("{}", render_steps(&prepared.steps));
     }
     if !prepared.pending() {

@@ -309,19 +309,12 @@ fn parse_addr(a: &str) -> Result<SocketAddr> {
         .with_context(|| format!("--poke {a:?}: expected ADDR:PORT, e.g. 127.0.0.1:5060"))
 }
 
-/// Debian's syslog file when it exists; otherwise the operator must say.
+/// Where kamailio logs, found ([`capture::source::discover`]): a syslog
+/// file that receives its lines, else journald for its systemd unit.
 fn default_source() -> Result<SourceInfo> {
-    let syslog = Path::new("/var/log/syslog");
-    if syslog.is_file() {
-        eprintln!(
-            "kmemdbg: reading {} (choose with --log, --journal or --stderr)",
-            syslog.display()
-        );
-        return Ok(SourceInfo::Syslog {
-            path: syslog.to_path_buf(),
-        });
-    }
-    bail!("where does kamailio log? /var/log/syslog does not exist: pass --journal kamailio (systemd), --log FILE (syslog file) or --stderr FILE (kamailio -E)")
+    let (source, why) = capture::source::discover()?;
+    eprintln!("kmemdbg: reading {source}: {why} (choose with --log, --journal or --stderr)");
+    Ok(source)
 }
 
 /// `kmemdbg-dump-20261125T221501Z.log` in the current directory.

@@ -79,6 +79,9 @@ pub fn render_setup(s: &Setup) -> String {
     if let Some(r) = &s.running {
         out.push_str(&format!("  running:  {}\n", r.argv.join(" ")));
     }
+    for l in crate::service::effective::describe(s) {
+        out.push_str(&format!("  {l}\n"));
+    }
     out
 }
 
@@ -127,7 +130,7 @@ pub fn render_plan(
         }
     }
     s.push_str(&format!(
-        "  {n}. health check within {:.0}s: main process stays alive, children run, SIP OPTIONS answered\n",
+        "  {n}. health check within {:.0}s: the new main process runs every planned option, stays alive, children run, SIP OPTIONS answered as before\n",
         timeout.as_secs_f64()
     ));
     s.push_str("  if it fails: every file above is put back, the previous setup is started again and checked\n");
@@ -150,6 +153,9 @@ pub fn render_outcome(o: &Outcome) -> String {
             if let Some(h) = &o.new_health {
                 for p in &h.passed {
                     s.push_str(&format!("  ok: {p}\n"));
+                }
+                for p in &h.not_checked {
+                    s.push_str(&format!("  not checked: {p}\n"));
                 }
             }
         }
@@ -179,6 +185,9 @@ pub fn render_outcome(o: &Outcome) -> String {
                     s.push_str("  the previous setup runs again and is healthy:\n");
                     for p in &h.passed {
                         s.push_str(&format!("    ok: {p}\n"));
+                    }
+                    for p in &h.not_checked {
+                        s.push_str(&format!("    not checked: {p}\n"));
                     }
                 }
                 Some(h) => {

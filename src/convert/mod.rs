@@ -94,7 +94,8 @@ pub trait SourceSteps {
 #[derive(Debug, Clone)]
 pub struct Request {
     pub source: Option<PathBuf>,
-    pub cfg: PathBuf,
+    /// `--cfg`; None: the one the proxy loads ([`discover::find_cfg`]).
+    pub cfg: Option<PathBuf>,
     pub target: Target,
     pub modules: Option<String>,
     pub install: bool,
@@ -106,6 +107,9 @@ pub struct Request {
 /// Everything [`prepare`] found; nothing has changed yet.
 pub struct Prepared {
     pub setup: Setup,
+    /// The cfg the proxy loads, and how kmemdbg knows.
+    pub cfg: PathBuf,
+    pub cfg_source: String,
     pub build: BuildInfo,
     pub verdict: Verdict,
     pub steps: Vec<Step>,
@@ -321,20 +325,23 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
         steps.push(step("install", StepStatus::Skipped, why));
     }
 
-    // cfg: the file the service loads must be the one named.
-    let running_cfg = setup.cfg();
-    if let Some(rc) = &running_cfg {
-        if !same_file(rc, &req.cfg) {
+    // cfg: the file the service loads (found, or the one named, which must be it).
+    let (cfg, cfg_source) = match &req.cfg {
+        Some(c) => (c.clone(), "--cfg".to_string()),
+        None => discover::find_cfg(&setup, &binary)?,
+    };
+    if let Some(rc) = &setup.cfg() {
+        if !same_file(rc, &cfg) {
             bail!(
                 "the proxy loads {}, not {}: pass --cfg {}",
                 rc.display(),
-                req.cfg.display(),
+                cfg.display(),
                 rc.display()
             );
         }
     }
-    let (cfg_changes, cfg_detail) = plan_cfg(&req.cfg, &setup.command(), &binary)
-        .with_context(|| format!("planning the cfg step for {}", req.cfg.display()))?;
+    let (cfg_changes, cfg_detail) = plan_cfg(&cfg, &setup.command(), &binary)
+        .with_context(|| format!("planning the cfg step for {}", cfg.display()))?;
     steps.push(step(
         "cfg",
         if cfg_changes.is_empty() {
@@ -389,6 +396,10 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
             .collect::<Vec<_>>()
             .join("; ")
     };
+    let rt_detail = match crate::service::effective::overridden_note(&setup) {
+        Some(n) if !run_plan.is_empty() => format!("{rt_detail} ({n})"),
+        _ => rt_detail,
+    };
     steps.push(step(
         "runtime",
         if run_plan.is_empty() {
@@ -403,7 +414,7 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
     let restart_reason = if !cfg_changes.is_empty() || !run_plan.is_empty() || needs_source {
         Some("to load the changes above".to_string())
     } else {
-        lagging(&setup, &req.cfg, &desired)
+        lagging(&setup, &cfg, &desired)
     };
     steps.push(match &restart_reason {
         Some(r) => step(
@@ -419,6 +430,8 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
     });
     Ok(Prepared {
         setup,
+        cfg,
+        cfg_source,
         build,
         verdict,
         steps,
@@ -782,9 +795,9 @@ pub fn plan_revert(target: &Target, cfg: Option<&Path>) -> Result<RevertPlan> {
         }
         backups.push(backup);
     }
-    if let CommandSource::Unit { dropin, .. } = &setup.source {
-        if dropin.exists() && !fsx::backup_path(dropin).exists() {
-            let text = fsx::read(dropin)?;
+    for dropin in crate::service::effective::our_dropins(&setup) {
+        if dropin.exists() && !fsx::backup_path(&dropin).exists() {
+            let text = fsx::read(&dropin)?;
             if text.starts_with(crate::service::unit::DROPIN_MARK.as_bytes()) {
                 notes.push(format!("{}: remove kmemdbg's drop-in", dropin.display()));
                 changes.push(FileChange {
@@ -794,7 +807,7 @@ pub fn plan_revert(target: &Target, cfg: Option<&Path>) -> Result<RevertPlan> {
                     mode: 0o644,
                     why: "written by kmemdbg".into(),
                 });
-                backups.push(fsx::backup_path(dropin));
+                backups.push(fsx::backup_path(&dropin));
             }
         }
     }

@@ -3,9 +3,12 @@
 //! in /proc, argv read from `/proc/PID/cmdline`).
 //!
 //! Reads /proc, unit files, init scripts and options files; runs only
-//! `systemctl cat` (through [`crate::runner`]). Never changes anything.
+//! `systemctl show` (through [`crate::runner`], see [`super::effective`]).
+//! Never changes anything.
 
-use super::{argv, sysv, unit, CommandSource, Manager, OptionsFile, Running, Setup, Target};
+use super::{
+    argv, effective, sysv, unit, CommandSource, Manager, OptionsFile, Running, Setup, Target,
+};
 use crate::runner;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
@@ -203,7 +206,11 @@ pub fn discover(target: &Target) -> Result<Setup> {
         1 => {
             let r = mains.into_iter().next().expect("one");
             if let Some(u) = cgroup_unit(r.pid) {
-                if systemctl_cat(&u).is_ok() {
+                // A unit systemd knows (even masked or refused) is never
+                // handled as a bare process: service_setup says what is wrong.
+                if effective::show(&u)
+                    .is_ok_and(|st| !st.load_state.is_empty() && st.load_state != "not-found")
+                {
                     return service_setup(&u);
                 }
             }
@@ -238,25 +245,28 @@ pub fn process_setup(running: Running, pidfile: Option<PathBuf>) -> Result<Setup
     })
 }
 
-/// `systemctl cat UNIT` through the runner.
-pub fn systemctl_cat(unit: &str) -> Result<String> {
-    let Some(systemctl) = runner::find_program("systemctl") else {
-        bail!("systemctl not found in PATH");
-    };
-    let sh = runner::shell()?;
-    let out = runner::run(
-        xshell::cmd!(sh, "{systemctl} cat {unit}"),
-        Duration::from_secs(20),
-    )?
-    .check()?;
-    Ok(out.stdout_text())
-}
-
-/// A named service: systemd when `systemctl cat` knows it, else SysV.
+/// A named service: systemd when it has the unit loaded, else SysV.
 pub fn service_setup(name: &str) -> Result<Setup> {
     let unit = unit_name(name);
-    let systemd_err = match systemctl_cat(&unit) {
-        Ok(text) => return systemd_setup(&unit, &text),
+    if unit.contains("@.") {
+        bail!(
+            "{unit} is a template unit: name one of its instances, e.g. --service {}",
+            unit.replacen("@.", "@NAME.", 1)
+        );
+    }
+    let systemd_err = match effective::show(&unit) {
+        Ok(st) if st.load_state == "bad-setting" && st.fragment.is_some() => {
+            // systemd refused a setting: find it in the files, with its line.
+            let files = effective::read_files(&st)?;
+            unit::service_config(&files)
+                .with_context(|| format!("systemd refuses to load {unit}"))?;
+            bail!("systemd refuses to load {unit} (LoadState=bad-setting): see `systemctl status {unit}`")
+        }
+        Ok(st) if effective::usable(&unit, &st)? => {
+            let files = effective::read_files(&st)?;
+            return systemd_setup(&unit, files);
+        }
+        Ok(st) => anyhow::anyhow!("LoadState={}", st.load_state),
         Err(e) => e,
     };
     let base = name.trim_end_matches(".service");
@@ -288,43 +298,75 @@ fn read_options_file(path: &Path, optional: bool) -> Result<OptionsFile> {
     })
 }
 
-/// A systemd unit from `systemctl cat` output.
-pub fn systemd_setup(unit: &str, cat: &str) -> Result<Setup> {
-    let files = unit::parse_systemctl_cat(cat);
+/// A systemd unit from its files (unit file first, then its drop-ins in
+/// systemd's order): the `ExecStart=` in effect, `Environment=`, every
+/// `EnvironmentFile=` read as systemd reads it (a missing `-` file or glob
+/// is skipped; a missing file without `-` is an error naming the line).
+pub fn systemd_setup(unit: &str, files: Vec<unit::UnitFile>) -> Result<Setup> {
     if files.is_empty() {
-        bail!("systemctl cat {unit} printed no unit file");
+        bail!("{unit}: no unit file");
     }
     let cfg = unit::service_config(&files).with_context(|| format!("reading {unit}"))?;
     let Some((exec, exec_from)) = cfg.exec_start.clone() else {
         bail!("{unit} has no ExecStart=; kmemdbg cannot tell how it starts kamailio");
     };
+    let exec = unit::expand_specifiers(&exec, unit).map_err(|why| {
+        anyhow::anyhow!(
+            "{}:{}: ExecStart= uses {why}",
+            exec_from.display(),
+            cfg.exec_start_line
+        )
+    })?;
     let mut options_files = Vec::new();
     let mut primary = None;
     for r in &cfg.environment_files {
         if r.is_glob() {
-            for p in glob_files(&r.path) {
+            let found = glob_files(&r.path);
+            if found.is_empty() && !r.optional {
+                bail!(
+                    "{}:{}: EnvironmentFile={} matches no file, and without the '-' prefix systemd refuses to start {unit}",
+                    r.from.display(),
+                    r.line,
+                    r.path
+                );
+            }
+            for p in found {
                 options_files.push(read_options_file(&p, true)?);
             }
         } else {
+            let f = read_options_file(Path::new(&r.path), r.optional)?;
+            if f.text.is_none() && !r.optional {
+                bail!(
+                    "{}:{}: EnvironmentFile={} does not exist, and without the '-' prefix systemd refuses to start {unit}: create it or write EnvironmentFile=-{}",
+                    r.from.display(),
+                    r.line,
+                    r.path,
+                    r.path
+                );
+            }
             if primary.is_none() {
                 primary = Some(options_files.len());
             }
-            options_files.push(read_options_file(Path::new(&r.path), r.optional)?);
+            options_files.push(f);
         }
     }
-    let dropin = systemd_dir().join(format!("{unit}.d")).join("kmemdbg.conf");
+    let (dropin, stale) = effective::place_dropin(unit, &systemd_dir(), &files)?;
     let mut setup = Setup {
         manager: Manager::Systemd {
             unit: unit.to_string(),
         },
         running: None,
         template: argv::tokenize(&exec),
-        source: CommandSource::Unit { exec_from, dropin },
+        source: CommandSource::Unit {
+            exec_from,
+            dropin,
+            stale,
+        },
         base_env: cfg.environment.clone(),
         options_files,
         primary_options: primary,
         pidfile: cfg.pid_file.map(PathBuf::from),
-        unit_files: files.clone(),
+        unit_files: files,
     };
     setup.running = main_pid_systemd(unit)
         .ok()
@@ -429,6 +471,75 @@ pub fn sysv_setup(name: &str, script: &Path) -> Result<Setup> {
     Ok(setup)
 }
 
+/// Which cfg the proxy loads, and how kmemdbg knows: the running main
+/// process's `-f`, else the command line its service would run (unit,
+/// `Environment=`, `EnvironmentFile=` such as `CFGFILE` in
+/// `/etc/default/kamailio`), else the binary's compiled default (`-h`).
+/// When the running process and its service disagree, or a path is
+/// relative, it is not certain: an error lists what was found and asks for
+/// `--cfg`.
+pub fn find_cfg(setup: &Setup, binary: &Path) -> Result<(PathBuf, String)> {
+    let running = setup.running.as_ref().and_then(|r| {
+        argv::find(&argv::from_argv(&r.argv), 'f').map(|f| (r.pid, PathBuf::from(f.value)))
+    });
+    let planned = setup.cfg();
+    let ask = |what: String| -> anyhow::Error {
+        anyhow::anyhow!(
+            "cannot tell for certain which cfg the proxy loads: {what}; pass --cfg FILE"
+        )
+    };
+    match (running, planned) {
+        (Some((pid, r)), Some(p)) if r != p => Err(ask(format!(
+            "\n    {} (-f of the running PID {pid})\n    {} (what {} would start)",
+            r.display(),
+            p.display(),
+            setup.manager.describe()
+        ))),
+        (Some((pid, r)), _) if r.is_relative() => Err(ask(format!(
+            "the running PID {pid} has a relative -f {}",
+            r.display()
+        ))),
+        (Some((pid, r)), _) => Ok((r, format!("-f of the running PID {pid}"))),
+        (None, Some(p)) if p.is_absolute() => Ok((
+            p,
+            format!("the command line of {}", setup.manager.describe()),
+        )),
+        (None, Some(p)) => Err(ask(format!("a relative -f {}", p.display()))),
+        (None, None) => match compiled_default_cfg(binary) {
+            Some(d) => Ok((
+                d,
+                format!(
+                    "{}'s compiled default (no -f on its command line)",
+                    binary.display()
+                ),
+            )),
+            None => Err(ask(format!(
+                "no -f on the command line and `{} -h` names no default",
+                binary.display()
+            ))),
+        },
+    }
+}
+
+/// `kamailio -h`'s default cfg path.
+pub fn compiled_default_cfg(binary: &Path) -> Option<PathBuf> {
+    let sh = runner::shell().ok()?;
+    let out = runner::run(xshell::cmd!(sh, "{binary} -h"), Duration::from_secs(10)).ok()?;
+    let mut text = out.stdout_text();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    parse_default_cfg(&text)
+}
+
+/// `-f file      Configuration file (default: /etc/kamailio/kamailio.cfg)` -> the path.
+pub fn parse_default_cfg(help: &str) -> Option<PathBuf> {
+    help.lines()
+        .find(|l| l.trim_start().starts_with("-f "))
+        .and_then(|l| l.split_once("(default:"))
+        .and_then(|(_, rest)| rest.split(')').next())
+        .map(|p| PathBuf::from(p.trim()))
+        .filter(|p| p.is_absolute())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -444,5 +555,16 @@ mod tests {
         assert_eq!(unit_from_cgroup("0::/user.slice/session-1.scope\n"), None);
         assert!(read_process(std::process::id()).is_some());
         assert!(alive(std::process::id()));
+    }
+
+    #[test]
+    fn default_cfg_from_help() {
+        // Debian 5.6.3's `kamailio -h`, the line as printed.
+        let help = "    -c           Check configuration file for syntax errors\n    -f file      Configuration file (default: /etc/kamailio/kamailio.cfg)\n";
+        assert_eq!(
+            parse_default_cfg(help),
+            Some(PathBuf::from("/etc/kamailio/kamailio.cfg"))
+        );
+        assert_eq!(parse_default_cfg("-f file  Configuration file\n"), None);
     }
 }

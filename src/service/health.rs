@@ -1,8 +1,13 @@
-//! Is this kamailio healthy? Its main process is alive and stays alive,
-//! it has children (`core.psx` over ctl when reachable, else /proc), and a
-//! SIP OPTIONS sent to one of its UDP listen addresses, on loopback, gets
-//! an answer. Everything is polled within one deadline; nothing sleeps a
-//! fixed time to "wait for" the proxy.
+//! Is this kamailio healthy, and does it run what was planned? Its main
+//! process is alive and stays alive; its argv (`/proc/PID/cmdline`) holds
+//! every planned option (`-x qm`, `-m`/`-M`, `-f`); it has children
+//! (`core.psx` over ctl when reachable, else /proc); a SIP OPTIONS sent to
+//! one of its UDP listen addresses, on loopback, gets an answer of the same
+//! class as before the change; and, when dumps were planned, `memlog` and
+//! `debug` read over RPC (`cfg.get core ...`) let dumps print. A check that
+//! cannot be made (no ctl socket, no cfg_rpc) is listed in `not_checked`,
+//! never counted as passed. Everything is polled within one deadline;
+//! nothing sleeps a fixed time to "wait for" the proxy.
 //!
 //! Listen addresses come from the UDP sockets the process holds
 //! (`/proc/PID/fd` + `/proc/net/udp[6]`), else from `-l` and the cfg's
@@ -36,6 +41,12 @@ pub struct Health {
     pub passed: Vec<String>,
     /// Why it is not healthy (empty when ok).
     pub problems: Vec<String>,
+    /// Checks that could not be made, and why.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub not_checked: Vec<String>,
+    /// The main process's argv when it lacked a planned option.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub argv: Vec<String>,
 }
 
 /// What the check needs to know about the proxy.
@@ -46,6 +57,41 @@ pub struct Probe<'a> {
     pub command: &'a [String],
     /// Its cfg (for `listen=` and the ctl socket).
     pub cfg: Option<&'a Path>,
+    /// Options the main process's argv must hold, with their values.
+    pub expect: &'a [(char, String)],
+    /// The status the proxy answered OPTIONS with before the change.
+    pub baseline_sip: Option<u16>,
+    /// Dumps were planned: memlog <= debug must hold in the running proxy.
+    pub expect_dumps: bool,
+}
+
+/// The options of `command` that a restart plans and the new main process
+/// must run with (`-f`, `-m`, `-M`, `-x`, `-L`), as (option, value).
+pub fn planned_options(command: &[String]) -> Vec<(char, String)> {
+    let t = argv::from_argv(command);
+    ['f', 'm', 'M', 'x', 'L']
+        .iter()
+        .filter_map(|&o| argv::find(&t, o).map(|f| (o, f.value)))
+        .collect()
+}
+
+/// The options of `expect` that `argv` lacks or holds with another value.
+pub fn missing_options(argv_now: &[String], expect: &[(char, String)]) -> Vec<String> {
+    let t = argv::from_argv(argv_now);
+    expect
+        .iter()
+        .filter(|(o, v)| argv::find(&t, *o).map(|f| f.value).as_deref() != Some(v.as_str()))
+        .map(|(o, v)| format!("-{o} {v}"))
+        .collect()
+}
+
+/// What the proxy `pid` answers to OPTIONS now (one try per address, short).
+pub fn sip_answer(pid: u32) -> Option<(SocketAddr, u16)> {
+    owned_udp_addrs(pid)
+        .into_iter()
+        .map(loopback_of)
+        .take(4)
+        .find_map(|t| sip::options(t, Duration::from_secs(1)).ok().map(|c| (t, c)))
 }
 
 /// Runs the health check within `timeout`.
@@ -71,6 +117,32 @@ pub fn check(probe: &Probe<'_>, timeout: Duration) -> Health {
     };
     h.pid = Some(pid);
     h.passed.push(format!("main process {pid} is running"));
+
+    // 1b. It runs what was planned.
+    if !probe.expect.is_empty() {
+        let now = discover::read_process(pid)
+            .map(|r| r.argv)
+            .unwrap_or_default();
+        let missing = missing_options(&now, probe.expect);
+        if !missing.is_empty() {
+            h.problems.push(format!(
+                "the new main process {pid} runs `{}`, without the planned {}",
+                now.join(" "),
+                missing.join(", ")
+            ));
+            h.argv = now;
+            return h;
+        }
+        h.passed.push(format!(
+            "its command line holds every planned option ({})",
+            probe
+                .expect
+                .iter()
+                .map(|(o, v)| format!("-{o} {v}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+    }
 
     // 2. SIP OPTIONS to a UDP listen address (which also proves the children run).
     let cfg_text = probe
@@ -107,7 +179,19 @@ pub fn check(probe: &Probe<'_>, timeout: Duration) -> Health {
         if let Some((t, code)) = answered {
             h.sip_target = Some(t.to_string());
             h.sip_status = Some(code);
-            h.passed.push(format!("SIP OPTIONS to {t} answered {code}"));
+            if let Some(before) = probe.baseline_sip {
+                if before / 100 != code / 100 {
+                    h.problems.push(format!(
+                        "SIP OPTIONS to {t} answered {code}; before the change the proxy answered {before}"
+                    ));
+                    return h;
+                }
+                h.passed.push(format!(
+                    "SIP OPTIONS to {t} answered {code} (before the change: {before})"
+                ));
+            } else {
+                h.passed.push(format!("SIP OPTIONS to {t} answered {code}"));
+            }
             break;
         }
         if targets.is_empty() {
@@ -131,27 +215,53 @@ pub fn check(probe: &Probe<'_>, timeout: Duration) -> Health {
         return h;
     }
     h.passed.push(format!("{} child processes", h.children));
-    if let Some(sock) = ctl_socket(probe.command, &cfg_text) {
-        if let Ok(k) = kamcmd::Kamcmd::new(Some(&sock)) {
-            match k.processes() {
-                Ok(procs) => {
-                    h.psx_processes = Some(procs.len());
-                    if procs.first().map(|p| p.pid) != Some(pid) {
-                        h.problems.push(format!(
-                            "core.psx over {sock} lists PID {:?} as main, not {pid}",
-                            procs.first().map(|p| p.pid)
-                        ));
-                        return h;
+    match ctl_socket(probe.command, &cfg_text) {
+        None => h.not_checked.push(
+            "core.psx and memlog/debug over RPC: no ctl socket (is the ctl module loaded?); children counted in /proc".into(),
+        ),
+        Some(sock) => match kamcmd::Kamcmd::new(Some(&sock)) {
+            Err(e) => h.not_checked.push(format!(
+                "core.psx and memlog/debug over RPC: {}",
+                first_line(&format!("{e:#}"))
+            )),
+            Ok(k) => {
+                match k.processes() {
+                    Ok(procs) => {
+                        h.psx_processes = Some(procs.len());
+                        if procs.first().map(|p| p.pid) != Some(pid) {
+                            h.problems.push(format!(
+                                "core.psx over {sock} lists PID {:?} as main, not {pid}",
+                                procs.first().map(|p| p.pid)
+                            ));
+                            return h;
+                        }
+                        h.passed
+                            .push(format!("core.psx lists {} processes", procs.len()));
                     }
-                    h.passed
-                        .push(format!("core.psx lists {} processes", procs.len()));
+                    Err(e) => h.not_checked.push(format!(
+                        "core.psx over {sock} ({}); children counted in /proc",
+                        first_line(&format!("{e:#}"))
+                    )),
                 }
-                Err(e) => h.passed.push(format!(
-                    "core.psx not available ({}); children counted in /proc",
-                    first_line(&format!("{e:#}"))
-                )),
+                if probe.expect_dumps {
+                    match (k.cfg_get_int("core", "memlog"), k.cfg_get_int("core", "debug")) {
+                        (Ok(m), Ok(d)) if m <= d => h
+                            .passed
+                            .push(format!("cfg.get core: memlog={m} <= debug={d}: dumps print")),
+                        (Ok(m), Ok(d)) => {
+                            h.problems.push(format!(
+                                "cfg.get core over {sock}: memlog={m} > debug={d}: the proxy does not run the planned cfg (memlog <= debug), dumps would not print"
+                            ));
+                            return h;
+                        }
+                        (Err(e), _) | (_, Err(e)) => h.not_checked.push(format!(
+                            "memlog/debug over RPC: cfg.get failed ({}; is the cfg_rpc module loaded?)",
+                            first_line(&format!("{e:#}"))
+                        )),
+                    }
+                }
             }
-        }
+        },
     }
 
     // 4. Stays alive.

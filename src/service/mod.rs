@@ -14,6 +14,7 @@
 pub mod argv;
 pub mod control;
 pub mod discover;
+pub mod effective;
 pub mod health;
 pub mod journal;
 pub mod plan;
@@ -68,8 +69,15 @@ pub struct Running {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum CommandSource {
-    /// `ExecStart=` of a unit; changes go to kmemdbg's drop-in `dropin`.
-    Unit { exec_from: PathBuf, dropin: PathBuf },
+    /// `ExecStart=` of a unit; changes go to kmemdbg's drop-in `dropin`
+    /// (named to sort after every other drop-in); `stale`: kmemdbg's earlier
+    /// drop-ins that no longer sort last (removed when `dropin` is written).
+    Unit {
+        exec_from: PathBuf,
+        dropin: PathBuf,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        stale: Vec<PathBuf>,
+    },
     /// The `OPTIONS="..."` line (0-based `line`) of an init script.
     InitScript { path: PathBuf, line: usize },
     /// The argv of the running process (nothing on disk).

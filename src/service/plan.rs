@@ -256,7 +256,21 @@ impl Planner {
         let mut new_setup = self.setup;
         if self.template_changed {
             match &new_setup.source {
-                CommandSource::Unit { dropin, .. } => {
+                CommandSource::Unit { dropin, stale, .. } => {
+                    for old_dropin in stale {
+                        if let Ok(bytes) = std::fs::read(old_dropin) {
+                            file_changes.push(FileChange {
+                                path: old_dropin.clone(),
+                                before: Some(bytes),
+                                after: None,
+                                mode: 0o644,
+                                why: format!(
+                                    "kmemdbg's earlier drop-in, which no longer sorts last ({} replaces it)",
+                                    dropin.display()
+                                ),
+                            });
+                        }
+                    }
                     let unit = match &new_setup.manager {
                         super::Manager::Systemd { unit } => unit.clone(),
                         _ => String::new(),
@@ -273,11 +287,12 @@ impl Planner {
                         before,
                         after: Some(text.into_bytes()),
                         mode: 0o644,
-                        why: "systemd drop-in (the unit has no variable for this)".into(),
+                        why: "systemd drop-in (the unit has no variable for this); its name sorts after every other drop-in, so its ExecStart= wins".into(),
                     });
                     new_setup.source = CommandSource::Unit {
                         exec_from: dropin.clone(),
                         dropin: dropin.clone(),
+                        stale: Vec::new(),
                     };
                 }
                 CommandSource::InitScript { path, line } => {
@@ -339,7 +354,7 @@ pub fn with_files(setup: &Setup, changes: &[FileChange]) -> Result<Setup> {
         }
     }
     match s.source.clone() {
-        CommandSource::Unit { dropin, .. } => {
+        CommandSource::Unit { dropin, stale, .. } => {
             let mut files: Vec<unit::UnitFile> = Vec::new();
             for f in &s.unit_files {
                 match after(&f.path) {
@@ -365,7 +380,15 @@ pub fn with_files(setup: &Setup, changes: &[FileChange]) -> Result<Setup> {
             };
             s.template = argv::tokenize(&exec);
             s.base_env = cfg.environment;
-            s.source = CommandSource::Unit { exec_from, dropin };
+            let stale = stale
+                .into_iter()
+                .filter(|p| files.iter().any(|f| f.path == *p))
+                .collect();
+            s.source = CommandSource::Unit {
+                exec_from,
+                dropin,
+                stale,
+            };
             s.unit_files = files;
         }
         CommandSource::InitScript { path, .. } => {
@@ -424,6 +447,7 @@ mod tests {
             source: CommandSource::Unit {
                 exec_from: from,
                 dropin: PathBuf::from("/nonexistent/kamailio.service.d/kmemdbg.conf"),
+                stale: Vec::new(),
             },
             base_env: cfg.environment,
             options_files: vec![OptionsFile {

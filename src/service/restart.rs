@@ -10,7 +10,7 @@
 
 use super::health::{self, Health};
 use super::journal::{FileChange, Journal, Restored};
-use super::{argv, control, discover, CommandSource, Manager, Setup};
+use super::{argv, control, discover, unit, CommandSource, Manager, Setup};
 use crate::runner;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -70,6 +70,8 @@ pub struct Options {
     pub timeout: Duration,
     /// `kamailio -c` budget.
     pub preflight_timeout: Duration,
+    /// The new setup must print dumps: memlog <= debug over RPC (convert).
+    pub expect_dumps: bool,
 }
 
 impl Default for Options {
@@ -77,6 +79,7 @@ impl Default for Options {
         Options {
             timeout: Duration::from_secs(30),
             preflight_timeout: Duration::from_secs(60),
+            expect_dumps: false,
         }
     }
 }
@@ -185,13 +188,19 @@ pub fn execute(
     }
     events(&format!("pre-flight ok: {}", preflight.command.join(" ")));
     let was_running = old.running.is_some();
+    // What the proxy answers before the change (the new one must answer alike).
+    let baseline = old
+        .running
+        .as_ref()
+        .and_then(|r| health::sip_answer(r.pid))
+        .map(|(_, code)| code);
 
     // Stop + start the new setup.
     let started = start_new(old, new, changes, opts, &mut out, events);
     let health = match &started {
         Ok(()) => {
             events("health check of the new setup");
-            let h = check_health(new, old, opts.timeout);
+            let h = check_health(new, old, opts, baseline);
             Some(h)
         }
         Err(_) => None,
@@ -205,6 +214,9 @@ pub fn execute(
     }
     out.failure = Some(match (&started, &health) {
         (Err(e), _) => format!("{e:#}"),
+        (_, Some(h)) if !h.argv.is_empty() => {
+            format!("{}; {}", h.problems.join("; "), what_overrode(new))
+        }
         (_, Some(h)) => h.problems.join("; "),
         _ => "unknown".into(),
     });
@@ -229,7 +241,7 @@ pub fn execute(
     }
     let restarted = start_old(old, changes, opts, &mut out);
     let h = match restarted {
-        Ok(()) => check_health(old, old, opts.timeout),
+        Ok(()) => check_health(old, old, opts, None),
         Err(e) => Health {
             problems: vec![format!("{e:#}")],
             ..Health::default()
@@ -419,24 +431,78 @@ pub fn main_pid(setup: &Setup, not: Option<u32>) -> Option<u32> {
     }
 }
 
-fn check_health(setup: &Setup, old: &Setup, timeout: Duration) -> Health {
+fn check_health(setup: &Setup, old: &Setup, opts: &Options, baseline: Option<u16>) -> Health {
     let command = setup.command();
     let cfg = setup.cfg();
     let old_pid = old.running.as_ref().map(|r| r.pid);
-    let not = if std::ptr::eq(setup, old) {
-        None
-    } else {
-        old_pid
-    };
+    let is_new = !std::ptr::eq(setup, old);
+    let not = if is_new { old_pid } else { None };
     let getter = || main_pid(setup, not).filter(|&p| Some(p) != not);
+    // The new setup must run what was planned; the rollback only needs to run.
+    let expect = if is_new {
+        health::planned_options(&command)
+    } else {
+        Vec::new()
+    };
     health::check(
         &health::Probe {
             main_pid: &getter,
             command: &command,
             cfg: cfg.as_deref(),
+            expect: &expect,
+            baseline_sip: baseline,
+            expect_dumps: is_new && opts.expect_dumps,
         },
-        timeout,
+        opts.timeout,
     )
+}
+
+/// Which file or setting made the new main process run something else
+/// than planned, as far as the files say now.
+fn what_overrode(new: &Setup) -> String {
+    match (&new.manager, &new.source) {
+        (Manager::Systemd { unit }, CommandSource::Unit { dropin, .. }) => {
+            let files =
+                super::effective::show(unit).and_then(|st| super::effective::read_files(&st));
+            let Ok(files) = files else {
+                return format!("planned in {}", dropin.display());
+            };
+            let later = super::effective::winner(&files, dropin);
+            if !later.is_empty() {
+                return format!(
+                    "{} sorts after kmemdbg's drop-in {} and sets its own ExecStart=, so systemd runs that one",
+                    later
+                        .iter()
+                        .map(|p| p.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    dropin.display()
+                );
+            }
+            let exec_from = unit::service_config(&files)
+                .ok()
+                .and_then(|c| c.exec_start.map(|(_, p)| p));
+            match exec_from {
+                Some(p) if p != *dropin && files.iter().any(|f| f.path == *dropin) => format!(
+                    "systemd takes ExecStart= from {}, not from kmemdbg's drop-in {}",
+                    p.display(),
+                    dropin.display()
+                ),
+                Some(p) => format!(
+                    "ExecStart= in {} has them, so the program it starts ({}) does not pass them on to kamailio",
+                    p.display(),
+                    new.binary().display()
+                ),
+                None => format!("planned in {}", dropin.display()),
+            }
+        }
+        (_, CommandSource::InitScript { path, line }) => format!(
+            "{}:{} (OPTIONS=) has them: the init script does not pass them on",
+            path.display(),
+            line + 1
+        ),
+        _ => format!("the command line started was `{}`", new.command().join(" ")),
+    }
 }
 
 /// Test hook (see [`crate::interrupt::pause_hook`]).

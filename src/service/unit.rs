@@ -44,11 +44,14 @@ pub fn parse_systemctl_cat(text: &str) -> Vec<UnitFile> {
 }
 
 /// An `EnvironmentFile=` entry.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EnvFileRef {
     pub path: String,
     /// `-` prefix: a missing file is fine.
     pub optional: bool,
+    /// The unit file and 1-based line that set it.
+    pub from: PathBuf,
+    pub line: usize,
 }
 
 impl EnvFileRef {
@@ -65,6 +68,8 @@ pub struct ServiceConfig {
     pub environment_files: Vec<EnvFileRef>,
     /// The `ExecStart=` in effect (raw, prefixes like `-` kept), and the file that set it.
     pub exec_start: Option<(String, PathBuf)>,
+    /// The 1-based line of that `ExecStart=` in its file.
+    pub exec_start_line: usize,
     pub pid_file: Option<String>,
     pub service_type: Option<String>,
 }
@@ -73,10 +78,12 @@ pub struct ServiceConfig {
 /// (later files override; an empty `ExecStart=` resets the list).
 pub fn service_config(files: &[UnitFile]) -> Result<ServiceConfig> {
     let mut cfg = ServiceConfig::default();
-    let mut exec: Vec<(String, PathBuf)> = Vec::new();
+    let mut exec: Vec<(String, PathBuf, usize)> = Vec::new();
     for f in files {
         let mut section = String::new();
-        for (lineno, (key, value)) in logical_lines(&f.text) {
+        for (lineno, (key, value)) in logical_lines(&f.text)
+            .map_err(|(line, why)| anyhow::anyhow!("{}:{line}: {why}", f.path.display()))?
+        {
             if let Some(s) = key.strip_prefix('[') {
                 section = s.trim_end_matches(']').to_string();
                 continue;
@@ -104,45 +111,62 @@ pub fn service_config(files: &[UnitFile]) -> Result<ServiceConfig> {
                             Some(p) => (true, p.to_string()),
                             None => (false, t.text.clone()),
                         };
-                        cfg.environment_files.push(EnvFileRef { path, optional });
+                        cfg.environment_files.push(EnvFileRef {
+                            path,
+                            optional,
+                            from: f.path.clone(),
+                            line: lineno,
+                        });
                     }
                 }
                 "ExecStart" => {
                     if value.is_empty() {
                         exec.clear();
                     } else {
-                        exec.push((value.clone(), f.path.clone()));
+                        exec.push((value.clone(), f.path.clone(), lineno));
                     }
                 }
                 "PIDFile" => cfg.pid_file = Some(value.clone()),
                 "Type" => cfg.service_type = Some(value.clone()),
                 _ => {}
             }
-            let _ = lineno;
         }
     }
     if exec.len() > 1 {
         bail!(
-            "the unit has {} ExecStart= lines in effect ({}); kmemdbg restarts a unit with one",
+            "the unit has {} ExecStart= lines in effect ({}); kmemdbg restarts a unit with one (a drop-in that replaces it starts with an empty `ExecStart=`)",
             exec.len(),
             exec.iter()
-                .map(|(_, p)| p.display().to_string())
+                .map(|(_, p, l)| format!("{}:{l}", p.display()))
                 .collect::<Vec<_>>()
                 .join(", ")
         );
     }
-    cfg.exec_start = exec.pop();
+    if let Some((value, path, line)) = exec.pop() {
+        cfg.exec_start_line = line;
+        cfg.exec_start = Some((value, path));
+    }
     Ok(cfg)
 }
 
-/// `key=value` lines with continuations joined; `[Section]` lines come back as the key.
-fn logical_lines(text: &str) -> Vec<(usize, (String, String))> {
+/// (1-based line, (key, value)) of one logical line.
+type Logical = (usize, (String, String));
+
+/// `key=value` lines with continuations joined; `[Section]` lines come
+/// back as the key. A line that is neither (systemd would ignore it with a
+/// warning) is an error: (1-based line, why).
+fn logical_lines(text: &str) -> std::result::Result<Vec<Logical>, (usize, String)> {
     let mut out = Vec::new();
     let mut pending: Option<(usize, String)> = None;
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         let cur = match pending.take() {
             Some((start, mut acc)) => {
+                if trimmed.starts_with('#') || trimmed.starts_with(';') {
+                    // systemd skips comment lines inside a continuation.
+                    pending = Some((start, acc));
+                    continue;
+                }
                 acc.push(' ');
                 acc.push_str(trimmed);
                 (start, acc)
@@ -160,12 +184,53 @@ fn logical_lines(text: &str) -> Vec<(usize, (String, String))> {
         }
         let (start, l) = cur;
         if l.starts_with('[') {
+            if !l.ends_with(']') || l.len() < 3 {
+                return Err((start, format!("{l:?} is not a [Section] header")));
+            }
             out.push((start, (l, String::new())));
         } else if let Some((k, v)) = l.split_once('=') {
-            out.push((start, (k.trim().to_string(), v.trim().to_string())));
+            let k = k.trim();
+            if k.is_empty() || k.contains(char::is_whitespace) {
+                return Err((start, format!("{l:?} is not KEY=VALUE")));
+            }
+            out.push((start, (k.to_string(), v.trim().to_string())));
+        } else {
+            return Err((
+                start,
+                format!("{l:?} is not KEY=VALUE (missing '='; systemd ignores this line)"),
+            ));
         }
     }
-    out
+    Ok(out)
+}
+
+/// Expands systemd's specifiers in an `ExecStart=` value of `unit`
+/// (`%n` `%N` `%p` `%i` `%I` `%%`); any other specifier is an error.
+pub fn expand_specifiers(value: &str, unit: &str) -> std::result::Result<String, String> {
+    let full = unit;
+    let stem = unit.rsplit_once('.').map(|(a, _)| a).unwrap_or(unit);
+    let (prefix, instance) = match stem.split_once('@') {
+        Some((p, i)) => (p, i),
+        None => (stem, ""),
+    };
+    let mut out = String::new();
+    let mut chars = value.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('%') => out.push('%'),
+            Some('n') => out.push_str(full),
+            Some('N') => out.push_str(stem),
+            Some('p') => out.push_str(prefix),
+            Some('i') | Some('I') => out.push_str(instance),
+            Some(o) => return Err(format!("specifier %{o}, which kmemdbg does not expand")),
+            None => return Err("a lone % at the end".into()),
+        }
+    }
+    Ok(out)
 }
 
 /// Strips systemd's executable prefixes (`-`, `@`, `:`, `+`, `!`).
@@ -413,6 +478,65 @@ mod tests {
         assert_eq!(exp, "export PKG_MEMORY=16\n");
     }
 
+    fn one(path: &str, text: &str) -> Vec<UnitFile> {
+        vec![UnitFile {
+            path: PathBuf::from(path),
+            text: text.into(),
+        }]
+    }
+
+    #[test]
+    fn bad_units_name_file_and_line() {
+        let e = service_config(&one(
+            "/etc/systemd/system/k.service",
+            "[Unit]\nDescription=x\n\n[Service]\nExecStart /usr/sbin/kamailio\n",
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(e.starts_with("/etc/systemd/system/k.service:5: "), "{e}");
+        let e = service_config(&one("/x.service", "[Service\nExecStart=/a\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.starts_with("/x.service:1: "), "{e}");
+        // Two ExecStart= in effect: both places named.
+        let mut files = one("/lib/systemd/system/k.service", "[Service]\nExecStart=/a\n");
+        files.push(UnitFile {
+            path: PathBuf::from("/etc/systemd/system/k.service.d/o.conf"),
+            text: "# no reset\n[Service]\nExecStart=/b\n".into(),
+        });
+        let e = service_config(&files).unwrap_err().to_string();
+        assert!(
+            e.contains("/lib/systemd/system/k.service:2") && e.contains("k.service.d/o.conf:3"),
+            "{e}"
+        );
+        // Continuations and comments inside them keep the first line's number.
+        let c = service_config(&one(
+            "/k.service",
+            "[Service]\nEnvironmentFile=-/etc/default/k\nExecStart=/usr/sbin/kamailio \\\n# comment\n  -f /k.cfg\n",
+        ))
+        .unwrap();
+        assert_eq!(c.exec_start.unwrap().0, "/usr/sbin/kamailio -f /k.cfg");
+        assert_eq!(c.exec_start_line, 3);
+        assert_eq!(c.environment_files[0].line, 2);
+        assert!(c.environment_files[0].optional);
+    }
+
+    #[test]
+    fn prefixes_stay_and_specifiers_expand() {
+        let t = argv::tokenize("-@/usr/sbin/kamailio -f /k.cfg");
+        assert_eq!(argv::render(&t), "-@/usr/sbin/kamailio -f /k.cfg");
+        assert_eq!(expand(&t, &[])[0], "/usr/sbin/kamailio");
+        assert_eq!(
+            expand_specifiers(
+                "/usr/sbin/kamailio -f /etc/%p/%i.cfg -P /run/%N.pid 100%%",
+                "kamailio@edge.service"
+            )
+            .unwrap(),
+            "/usr/sbin/kamailio -f /etc/kamailio/edge.cfg -P /run/kamailio@edge.pid 100%"
+        );
+        assert!(expand_specifiers("/a -u %u", "k.service").is_err());
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(s in "[#a-zA-Z0-9_=\\[\\] $'\"\\\\\\n-]{0,200}") {
@@ -420,6 +544,7 @@ mod tests {
             let _ = service_config(&files);
             let _ = parse_env_file(&s);
             let _ = set_env_var(&s, "SHM_MEMORY", "64");
+            let _ = expand_specifiers(&s, "k@x.service");
         }
     }
 }

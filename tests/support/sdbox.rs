@@ -34,14 +34,15 @@
 //!   held for the box's whole life (boxes share the host's `/etc`), and tests
 //!   of one test binary serialize on a static mutex first;
 //! - every host file under the watched trees (`/etc/systemd/system`,
-//!   `/etc/kamailio`, `/etc/default/kamailio*`, `/etc/sysconfig`, the
+//!   `/etc/kamailio`, `/etc/default`, `/etc/sysconfig`, the
 //!   `/usr/lib` drop-in dirs of kamailio, plus whatever the test adds with
 //!   [`EtcGuard::watch`]) is restored byte for byte (mode, owner, mtime; files
 //!   the test or kmemdbg created are removed) when the box drops, also on panic;
 //! - readiness is polled (`systemctl is-system-running` says running or
 //!   degraded), never slept for; the box is killed by its PID 1 on drop (the
-//!   kernel ends every process of its pid namespace), and a `timeout` wrapper
-//!   bounds its life if the test process itself is killed;
+//!   kernel ends every process of its pid namespace), and also when the test
+//!   process dies without dropping it (unshare gets `PR_SET_PDEATHSIG`, its
+//!   `--kill-child` passes the kill on to the box's PID 1);
 //! - without unshare/nsenter/systemd/root the test is skipped with a reason,
 //!   and FAILS under `KMEMDBG_REQUIRE_REAL=1`.
 //!
@@ -61,8 +62,6 @@ use std::time::{Duration, Instant, SystemTime};
 /// The machine-wide lock every sd box holds for its whole life.
 pub const LOCK_PATH: &str = "/tmp/kmemdbg-sdbox.lock";
 const BOOT_LIMIT: Duration = Duration::from_secs(90);
-/// Upper bound of a box's life when the test process dies without dropping it.
-const LIFE_SECONDS: &str = "1800";
 /// Upper bound of one command run inside the box.
 const COMMAND_SECONDS: &str = "300";
 
@@ -72,8 +71,8 @@ static SERIAL: Mutex<()> = Mutex::new(());
 pub const DEFAULT_WATCHED: &[&str] = &[
     "/etc/systemd/system",
     "/etc/kamailio",
-    "/etc/default/kamailio",
-    "/etc/default/kamailio.d",
+    // Whole directories: kmemdbg keeps NAME.kmemdbg-orig beside each file it changes.
+    "/etc/default",
     "/etc/sysconfig",
     "/usr/lib/systemd/system/kamailio.service.d",
     "/usr/lib/systemd/system/service.d",
@@ -101,7 +100,7 @@ pub struct SdBox {
 
 /// Why a box cannot run here, or None when everything it needs is present.
 fn missing_prerequisite() -> Option<String> {
-    for prog in ["unshare", "nsenter", "timeout", "ip"] {
+    for prog in ["unshare", "nsenter", "timeout", "ip", "kill"] {
         if !crate::common::have_program(prog) {
             return Some(format!("{prog} (util-linux / coreutils / iproute2)"));
         }
@@ -186,15 +185,34 @@ impl SdBox {
                || mount -t tmpfs -o mode=2755 tmpfs /var/log/journal; fi; \
             mkdir -p /run/lock; hostname kmemdbg-sdbox; \
             exec /lib/systemd/systemd --system --log-target=null --show-status=no";
-        let mut cmd = Command::new("timeout");
-        cmd.args(["--signal=KILL", LIFE_SECONDS, "unshare", "--pid", "--fork"])
-            .args(["--kill-child", "--mount-proc", "--mount", "--uts", "--net"])
-            .args(["env", "container=other", "sh", "-c", script])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(err_file);
+        let mut cmd = Command::new("unshare");
+        cmd.args([
+            "--pid",
+            "--fork",
+            "--kill-child",
+            "--mount-proc",
+            "--mount",
+            "--uts",
+            "--net",
+        ])
+        .args(["env", "container=other", "sh", "-c", script])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(err_file);
         std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
-        let child = cmd.spawn().expect("spawn timeout/unshare");
+        // If the test process dies without dropping the box (killed, or a
+        // panic that aborts), the kernel kills unshare, whose --kill-child
+        // kills the box's PID 1, which ends the whole pid namespace.
+        // SAFETY: prctl is async-signal-safe; nothing else runs in pre_exec.
+        unsafe {
+            std::os::unix::process::CommandExt::pre_exec(&mut cmd, || {
+                if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        let child = cmd.spawn().expect("spawn unshare");
         let wrapper_pid = child.id();
         self.wrapper = Some(child);
         let start = Instant::now();
@@ -211,12 +229,10 @@ impl SdBox {
                 }
             }
             if self.pid == 0 {
-                // timeout -> unshare -> systemd (the namespace's PID 1).
-                if let Some(unshare) = children_of(wrapper_pid).first().copied() {
-                    if let Some(init) = children_of(unshare).first().copied() {
-                        if comm(init).as_deref() == Some("systemd") {
-                            self.pid = init;
-                        }
+                // unshare -> systemd (the namespace's PID 1).
+                if let Some(init) = children_of(wrapper_pid).first().copied() {
+                    if comm(init).as_deref() == Some("systemd") {
+                        self.pid = init;
                     }
                 }
             }
