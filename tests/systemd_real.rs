@@ -335,10 +335,12 @@ fn real_systemd_override_conf_and_a_later_dropin() {
 }
 
 /// Drop-ins of the same name in /run and /etc (systemd applies /etc's
-/// only), values from /etc/default/kamailio (-m, -M, CFGFILE), a cfg
-/// without ctl and cfg_rpc: convert and size find everything with no flag,
-/// sizes land in the EnvironmentFile, and the health check says which
-/// checks it could not make.
+/// only) and one in the top-level service.d that sorts after "kmemdbg.conf",
+/// values from /etc/default/kamailio (-m, -M, CFGFILE), a cfg without ctl
+/// and cfg_rpc: size, convert and restart find everything with no flag,
+/// sizes land in the EnvironmentFile, the health check says which checks it
+/// could not make, and a proxy that answered OPTIONS 200 before and 503
+/// after is rolled back.
 #[test]
 fn real_systemd_run_and_etc_dropins_environment_file_values_no_ctl() {
     let Some(mut b) = boot("real_systemd_run_and_etc_dropins_environment_file_values_no_ctl")
@@ -374,6 +376,11 @@ fn real_systemd_run_and_etc_dropins_environment_file_values_no_ctl() {
         .write(format!("{OWN_DIR}/50-site.conf"), &exec("FROM_ETC"));
     b.etc
         .write(format!("{OWN_DIR}/10-nice.conf"), "[Service]\nNice=1\n");
+    // The top-level service.d applies to every service; its name sorts after "kmemdbg.conf".
+    b.put(
+        "/run/systemd/system/service.d/zz-top.conf",
+        "[Service]\nNice=2\n",
+    );
     reload_restart(&b);
     let argv0: Vec<String> = [
         "/usr/sbin/kamailio",
@@ -419,8 +426,34 @@ fn real_systemd_run_and_etc_dropins_environment_file_values_no_ctl() {
     assert_eq!(running_argv(&b), want);
     assert_eq!(
         b.show("kamailio", "DropInPaths"),
-        format!("{OWN_DIR}/10-nice.conf {OWN_DIR}/50-site.conf {OWN_DIR}/kmemdbg.conf")
+        format!("{OWN_DIR}/10-nice.conf {OWN_DIR}/50-site.conf /run/systemd/system/service.d/zz-top.conf {OWN_DIR}/zzz-kmemdbg.conf")
     );
+    let (code, out, err) = b.kmemdbg(&["restart", "--dry-run"]);
+    assert_eq!(code, 0, "restart --dry-run with no flag:\n{out}\n{err}");
+    assert!(
+        out.contains("zzz-kmemdbg.conf (its name sorts after every other drop-in"),
+        "{out}"
+    );
+
+    // The proxy answered OPTIONS with 200 before; a cfg edited meanwhile
+    // makes the restarted one answer 503: not healthy, rolled back, exit 1.
+    let cfg = std::fs::read_to_string("/etc/kamailio/alt.cfg").expect("alt.cfg");
+    assert_eq!(cfg.matches("\nrequest_route {\n").count(), 1);
+    b.etc.write(
+        "/etc/kamailio/alt.cfg",
+        &cfg.replacen(
+            "\nrequest_route {\n",
+            "\nrequest_route {\n\tif (is_method(\"OPTIONS\")) { sl_send_reply(\"503\", \"Busy\"); exit; }\n",
+            1,
+        ),
+    );
+    let (code, out, err) = b.kmemdbg(&["restart", "--yes"]);
+    assert_eq!(code, 1, "a 200 -> 503 proxy is not healthy:\n{out}\n{err}");
+    assert!(
+        out.contains("answered 503; before the change the proxy answered 200"),
+        "{out}"
+    );
+    assert!(b.wait_active("kamailio", Duration::from_secs(30)));
 }
 
 /// The new main process lacks a planned option (the unit starts a wrapper
@@ -511,8 +544,28 @@ fn real_systemd_bad_units_are_refused_naming_file_and_line() {
         assert_eq!(ls(OWN_DIR), ["override.conf"], "{what}");
         assert_eq!(b.main_pid("kamailio"), pid, "{what}: the proxy was touched");
     }
+    // The unit would start another cfg than the running proxy loads: no guess.
+    b.etc.write(
+        &override_path,
+        "[Service]\nEnvironment=CFGFILE=/etc/kamailio/other.cfg\n",
+    );
+    b.ok(&["systemctl", "daemon-reload"]);
+    let (code, out, err) = b.kmemdbg(&["convert", "--yes"]);
+    assert_eq!(code, 2, "{out}\n{err}");
+    assert!(
+        err.contains("cannot tell for certain which cfg")
+            && err.contains(&format!("{DEBIAN_CFG} (-f of the running PID"))
+            && err.contains(
+                "/etc/kamailio/other.cfg (what systemd unit kamailio.service would start)"
+            ),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(DEBIAN_CFG).expect("cfg"), cfg0);
     b.etc.remove(OWN_DIR);
     b.ok(&["systemctl", "daemon-reload"]);
+    let (code, _, err) = b.kmemdbg(&["restart", "--service", "nosuch", "--yes"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no service nosuch"), "{err}");
 
     // Masked (in /run: the box's own), then a template unit.
     b.ok(&["systemctl", "mask", "--runtime", "kamailio"]);
