@@ -25,17 +25,19 @@ A sipp scenario file of your own is a class too (a path, or a name ending in .xm
 [expires]. REGISTER and SUBSCRIBE ask for Expires = half of --settle, so that what they create \
 expires while kmemdbg waits (a registrar whose min_expires is longer keeps them longer: lower it \
 on the test box).\n\n\
-Snapshots: with --log, --journal or --stderr, a shm dump read from the log (fragment counts and \
-bytes per allocation site; the proxy needs -x qm on a DBG_SR_MEMORY build). Without a log, or \
-when the dump does not arrive, `mod.stats all shm` over the ctl socket (kex module): bytes per \
-module only, and the report says so.\n\n\
+Snapshots: with --log, --journal or --stderr, a shm dump read from the log, as `kmemdbg dump` \
+takes it (fragment counts and bytes per allocation site; the proxy needs -x qm on a DBG_SR_MEMORY \
+build): a summary when the proxy prints one (memlog <= debug; mem_summary is set for it and put \
+back), else the shm status over RPC. Without a log, or when the dump does not arrive, \
+`mod.stats all shm` over the ctl socket (kex module): bytes per module: function(line), no \
+fragment counts, and the report says so.\n\n\
 Result, per class: each site that grew, with fragments (where counted), bytes and bytes per \
 request. Growth that went back by the end of the settle time is \"held by design\"; the rest \
 are leak candidates, listed first.\n\n\
 Safety: traffic goes only to an address of this box unless --allow-remote; requests, rate and \
 the whole run (--max-time) are bounded; Ctrl-C stops sipp and ends the run with what was \
-measured; kmemdbg changes no setting of the proxy (mem_summary and memlog are read before and \
-after to show it); after each class the proxy must answer SIP OPTIONS, and the report says \
+measured; the proxy's settings are as they were (a summary's mem_summary is put back, also on \
+Ctrl-C; mem_summary and memlog are read before and after to show it); after each class the proxy must answer SIP OPTIONS, and the report says \
 after which class it stopped answering.",
     after_help = "Exit status: 0 every class ran; 1 stopped early (Ctrl-C, --max-time, the proxy \
 stopped answering, a snapshot or sipp failed: said which); 2 error (bad option, remote target \

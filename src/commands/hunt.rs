@@ -139,8 +139,13 @@ fn progress(e: &Event<'_>) {
             up_to.as_secs()
         ),
         Event::Done { result } => eprintln!(
-            "kmemdbg: {}: {} site(s) grew, {} leak candidate(s)",
+            "kmemdbg: {}: {} requests{}; {} site(s) grew, {} leak candidate(s)",
             result.class,
+            result.requests,
+            match (result.answered, result.failed) {
+                (Some(a), Some(f)) => format!(" ({a} completed, {f} failed)"),
+                _ => String::new(),
+            },
             result.growth.len(),
             result.growth.iter().filter(|g| !g.held).count()
         ),
@@ -160,7 +165,7 @@ pub fn render_text(o: &Outcome) -> String {
         if o.counts {
             " (fragment counts and bytes per site)"
         } else {
-            " (bytes per module only: no fragment counts)"
+            " (bytes per allocation site only: no fragment counts)"
         }
     );
     for n in &o.notes {
@@ -188,7 +193,7 @@ pub fn render_text(o: &Outcome) -> String {
     match &o.stop {
         None => {}
         Some(Stop::Interrupted { during }) => {
-            s.push_str(&format!("stopped by a signal during class {during}\n"))
+            s.push_str(&format!("stopped by a signal during {during}\n"))
         }
         Some(Stop::NotAnswering { after }) => s.push_str(&format!(
             "THE PROXY STOPPED ANSWERING SIP OPTIONS after class {after}\n"
@@ -250,7 +255,7 @@ fn class_text(c: &ClassResult, counts: bool) -> String {
     if counts {
         s.push_str("   verdict      fragments        bytes   per request  site\n");
     } else {
-        s.push_str("   verdict           bytes   per request  module\n");
+        s.push_str("   verdict           bytes   per request  site\n");
     }
     for g in c.growth.iter().take(TEXT_SITES) {
         let verdict = if g.held { "held" } else { "LEAK?" };

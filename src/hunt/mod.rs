@@ -6,9 +6,10 @@
 //! rank the growth ([`verdict`]). The third snapshot is the next class's
 //! first. Bounds and the target check come first ([`plan`]).
 //!
-//! It sends traffic only to the target it was given, changes no setting of
-//! the proxy (it reads `mem_summary` and `memlog` before and after, to show
-//! they are as they were), stops at a Ctrl-C (sipp with it), at the time
+//! It sends traffic only to the target it was given, leaves the proxy's
+//! settings as they were (only capture's summary dump switches
+//! `mem_summary`, and its guard puts it back; `mem_summary` and `memlog` are
+//! read before and after, to show it), stops at a Ctrl-C (sipp with it), at the time
 //! budget, or when the proxy stops answering SIP OPTIONS, and says which.
 //! Never prints (progress goes to the caller as [`Event`]s).
 
@@ -85,7 +86,7 @@ pub enum Stop {
 #[derive(Debug, Clone, Serialize)]
 pub struct Outcome {
     pub target: String,
-    /// `dump` (fragment counts) or `mod.stats` (bytes only).
+    /// `summary dump`, `status dump` (fragment counts) or `mod.stats` (bytes only).
     pub route: &'static str,
     pub counts: bool,
     pub classes: Vec<ClassResult>,
@@ -144,9 +145,25 @@ pub fn run(opts: &Options, on_event: &mut dyn FnMut(Event<'_>)) -> Result<Outcom
     });
     let mut before = match snap::take(&route, &kamcmd) {
         Ok(t) => t,
+        Err(_) if crate::interrupt::requested() => {
+            return Ok(Outcome {
+                target: opts.target.to_string(),
+                route: route.name(),
+                counts: false,
+                classes: Vec::new(),
+                not_run: opts.classes.iter().map(|c| c.name.clone()).collect(),
+                stop: Some(Stop::Interrupted {
+                    during: "the first snapshot".into(),
+                }),
+                answering: answers(opts.target),
+                settings_before,
+                settings_after: settings(&kamcmd),
+                notes,
+            })
+        }
         Err(e) if route.has_counts() => {
             let n = format!(
-                "no dump from the log ({e:#}); using mod.stats instead: bytes per module, no fragment counts"
+                "no dump from the log ({e:#}); using mod.stats instead: bytes per module: function(line), no fragment counts"
             );
             on_event(Event::Note(&n));
             notes.push(n);
@@ -168,7 +185,7 @@ pub fn run(opts: &Options, on_event: &mut dyn FnMut(Event<'_>)) -> Result<Outcom
     }
     if !route.has_counts() && !notes.iter().any(|n| n.contains("mod.stats")) {
         notes.push(
-            "snapshots by mod.stats (no log given): bytes per module, no fragment counts; \
+            "snapshots by mod.stats (no log given): bytes per module: function(line), no fragment counts; \
              give --log, --journal or --stderr for counts per allocation site"
                 .to_string(),
         );
@@ -197,7 +214,7 @@ pub fn run(opts: &Options, on_event: &mut dyn FnMut(Event<'_>)) -> Result<Outcom
                 before = after;
                 if crate::interrupt::requested() {
                     stop = Some(Stop::Interrupted {
-                        during: class.name.clone(),
+                        during: format!("class {}", class.name),
                     });
                 } else if !answers(opts.target) {
                     stop = Some(Stop::NotAnswering {
@@ -205,9 +222,12 @@ pub fn run(opts: &Options, on_event: &mut dyn FnMut(Event<'_>)) -> Result<Outcom
                     });
                 }
             }
-            Err(e) if e.downcast_ref::<crate::runner::Interrupted>().is_some() => {
+            Err(e)
+                if e.downcast_ref::<crate::runner::Interrupted>().is_some()
+                    || crate::interrupt::requested() =>
+            {
                 stop = Some(Stop::Interrupted {
-                    during: class.name.clone(),
+                    during: format!("class {}", class.name),
                 });
             }
             Err(e) => {
@@ -229,8 +249,12 @@ pub fn run(opts: &Options, on_event: &mut dyn FnMut(Event<'_>)) -> Result<Outcom
     let answering = answers(opts.target);
     Ok(Outcome {
         target: opts.target.to_string(),
-        route: route.name(),
-        counts: route.has_counts(),
+        route: if before.kind.is_empty() {
+            route.name()
+        } else {
+            before.kind
+        },
+        counts: before.sites.values().any(|c| c.count.is_some()),
         classes: results,
         not_run,
         stop,

@@ -1,16 +1,20 @@
-//! One snapshot of the proxy's shared memory, by one of two routes:
+//! One snapshot of the proxy's shared memory, by one of two routes, both
+//! `kmemdbg dump`'s own ([`crate::capture`]):
 //!
-//! - a dump ([`Route::Dump`]): `kmemdbg dump`'s capture (the shm dump over
-//!   RPC, read from the log), summed per allocation site by
-//!   [`crate::dump`]: fragment counts and bytes;
+//! - a dump ([`Route::Dump`]), read from the log and summed per allocation
+//!   site by [`crate::dump`]: fragment counts and bytes. A summary (capture's
+//!   `mem_summary` 12 + SIGUSR1, `mem_summary` put back by its guard, also on
+//!   Ctrl-C) when the proxy prints one (memlog <= debug), else the shm status
+//!   over RPC when the log can carry it;
 //! - `mod.stats all shm` ([`Route::ModStats`], the `kex` module): no log at
-//!   all, bytes per module only (no counts: never invented).
+//!   all, bytes per `module: function(line)`; counts only where Kamailio
+//!   itself gives them (`mod.mem_statsx`), never invented.
 //!
-//! Both only read the proxy (a dump snapshot leaves out what the trigger
-//! itself allocates, see [`is_trigger_artefact`]): the shm dump trigger resets itself, and no
-//! setting is changed here. Never prints.
+//! Both only read the proxy, apart from capture's own `mem_summary` switch,
+//! which it puts back. A dump snapshot leaves out what the trigger itself
+//! allocates (see [`is_trigger_artefact`]). Never prints.
 
-use crate::capture::{self, source::SourceInfo, PkgSelection};
+use crate::capture::{self, route, source::SourceInfo, PkgSelection};
 use crate::dump::{aggregate_text, Pool};
 use crate::kamcmd::Kamcmd;
 use anyhow::{bail, Context, Result};
@@ -26,7 +30,7 @@ pub enum Route {
         source: SourceInfo,
         timeout: Duration,
     },
-    /// `mod.stats all shm` over RPC (bytes per module).
+    /// `mod.stats all shm` over RPC (bytes per `module: function(line)`).
     ModStats,
 }
 
@@ -63,9 +67,8 @@ fn by_dump(source: &SourceInfo, timeout: Duration, kamcmd: &Kamcmd) -> Result<Ta
         source: source.clone(),
         poke: None,
         timeout,
-        // a tally needs every fragment, as before routes were chosen
-        full: true,
-        summary: false,
+        full: false,
+        summary: prints_summary(kamcmd),
     };
     let mut lines = Vec::new();
     let outcome = capture::capture(&opts, &mut lines, &mut |_| {})?;
@@ -91,7 +94,14 @@ fn by_dump(source: &SourceInfo, timeout: Duration, kamcmd: &Kamcmd) -> Result<Ta
         .rev()
         .find(|s| s.pool == Some(Pool::Shm) && s.complete)
         .with_context(|| format!("the {source} held no complete shm dump after the trigger"))?;
-    let mut t = Tally::default();
+    let mut t = Tally {
+        kind: if outcome.requests.iter().any(|r| r.summary) {
+            "summary dump"
+        } else {
+            "status dump"
+        },
+        ..Tally::default()
+    };
     for s in snap
         .sites
         .iter()
@@ -115,28 +125,38 @@ pub const ARTEFACT_NOTE: &str = "sites in core/cfg/cfg_struct.c are left out: th
      itself (cfg.set_now_int) allocates there, whatever the traffic";
 
 fn by_mod_stats(kamcmd: &Kamcmd) -> Result<Tally> {
-    let text = kamcmd
-        .call(&["mod.stats", "all", "shm"])
-        .context("mod.stats needs the kex module (loadmodule \"kex.so\")")?;
-    let mods = crate::kamcmd::records::parse_mod_stats(&text);
-    if mods.is_empty() {
-        bail!(
-            "mod.stats all shm over {} answered no module totals: {:?}",
-            kamcmd.socket,
-            text.chars().take(200).collect::<String>()
+    let snap = route::mod_stats(kamcmd, None, None)?.snapshot;
+    let shm = snap
+        .section("shm")
+        .filter(|s| !s.sites.is_empty())
+        .with_context(|| {
+            format!(
+                "mod.stats all shm over {} listed no allocation site",
+                kamcmd.socket
+            )
+        })?;
+    let mut t = Tally {
+        kind: "mod.stats",
+        ..Tally::default()
+    };
+    for site in &shm.sites {
+        t.add(
+            &site.name(),
+            site.count,
+            u64::try_from(site.bytes).unwrap_or(0),
         );
-    }
-    let mut t = Tally::default();
-    for m in mods {
-        t.add(&m.module, None, m.bytes);
     }
     Ok(t)
 }
 
+/// The proxy prints a summary on SIGUSR1 (memlog <= debug): the compact
+/// dump with counts, which capture then asks for.
+fn prints_summary(kamcmd: &Kamcmd) -> bool {
+    let s = capture::trigger::settings(kamcmd);
+    matches!((s.memlog, s.debug), (Some(m), Some(d)) if m <= d)
+}
+
 /// Shared memory in use (`core.shmmem` real_used), to see when it is back.
 pub fn shm_in_use(kamcmd: &Kamcmd) -> Result<u64> {
-    let text = kamcmd.call(&["core.shmmem"])?;
-    crate::kamcmd::records::parse_shmmem(&text)
-        .map(|s| s.real_used_bytes)
-        .with_context(|| format!("core.shmmem answered {:?}", text.trim()))
+    Ok(route::shm_counters(kamcmd)?.real_used_bytes)
 }

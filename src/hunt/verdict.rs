@@ -24,6 +24,8 @@ pub struct Cell {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Tally {
     pub sites: BTreeMap<String, Cell>,
+    /// How it was taken (`summary dump`, `status dump`, `mod.stats`), for the report.
+    pub kind: &'static str,
 }
 
 impl Tally {
