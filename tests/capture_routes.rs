@@ -341,3 +341,24 @@ fn analyze_and_diff_mark_dumps_with_lost_lines() {
         "{text}"
     );
 }
+
+/// Debian's binary has DBG_SR_MEMORY: inspect points at the route that
+/// needs no change (mod.stats) before -x qm and memlog.
+#[test]
+fn real_inspect_points_a_dbg_sr_memory_build_to_mod_stats_first() {
+    let Some(bin) = debian_kamailio("real_inspect_points_a_dbg_sr_memory_build_to_mod_stats_first")
+    else {
+        return;
+    };
+    let (code, out, err) = run_kmemdbg(&["inspect", "--binary", bin.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let next = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("next:"))
+        .unwrap_or_else(|| panic!("no next step: {out}"));
+    let mod_stats = next
+        .find("kmemdbg dump --mod-stats")
+        .expect("mod.stats route");
+    let qm = next.find("-x qm").expect("-x qm route");
+    assert!(mod_stats < qm, "{next}");
+}
