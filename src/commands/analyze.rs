@@ -133,6 +133,8 @@ pub struct AnalyzeReport {
     /// Known leak fixes of each dump's largest sites, when the version is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_fixes: Option<crate::commands::fixes::KnownReport>,
+    /// Inputs whose log dropped lines (dumps in them are incomplete).
+    pub lost: Vec<super::lost_view::LostFile>,
 }
 
 #[derive(Serialize)]
@@ -450,6 +452,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
         return super::modstats_view::analyze(&args.files, args.top, args.json);
     }
     let inputs = load(&args.files)?;
+    let lost = super::lost_view::scan(&args.files);
     let pool = args.pool;
     let chosen = select(&inputs, pool, args.pid)?;
     let by = args.by;
@@ -500,11 +503,13 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
                 })
                 .collect(),
             known_fixes,
+            lost,
         };
         crate::commands::print_json(&report)?;
         return Ok(status);
     }
-    let mut o = render_text(&inputs, &chosen, by, args.top, args.pid);
+    let mut o = super::lost_view::render(&lost);
+    o.push_str(&render_text(&inputs, &chosen, by, args.top, args.pid));
     o.push_str(&render_rpc(&inputs, &verdicts, args.top));
     if let (Some(r), Some(k)) = (&known_fixes, &known) {
         crate::commands::fixes::render_known(&mut o, r, &k.data);
@@ -633,6 +638,17 @@ past the fragment before it; report these lines with the Kamailio version and mo
                 o,
                 "  {} per-allocation qm_malloc/qm_free lines skipped (memdbg <= debug logs every allocation; keep memdbg above debug)",
                 thousands(l.alloc_debug_lines)
+            );
+        }
+        if l.rpc_lines > 0 {
+            let r = &i.log.rpc;
+            let _ = writeln!(
+                o,
+                "  {} lines of pasted RPC answers: {} pool figure(s), {} mod.stats block(s), {} process(es) named",
+                thousands(l.rpc_lines),
+                r.pools.len(),
+                r.modules.len(),
+                r.processes.len()
             );
         }
         if l.unreadable_lines > 0 {
@@ -850,12 +866,48 @@ paste `kamcmd pkg.stats` and `kamcmd core.shmmem` (or run `kmemdbg watch`) to se
             }
         }
     }
+    // many healthy processes (pkg.stats of a busy proxy) in one line each file
+    let ok_pkg =
+        |v: &FileVerdict| !v.dump && v.verdict.kind == Kind::Ok && v.verdict.pool == Pool::Pkg;
+    let mut grouped: Vec<String> = Vec::new();
+    for i in inputs {
+        let file = i.path.display().to_string();
+        let oks: Vec<&FileVerdict> = verdicts
+            .iter()
+            .filter(|v| v.file == file && ok_pkg(v))
+            .collect();
+        if oks.len() > 3 {
+            let top = oks
+                .iter()
+                .max_by(|a, b| {
+                    let share = |v: &FileVerdict| v.verdict.use_share.unwrap_or(0.0);
+                    share(a).total_cmp(&share(b))
+                })
+                .map(|v| v.verdict.text.clone())
+                .unwrap_or_default();
+            grouped.push(format!(
+                "  {file}: pkg of {} processes ok; the fullest: {top}",
+                oks.len()
+            ));
+        }
+    }
     let shown: Vec<&FileVerdict> = verdicts
         .iter()
         .filter(|v| !(v.dump && v.verdict.kind == Kind::Ok))
+        .filter(|v| {
+            !(ok_pkg(v)
+                && verdicts
+                    .iter()
+                    .filter(|w| w.file == v.file && ok_pkg(w))
+                    .count()
+                    > 3)
+        })
         .collect();
-    if !shown.is_empty() {
+    if !shown.is_empty() || !grouped.is_empty() {
         o.push_str("\nverdicts:\n");
+        for g in &grouped {
+            let _ = writeln!(o, "{g}");
+        }
         for v in shown {
             let _ = writeln!(o, "  {}:{}: {}", v.file, v.verdict.line, v.verdict.text);
             for n in &v.verdict.next {
