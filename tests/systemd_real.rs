@@ -503,7 +503,9 @@ fn real_systemd_rollback_when_the_new_process_lacks_a_planned_option() {
     assert!(!ls("/etc/kamailio").iter().any(|n| n.contains("kmemdbg")));
 }
 
-/// Bad input: nothing changes, exit 2, the error names the file and line.
+/// Bad input: nothing changes, exit 2, the error names the file and line
+/// (or lists what was found when a guess would not be certain). With no
+/// proxy running, the unit alone says what would run.
 #[test]
 fn real_systemd_bad_units_are_refused_naming_file_and_line() {
     let Some(mut b) = boot("real_systemd_bad_units_are_refused_naming_file_and_line") else {
@@ -598,4 +600,37 @@ fn real_systemd_bad_units_are_refused_naming_file_and_line() {
     );
     b.ok(&["kill", &k2]);
     assert_eq!(std::fs::read(DEBIAN_CFG).expect("cfg"), cfg0);
+
+    // Nothing runs: the unit and its environment still say what would run.
+    b.ok(&["systemctl", "stop", "kamailio"]);
+    let (code, out, err) = b.kmemdbg(&["convert", "--check"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(out.contains("restart  PENDING"), "{out}");
+    assert_eq!(std::fs::read(DEBIAN_CFG).expect("cfg"), cfg0);
+}
+
+/// A guard whose process "dies" before restoring (the guard is leaked):
+/// its persisted record lets the next one put every byte back.
+#[test]
+fn etc_guard_record_survives_a_killed_test() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("etc");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    std::fs::write(root.join("a.conf"), "a=1\n").expect("write");
+    let record = dir.path().join("pending.json");
+    let mut g = sdbox::EtcGuard::persisted(&record);
+    g.watch(&root);
+    g.write(root.join("a.conf"), "changed\n");
+    g.write(root.join("d/new.conf"), "new\n");
+    std::mem::forget(g);
+    assert!(record.exists());
+    let touched = sdbox::EtcGuard::recover(&record);
+    assert_eq!(touched.len(), 3, "{touched:?}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("a.conf")).expect("a"),
+        "a=1\n"
+    );
+    assert!(!root.join("d").exists());
+    assert!(!record.exists());
+    assert!(sdbox::EtcGuard::recover(&record).is_empty());
 }
