@@ -190,6 +190,7 @@ fn real_systemd_plain_unit_convert_check_dump_from_journald_revert() {
         out.contains(&format!("cfg:      {DEBIAN_CFG} (-f of the running PID")),
         "{out}"
     );
+    assert!(out.contains(", as planned: dumps print"), "{out}");
     // What the proxy runs with, asked over RPC by kamcmd (not by kmemdbg).
     assert!(kamcmd_int(&b, "memlog") <= kamcmd_int(&b, "debug"));
     assert_ne!(std::fs::read(DEBIAN_CFG).expect("cfg"), cfg0);

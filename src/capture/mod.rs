@@ -854,8 +854,7 @@ impl Session<'_> {
         false
     }
 
-    /// A drop report about this proxy: journald's for its unit, imuxsock's
-    /// for one of its PIDs, any imjournal one.
+    /// A drop report about this proxy: journald's for its unit, any of rsyslog's.
     fn drop_is_ours(&self, d: &loss::Drop) -> bool {
         match d.by.as_str() {
             "journald" => match (&self.unit, &d.of) {
@@ -863,10 +862,8 @@ impl Session<'_> {
                 (None, Some(of)) => of.starts_with("kamailio"),
                 _ => false,
             },
-            "rsyslog imuxsock" => match (&d.of, &self.proxy_pids) {
-                (Some(pid), Some(ps)) => pid.parse().is_ok_and(|p: u32| ps.contains(&p)),
-                _ => true,
-            },
+            // imuxsock names the PID it saw, which is journald's own when
+            // journald forwards; any drop while a dump passes counts.
             _ => true,
         }
     }
@@ -877,10 +874,11 @@ impl Session<'_> {
             .is_some_and(|t| t.elapsed() < Duration::from_secs(1))
     }
 
-    /// journald reports dropped lines only when the unit's next line of the
-    /// same priority arrives after the interval: waits for the interval to
-    /// end (when it is short), makes the proxy print a 5-line short shm
-    /// status at the same ALERT priority, and reads the report.
+    /// journald (rsyslog's imuxsock alike) reports dropped lines only when
+    /// the unit's (the PID's) next line of the same priority arrives after
+    /// the interval: waits for the interval to end (when it is short), makes
+    /// the proxy print a 5-line short shm status at the same ALERT priority
+    /// from the same process, and reads the report.
     fn collect_journald_drops(
         &mut self,
         k: &Kamcmd,
@@ -889,20 +887,28 @@ impl Session<'_> {
         reqs: &mut [Request],
         notes: &mut Vec<String>,
     ) -> Result<()> {
-        let (Some(unit), Some(interval)) = (self.unit.clone(), choice.budget.interval) else {
+        let Some(interval) = choice.budget.interval else {
             return Ok(());
         };
-        if choice.budget.sink != "journald" {
+        let sink = choice.budget.sink.clone();
+        if sink != "journald" && !sink.starts_with("rsyslog") {
             return Ok(());
         }
         if interval > Duration::from_secs(60) {
-            notes.push(format!("journald reports how many lines it dropped only after its {:.0}s interval: later, see `journalctl -u {unit} MESSAGE_ID={}`", interval.as_secs_f64(), loss::JOURNALD_DROPPED_MESSAGE_ID));
+            let later = match &self.unit {
+                Some(unit) if sink == "journald" => format!(
+                    "see `journalctl -u {unit} MESSAGE_ID={}`",
+                    loss::JOURNALD_DROPPED_MESSAGE_ID
+                ),
+                _ => "look for `messages lost due to rate-limiting` in the log".to_string(),
+            };
+            notes.push(format!("{sink} reports how many lines it dropped only after its {:.0}s interval: later, {later}", interval.as_secs_f64()));
             return Ok(());
         }
         let wait =
             (started + interval + Duration::from_secs(1)).saturating_duration_since(Instant::now());
         notes.push(format!(
-            "waited {:.0}s for journald's {:.0}s rate-limit interval to end, so that it reports how many lines it dropped",
+            "waited {:.0}s for the end of {sink}'s {:.0}s rate-limit interval, so that it reports how many lines it dropped",
             wait.as_secs_f64(),
             interval.as_secs_f64()
         ));
@@ -919,7 +925,7 @@ impl Session<'_> {
             g.restore()?;
         }
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && !self.loss.reports.iter().any(|d| d.by == "journald") {
+        while Instant::now() < deadline && !self.loss.reports.iter().any(|d| d.lines.is_some()) {
             std::thread::sleep(self.poll_every);
             self.pump()?;
             self.drain(reqs, None);

@@ -110,6 +110,8 @@ pub struct Prepared {
     /// The cfg the proxy loads, and how kmemdbg knows.
     pub cfg: PathBuf,
     pub cfg_source: String,
+    /// (memlog, debug) the converted proxy must run with, when the cfg decides them.
+    pub planned_log: Option<(i64, i64)>,
     pub build: BuildInfo,
     pub verdict: Verdict,
     pub steps: Vec<Step>,
@@ -167,16 +169,18 @@ fn option_pairs(opts: &[String]) -> Vec<(char, String)> {
     out
 }
 
+/// What [`plan_cfg`] returns: the file changes, one line for the report,
+/// the planned (memlog, debug).
+pub type CfgStep = (Vec<FileChange>, String, Option<(i64, i64)>);
+
 /// The cfg step: [`crate::cfg::plan`] evaluated with the service's own
 /// `-A` defines and `-d`/`--debug`, as file changes the guided restart
-/// writes (and puts back on a failed restart). Returns the changes and
-/// one line for the report.
-pub fn plan_cfg(
-    cfg: &Path,
-    command: &[String],
-    binary: &Path,
-) -> Result<(Vec<FileChange>, String)> {
+/// writes (and puts back on a failed restart). Returns the changes, one
+/// line for the report, and the (memlog, debug) the proxy will run with
+/// when the cfg alone decides them (no `-d` on the command line).
+pub fn plan_cfg(cfg: &Path, command: &[String], binary: &Path) -> Result<CfgStep> {
     let facts = crate::cfg::argv::parse_argv(command);
+    let cfg_decides = facts.debug.is_none();
     let opts = crate::cfg::Options {
         defines: facts.defines,
         goals: crate::cfg::Goals::default(),
@@ -206,7 +210,20 @@ pub fn plan_cfg(
     if lines.is_empty() {
         lines.push("memlog <= debug already".into());
     }
-    Ok((changes, lines.join("; ")))
+    let after = |p: crate::cfg::Param| {
+        plan.after
+            .iter()
+            .find(|e| e.param == p)
+            .and_then(|e| e.value.as_int())
+    };
+    let planned = match (
+        after(crate::cfg::Param::Memlog),
+        after(crate::cfg::Param::Debug),
+    ) {
+        (Some(m), Some(d)) if cfg_decides => Some((m, d)),
+        _ => None,
+    };
+    Ok((changes, lines.join("; "), planned))
 }
 
 /// Finds the setup, inspects the binary and plans every step. Changes nothing.
@@ -340,7 +357,7 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
             );
         }
     }
-    let (cfg_changes, cfg_detail) = plan_cfg(&cfg, &setup.command(), &binary)
+    let (cfg_changes, cfg_detail, planned_log) = plan_cfg(&cfg, &setup.command(), &binary)
         .with_context(|| format!("planning the cfg step for {}", cfg.display()))?;
     steps.push(step(
         "cfg",
@@ -432,6 +449,7 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
         setup,
         cfg,
         cfg_source,
+        planned_log,
         build,
         verdict,
         steps,
@@ -667,7 +685,11 @@ pub fn execute(
         "restart: {}",
         p.restart_reason.clone().unwrap_or_default()
     ));
-    let outcome = restart::execute(&p.setup, &new_setup, &changes, &req.restart, events)?;
+    let opts = restart::Options {
+        planned_log: p.planned_log,
+        ..req.restart.clone()
+    };
+    let outcome = restart::execute(&p.setup, &new_setup, &changes, &opts, events)?;
     let ok = outcome.ok();
     for name in ["cfg", "runtime", "restart"] {
         if let Some(s) = report.steps.iter_mut().find(|s| s.name == name) {

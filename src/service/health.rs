@@ -63,6 +63,8 @@ pub struct Probe<'a> {
     pub baseline_sip: Option<u16>,
     /// Dumps were planned: memlog <= debug must hold in the running proxy.
     pub expect_dumps: bool,
+    /// The (memlog, debug) the cfg plans, when known: they must be these.
+    pub planned_log: Option<(i64, i64)>,
 }
 
 /// The options of `command` that a restart plans and the new main process
@@ -245,9 +247,21 @@ pub fn check(probe: &Probe<'_>, timeout: Duration) -> Health {
                 }
                 if probe.expect_dumps {
                     match (k.cfg_get_int("core", "memlog"), k.cfg_get_int("core", "debug")) {
-                        (Ok(m), Ok(d)) if m <= d => h
-                            .passed
-                            .push(format!("cfg.get core: memlog={m} <= debug={d}: dumps print")),
+                        (Ok(m), Ok(d)) if probe.planned_log.is_some_and(|p| p != (m, d)) => {
+                            let (pm, pd) = probe.planned_log.unwrap_or_default();
+                            h.problems.push(format!(
+                                "cfg.get core over {sock}: memlog={m} debug={d}, but the planned cfg sets memlog={pm} debug={pd}: the proxy does not run the planned cfg"
+                            ));
+                            return h;
+                        }
+                        (Ok(m), Ok(d)) if m <= d => h.passed.push(format!(
+                            "cfg.get core: memlog={m} <= debug={d}{}: dumps print",
+                            if probe.planned_log.is_some() {
+                                ", as planned"
+                            } else {
+                                ""
+                            }
+                        )),
                         (Ok(m), Ok(d)) => {
                             h.problems.push(format!(
                                 "cfg.get core over {sock}: memlog={m} > debug={d}: the proxy does not run the planned cfg (memlog <= debug), dumps would not print"

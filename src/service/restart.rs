@@ -72,6 +72,8 @@ pub struct Options {
     pub preflight_timeout: Duration,
     /// The new setup must print dumps: memlog <= debug over RPC (convert).
     pub expect_dumps: bool,
+    /// The (memlog, debug) the new setup's cfg plans, checked over RPC.
+    pub planned_log: Option<(i64, i64)>,
 }
 
 impl Default for Options {
@@ -80,6 +82,7 @@ impl Default for Options {
             timeout: Duration::from_secs(30),
             preflight_timeout: Duration::from_secs(60),
             expect_dumps: false,
+            planned_log: None,
         }
     }
 }
@@ -452,6 +455,7 @@ fn check_health(setup: &Setup, old: &Setup, opts: &Options, baseline: Option<u16
             expect: &expect,
             baseline_sip: baseline,
             expect_dumps: is_new && opts.expect_dumps,
+            planned_log: if is_new { opts.planned_log } else { None },
         },
         opts.timeout,
     )

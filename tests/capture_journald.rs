@@ -1,0 +1,344 @@
+//! `kmemdbg dump` where the log has limits, on a real systemd and journald
+//! (an sd box, `tests/support/sdbox.rs`): Debian's kamailio.service running
+//! the registrar cfg with `-x qm` (a drop-in), 6000 AoRs registered over UDP
+//! on the box's loopback by sipp. The default dump takes the summary (a
+//! fragment list of over 100,000 lines would not pass journald's rate
+//! limit) and accounts for every contact; `--full` is complete or LOST with
+//! journald's own count; mod.stats snapshots around 1000 more registrations
+//! rank usrloc first. A second box runs rsyslog (only there) with an
+//! imuxsock limit, hit and reported.
+
+mod common;
+#[path = "support/json_doc.rs"]
+mod json_doc;
+#[path = "support/sdbox.rs"]
+mod sdbox;
+
+use sdbox::SdBox;
+use std::time::Duration;
+
+const CTL: &str = "unix:/run/kamailio/kamailio_ctl";
+const DIR: &str = "/run/kmemdbg-test";
+const DROPIN: &str = "/etc/systemd/system/kamailio.service.d/zz-kmemdbg-capture.conf";
+
+fn registrar_cfg() -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/capture/registrar.cfg"),
+    )
+    .expect("registrar.cfg")
+}
+
+fn scenario() -> String {
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/fixtures/sipp/register-distinct-aor.xml"),
+    )
+    .expect("scenario")
+}
+
+/// Boots a box whose kamailio.service runs the registrar with q_malloc.
+fn registrar_box(test: &str) -> Option<SdBox> {
+    if !common::require_real(
+        test,
+        "sipp (apt-get install sip-tester)",
+        common::have_program("sipp"),
+    ) {
+        return None;
+    }
+    let mut b = SdBox::boot(test)?;
+    b.put(&format!("{DIR}/registrar.cfg"), &registrar_cfg());
+    b.put(&format!("{DIR}/reg.xml"), &scenario());
+    b.ok(&["chmod", "755", DIR]);
+    b.etc.write(
+        DROPIN,
+        &format!("[Service]\nExecStart=\nExecStart=/usr/sbin/kamailio -P /run/kamailio/kamailio.pid -f {DIR}/registrar.cfg -m 128 -M 8 -x qm\n"),
+    );
+    b.ok(&["systemctl", "daemon-reload"]);
+    b.ok(&["systemctl", "restart", "kamailio"]);
+    assert!(
+        b.wait_active("kamailio", Duration::from_secs(60)),
+        "{}",
+        b.journal("kamailio")
+    );
+    let up = common::wait_for(Duration::from_secs(20), || {
+        b.run(&["kamcmd", "-s", CTL, "core.psx"]).code == 0
+    });
+    assert!(up, "no ctl socket: {}", b.journal("kamailio"));
+    Some(b)
+}
+
+/// `n` REGISTERs for PREFIX1..PREFIXn from inside the box (bounded: -m, -timeout).
+fn register(b: &SdBox, prefix: &str, n: u32) {
+    let o = b.run(&[
+        "sipp",
+        "-sf",
+        &format!("{DIR}/reg.xml"),
+        "-key",
+        "aor",
+        prefix,
+        "-m",
+        &n.to_string(),
+        "-r",
+        "3000",
+        "-timeout",
+        "90s",
+        "-nostdin",
+        "-i",
+        "127.0.0.1",
+        "127.0.0.1:5060",
+    ]);
+    assert_eq!(o.code, 0, "sipp: {}\n{}", o.stdout, o.stderr);
+}
+
+fn kamcmd(b: &SdBox, args: &[&str]) -> String {
+    let mut all = vec!["kamcmd", "-s", CTL];
+    all.extend_from_slice(args);
+    b.ok(&all)
+}
+
+fn registered_users(b: &SdBox) -> u64 {
+    let t = kamcmd(b, &["stats.get_statistics", "all"]);
+    t.lines()
+        .find(|l| l.trim_start().starts_with("usrloc:registered_users ="))
+        .and_then(|l| l.split('=').nth(1))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no usrloc:registered_users in {t:?}"))
+}
+
+/// `count=` of the summary line for `site` in a captured dump.
+fn summary_count(text: &str, site: &str) -> u64 {
+    let line = text
+        .lines()
+        .find(|l| l.contains(site) && l.contains("count="))
+        .unwrap_or_else(|| panic!("no summary line for {site}"));
+    line.split("count=")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count in {line}"))
+}
+
+fn json(out: &str) -> serde_json::Value {
+    let v: serde_json::Value =
+        serde_json::from_str(out).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
+    json_doc::assert_documented(&v);
+    v
+}
+
+#[test]
+fn real_journald_6000_registrations_summary_full_and_mod_stats() {
+    const T: &str = "real_journald_6000_registrations_summary_full_and_mod_stats";
+    let Some(b) = registrar_box(T) else {
+        return;
+    };
+    register(&b, "a", 6000);
+    let users = registered_users(&b);
+    assert!(users >= 6000, "usrloc holds {users} users");
+    let mem_summary = || {
+        kamcmd(&b, &["cfg.get", "core", "mem_summary"])
+            .trim()
+            .to_string()
+    };
+    assert_eq!(mem_summary(), "3");
+
+    // The default dump: the list would not fit journald's budget, so a summary.
+    let (code, out, err) = b.kmemdbg(&[
+        "dump",
+        "--journal",
+        "kamailio",
+        "--ctl",
+        CTL,
+        "--out",
+        &format!("{DIR}/default.log"),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v = json(&out);
+    assert_eq!(v["choice"]["shape"], "summary", "{out}");
+    assert_eq!(v["choice"]["budget"]["sink"], "journald", "{out}");
+    assert!(
+        v["choice"]["status_lines"].as_u64().unwrap_or(0)
+            > v["choice"]["budget"]["burst"].as_u64().unwrap_or(u64::MAX),
+        "{out}"
+    );
+    assert_eq!(v["complete"], true, "{out}");
+    assert_eq!(mem_summary(), "3", "mem_summary put back after the dump");
+    let text = b.ok(&["cat", &format!("{DIR}/default.log")]);
+    // Every contact accounted for: one new_ucontact per registered AoR.
+    let contacts = summary_count(&text, "from usrloc: ucontact.c: new_ucontact(");
+    assert!(contacts >= 6000, "{contacts}");
+    assert_eq!(contacts, registered_users(&b));
+
+    // --full: complete, or LOST with journald's own count of dropped lines.
+    let (code, out, err) = b.kmemdbg(&[
+        "dump",
+        "--journal",
+        "kamailio",
+        "--ctl",
+        CTL,
+        "--full",
+        "--timeout",
+        "30s",
+        "--out",
+        &format!("{DIR}/full.log"),
+        "--json",
+    ]);
+    let v = json(&out);
+    eprintln!(
+        "--full: exit {code}, complete {}, lost {}, cause {}",
+        v["complete"], v["lost_lines"], v["cause"]
+    );
+    if v["complete"] == true {
+        assert_eq!(code, 0, "{out}\n{err}");
+    } else {
+        assert_eq!(code, 1, "{out}\n{err}");
+        let req = &v["requests"][0];
+        assert_eq!(req["status"], "lost", "{out}");
+        let lost = v["lost_lines"].as_u64().unwrap_or(0);
+        let cause = v["cause"].as_str().unwrap_or("");
+        assert!(
+            cause.contains("journald dropped") && cause.contains("Suppressed "),
+            "{cause}"
+        );
+        // The count is journald's own: its Suppressed line, read back here.
+        let journal = b.journal("kamailio");
+        let suppressed: u64 = journal
+            .lines()
+            .filter_map(|l| l.strip_prefix("Suppressed "))
+            .filter_map(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+            .sum();
+        assert!(
+            suppressed > 0 && lost == suppressed,
+            "lost {lost}, journal says {suppressed}"
+        );
+        assert!(!cause.contains("--timeout"), "{cause}");
+    }
+    assert_eq!(mem_summary(), "3");
+
+    // The log-free route around 1000 more registrations.
+    let (code, out, err) = b.kmemdbg(&[
+        "dump",
+        "--mod-stats",
+        "--ctl",
+        CTL,
+        "--out",
+        &format!("{DIR}/before.modstats"),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    json(&out);
+    register(&b, "b", 1000);
+    assert_eq!(registered_users(&b), users + 1000);
+    let (code, out, err) = b.kmemdbg(&[
+        "dump",
+        "--mod-stats",
+        "--ctl",
+        CTL,
+        "--out",
+        &format!("{DIR}/after.modstats"),
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (code, out, err) = b.kmemdbg(&[
+        "diff",
+        &format!("{DIR}/before.modstats"),
+        &format!("{DIR}/after.modstats"),
+        "--json",
+    ]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v = json(&out);
+    let growing = v["growing"].as_array().expect("growing");
+    assert_eq!(growing[0]["module"], "usrloc", "{out}");
+    let uc = growing
+        .iter()
+        .find(|g| g["site"].as_str().unwrap_or("").contains("new_ucontact("))
+        .expect("new_ucontact grew");
+    assert_eq!(uc["delta_count"].as_i64(), Some(1000), "{uc}");
+}
+
+#[test]
+fn real_rsyslog_imuxsock_limit_hit_and_reported() {
+    const T: &str = "real_rsyslog_imuxsock_limit_hit_and_reported";
+    if !common::require_real(
+        T,
+        "rsyslog (apt-get install rsyslog; ci/install-deps.sh leaves it disabled)",
+        std::path::Path::new("/usr/sbin/rsyslogd").is_file(),
+    ) {
+        return;
+    }
+    let Some(mut b) = registrar_box(T) else {
+        return;
+    };
+    // rsyslog runs in this box only (not enabled: other boxes stay journald-only),
+    // writing to the box's private /run, with imuxsock's limit turned on.
+    b.etc.write(
+        "/etc/rsyslog.conf",
+        &format!("module(load=\"imuxsock\" SysSock.RateLimit.Interval=\"5\" SysSock.RateLimit.Burst=\"200\")\n*.* {DIR}/syslog\n"),
+    );
+    // syslog.socket activates `syslog.service`, the alias `systemctl enable
+    // rsyslog` would make; the alias alone (no WantedBy link) keeps rsyslog
+    // out of the boot of every other box. /etc/systemd/system is watched.
+    let alias = std::path::Path::new("/etc/systemd/system/syslog.service");
+    if !alias.exists() {
+        std::os::unix::fs::symlink("/lib/systemd/system/rsyslog.service", alias)
+            .expect("syslog.service alias");
+    }
+    b.ok(&["systemctl", "daemon-reload"]);
+    let started = b.run(&["systemctl", "start", "rsyslog"]);
+    if started.code != 0 {
+        let why = b.run(&["sh", "-c", "systemctl status --no-pager syslog.socket rsyslog.service; journalctl -b --no-pager -u syslog.socket -u rsyslog; journalctl -b --no-pager -p warning -n 20; systemctl cat syslog.socket; systemctl show syslog.socket -p Result -p ConditionResult -p AssertResult"]);
+        panic!(
+            "systemctl start rsyslog: {started:?}\n{}{}",
+            why.stdout, why.stderr
+        );
+    }
+    assert!(b.wait_active("rsyslog", Duration::from_secs(30)));
+    register(&b, "r", 300);
+    let syslog = format!("{DIR}/syslog");
+    assert!(
+        common::wait_for(Duration::from_secs(20), || b
+            .run(&["test", "-s", &syslog])
+            .code
+            == 0),
+        "rsyslog wrote nothing to {syslog}"
+    );
+    let (code, out, err) = b.kmemdbg(&[
+        "dump",
+        "--log",
+        &syslog,
+        "--ctl",
+        CTL,
+        "--full",
+        "--timeout",
+        "20s",
+        "--out",
+        &format!("{DIR}/rs-full.log"),
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["choice"]["budget"]["sink"], "rsyslog imuxsock", "{out}");
+    assert_eq!(v["choice"]["budget"]["burst"], 200, "{out}");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert_eq!(v["complete"], false, "{out}");
+    assert_eq!(v["requests"][0]["status"], "lost", "{out}");
+    let cause = v["cause"].as_str().unwrap_or("");
+    assert!(cause.contains("imuxsock"), "{cause}");
+    // rsyslog's own count, as it logged it (8.2302: `imuxsock[pid: P, name:
+    // ...]: N messages lost due to rate-limiting (200 allowed within 5 seconds)`).
+    let text = b.ok(&["cat", &syslog]);
+    let lost: u64 = text
+        .lines()
+        .filter(|l| l.contains("imuxsock") && l.contains(" messages lost due to rate-limiting"))
+        .filter_map(|l| {
+            let head = l.split(" messages lost due to rate-limiting").next()?;
+            head.rsplit(' ').next()?.parse::<u64>().ok()
+        })
+        .sum();
+    eprintln!(
+        "rsyslog lost {lost}; kmemdbg says {} ({cause})",
+        v["lost_lines"]
+    );
+    assert!(lost > 0, "rsyslog reported no loss:\n{text}");
+    assert_eq!(v["lost_lines"].as_u64(), Some(lost), "{out}");
+    assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
+}
