@@ -134,6 +134,76 @@ pub fn run_command(command: &mut Command, display: String, timeout: Duration) ->
     })
 }
 
+/// Runs `cmd` with stdin closed and hands its stdout, as a stream, to
+/// `read` on this thread: for output larger than memory (`journalctl` of a
+/// busy unit), read as it comes, nothing lost and nothing buffered whole.
+/// Stderr is kept (the returned `stderr`; `stdout` is empty). After
+/// `timeout` the program is killed ([`TimedOut`]).
+pub fn run_reading(
+    cmd: xshell::Cmd<'_>,
+    timeout: Duration,
+    read: &mut dyn FnMut(&mut dyn Read) -> Result<()>,
+) -> Result<Output> {
+    let display = cmd.to_string();
+    let mut command: Command = cmd.into();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("could not start `{display}`"))?;
+    let pid = child.id();
+    let mut err = child.stderr.take();
+    let t_err = std::thread::spawn(move || {
+        let mut buf = Vec::new();
+        if let Some(e) = err.as_mut() {
+            let _ = e.read_to_end(&mut buf);
+        }
+        buf
+    });
+    // The watchdog ends the program at the deadline; reading then sees EOF.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let fired = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (d, f) = (done.clone(), fired.clone());
+    let watchdog = std::thread::spawn(move || {
+        let start = Instant::now();
+        while !d.load(std::sync::atomic::Ordering::SeqCst) {
+            if start.elapsed() >= timeout {
+                f.store(true, std::sync::atomic::Ordering::SeqCst);
+                let _ = Command::new("kill")
+                    .args(["-KILL", &pid.to_string()])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    });
+    let result = match child.stdout.take() {
+        Some(mut out) => read(&mut out),
+        None => Ok(()),
+    };
+    if result.is_err() {
+        let _ = child.kill();
+    }
+    let status = child.wait();
+    done.store(true, std::sync::atomic::Ordering::SeqCst);
+    let _ = watchdog.join();
+    let stderr = join_within(t_err, Duration::from_secs(2));
+    result.with_context(|| format!("reading the output of `{display}`"))?;
+    if fired.load(std::sync::atomic::Ordering::SeqCst) {
+        return Err(TimedOut { display, timeout }.into());
+    }
+    Ok(Output {
+        display,
+        code: status?.code(),
+        stdout: Vec::new(),
+        stderr,
+    })
+}
+
 /// Waits for `child` to exit; kills it (and reports [`TimedOut`]) after `timeout`.
 fn wait_or_kill(
     child: &mut std::process::Child,
@@ -449,6 +519,42 @@ mod tests {
         let err = out.check().unwrap_err().to_string();
         assert!(err.contains("exit status 3"), "{err}");
         assert!(err.contains("oops"), "{err}");
+    }
+
+    #[test]
+    fn run_reading_streams_everything_and_keeps_stderr() {
+        let sh = shell().unwrap();
+        let mut lines = 0u64;
+        let out = run_reading(
+            xshell::cmd!(sh, "sh -c 'seq 1 300000; echo done >&2'"),
+            Duration::from_secs(30),
+            &mut |r| {
+                let mut buf = [0u8; 4096];
+                loop {
+                    let n = r.read(&mut buf)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    lines += buf[..n].iter().filter(|&&b| b == b'\n').count() as u64;
+                }
+            },
+        )
+        .unwrap();
+        assert_eq!(lines, 300_000);
+        assert_eq!(out.code, Some(0));
+        assert_eq!(String::from_utf8_lossy(&out.stderr), "done\n");
+        // the deadline ends a program that never finishes
+        let err = run_reading(
+            xshell::cmd!(sh, "sleep 30"),
+            Duration::from_millis(300),
+            &mut |r| {
+                let mut sink = Vec::new();
+                r.read_to_end(&mut sink)?;
+                Ok(())
+            },
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("sleep"), "{err}");
     }
 
     #[test]

@@ -427,3 +427,39 @@ fn standin_free_list_in_pieces_is_fragmentation() {
     );
     assert!(verdict["next"].to_string().contains("-x tlsf"));
 }
+
+/// Stand-in (figures made up): `kamcmd pkg.stats` of five processes, one
+/// exhausted. The healthy ones are summed in one line, the exhausted one
+/// is named with the gap between used and real_used; exit 0.
+#[test]
+fn standin_pkg_stats_exhausted_receiver_among_healthy_ones() {
+    let mut text = String::new();
+    for (pid, used, real, free) in [
+        (1, 100, 200, 800),
+        (2, 100, 300, 700),
+        (3, 100, 250, 750),
+        (4, 100, 220, 780),
+        (5, 120, 1000, 0),
+    ] {
+        text.push_str(&format!(
+            "{{\n\tentry: {pid}\n\tpid: {pid}\n\trank: {pid}\n\tused: {used}\n\tfree: {free}\n\treal_used: {real}\n\ttotal_size: 1000\n\ttotal_frags: 1\n\tdesc: udp receiver child={pid}\n}}\n"
+        ));
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("pkg.txt");
+    std::fs::write(&p, text).expect("write");
+    let (code, out, err) = run_kmemdbg(&["analyze", p.to_str().expect("path")]);
+    assert_eq!(code, 0, "an exhausted pool is a finding: {err}");
+    assert!(
+        out.contains("pkg of 4 processes ok; the fullest: pkg of pid 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("pkg of pid 5 (udp receiver child=5): EXHAUSTED"),
+        "{out}"
+    );
+    assert!(
+        out.contains("the 880 bytes between used and real_used"),
+        "{out}"
+    );
+}

@@ -635,6 +635,17 @@ past the fragment before it; report these lines with the Kamailio version and mo
                 thousands(l.alloc_debug_lines)
             );
         }
+        if l.rpc_lines > 0 {
+            let r = &i.log.rpc;
+            let _ = writeln!(
+                o,
+                "  {} lines of pasted RPC answers: {} pool figure(s), {} mod.stats block(s), {} process(es) named",
+                thousands(l.rpc_lines),
+                r.pools.len(),
+                r.modules.len(),
+                r.processes.len()
+            );
+        }
         if l.unreadable_lines > 0 {
             let _ = writeln!(
                 o,
@@ -850,12 +861,48 @@ paste `kamcmd pkg.stats` and `kamcmd core.shmmem` (or run `kmemdbg watch`) to se
             }
         }
     }
+    // many healthy processes (pkg.stats of a busy proxy) in one line each file
+    let ok_pkg =
+        |v: &FileVerdict| !v.dump && v.verdict.kind == Kind::Ok && v.verdict.pool == Pool::Pkg;
+    let mut grouped: Vec<String> = Vec::new();
+    for i in inputs {
+        let file = i.path.display().to_string();
+        let oks: Vec<&FileVerdict> = verdicts
+            .iter()
+            .filter(|v| v.file == file && ok_pkg(v))
+            .collect();
+        if oks.len() > 3 {
+            let top = oks
+                .iter()
+                .max_by(|a, b| {
+                    let share = |v: &FileVerdict| v.verdict.use_share.unwrap_or(0.0);
+                    share(a).total_cmp(&share(b))
+                })
+                .map(|v| v.verdict.text.clone())
+                .unwrap_or_default();
+            grouped.push(format!(
+                "  {file}: pkg of {} processes ok; the fullest: {top}",
+                oks.len()
+            ));
+        }
+    }
     let shown: Vec<&FileVerdict> = verdicts
         .iter()
         .filter(|v| !(v.dump && v.verdict.kind == Kind::Ok))
+        .filter(|v| {
+            !(ok_pkg(v)
+                && verdicts
+                    .iter()
+                    .filter(|w| w.file == v.file && ok_pkg(w))
+                    .count()
+                    > 3)
+        })
         .collect();
-    if !shown.is_empty() {
+    if !shown.is_empty() || !grouped.is_empty() {
         o.push_str("\nverdicts:\n");
+        for g in &grouped {
+            let _ = writeln!(o, "{g}");
+        }
         for v in shown {
             let _ = writeln!(o, "  {}:{}: {}", v.file, v.verdict.line, v.verdict.text);
             for n in &v.verdict.next {

@@ -191,12 +191,12 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
     let mut inputs = Vec::new();
     if let Some(unit) = &args.journal {
         inputs.push(format!("journal of {unit}"));
-        scanner.begin_input();
+        scanner.begin_input(false);
         input::scan_journal(unit, since, &mut scanner, &mut totals)?;
         scanner.add_drops(input::journal_drops(unit, since));
     }
     for path in &args.logs {
-        scanner.begin_input();
+        scanner.begin_input(true);
         if path.as_os_str() == "-" {
             inputs.push("stdin".into());
             input::scan_reader(&mut std::io::stdin().lock(), &mut scanner, &mut totals)?;

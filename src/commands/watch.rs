@@ -208,8 +208,17 @@ pub fn run(args: &WatchArgs) -> Result<ExitStatus> {
     let start = Instant::now();
     let mut samples: Vec<Sample> = Vec::new();
     let mut tick = 0u32;
+    let mut notes_shown = sampler.notes.len();
     loop {
-        match sampler.sample() {
+        let sampled = sampler.sample();
+        // a note that came up while sampling (e.g. core.shmmem's figures wrapped)
+        if !args.json {
+            for n in &sampler.notes[notes_shown..] {
+                eprintln!("kmemdbg: note: {n}");
+            }
+        }
+        notes_shown = sampler.notes.len();
+        match sampled {
             Ok(s) => samples.push(s),
             Err(e) if !samples.is_empty() => {
                 outputs.write(&samples)?;

@@ -700,8 +700,8 @@ fn may_start(raw: &[u8]) -> bool {
         b'M' => t.starts_with(b"Module:"),
         b's' if t.starts_with(b"shmem:") => true,
         _ => {
-            let has = |w: &[u8]| t.windows(w.len()).any(|x| x == w);
-            has(b"): ") || has(b"mod.stats")
+            memchr::memmem::find(t, b"): ").is_some()
+                || memchr::memmem::find(t, b"mod.stats").is_some()
         }
     }
 }

@@ -7,7 +7,7 @@
 
 use super::prefilter::Prefilter;
 use super::Scanner;
-use crate::runner::{self, StreamEvent};
+use crate::runner;
 use anyhow::{bail, Context, Result};
 use std::io::Read;
 use std::path::Path;
@@ -80,8 +80,8 @@ pub fn scan_file(path: &Path, scanner: &mut Scanner, totals: &mut Totals) -> Res
 /// How long journalctl may take to print a unit's whole journal.
 const JOURNAL_TIMEOUT: Duration = Duration::from_secs(3600);
 
-/// `journalctl -u UNIT [--since @EPOCH] -o short-iso-precise`: each line
-/// into `scanner`.
+/// `journalctl -u UNIT [--since @EPOCH] -o short-iso-precise`, streamed
+/// into `scanner` like a file.
 pub fn scan_journal(
     unit: &str,
     since: Option<f64>,
@@ -95,30 +95,19 @@ pub fn scan_journal(
     let since_args: Vec<String> = since
         .map(|s| vec!["--since".to_string(), format!("@{}", s.floor() as i64)])
         .unwrap_or_default();
-    let pre = Prefilter::new();
-    let mut line_no = 0u64;
-    let mut first_error: Option<String> = None;
     let cmd = xshell::cmd!(
         sh,
         "{program} -u {unit} {since_args...} -o short-iso-precise --no-pager -q"
     );
-    let done = runner::run_streaming(cmd, JOURNAL_TIMEOUT, &mut std::io::sink(), &mut |ev| {
-        if let StreamEvent::Line(l) = ev {
-            line_no += 1;
-            totals.bytes += l.len() as u64 + 1;
-            if line_no == 1 && l.starts_with("Failed to") {
-                first_error = Some(l.to_string());
-            }
-            pre.candidates(l.as_bytes(), |_, line| scanner.line(line_no, line));
-        }
+    let out = runner::run_reading(cmd, JOURNAL_TIMEOUT, &mut |r| {
+        scan_reader(r, scanner, totals)
     })?;
-    totals.lines += line_no;
-    if !done.success() {
+    if !out.success() {
         bail!(
-            "`{}` failed (exit {:?}){}; is journald running, and are you root or in group systemd-journal?",
-            done.display,
-            done.code,
-            first_error.map(|e| format!(": {e}")).unwrap_or_default()
+            "`{}` failed (exit {:?}): {}; is journald running, and are you root or in group systemd-journal?",
+            out.display,
+            out.code,
+            out.tail(3).trim()
         );
     }
     Ok(())

@@ -77,6 +77,9 @@ pub struct Scanner {
     ignored: BTreeMap<Ignored, u64>,
     ignored_examples: BTreeMap<Ignored, String>,
     loss: Loss,
+    /// Read drop reports from the lines themselves (files); `--journal`
+    /// asks journald for its own entries instead.
+    drops_in_lines: bool,
     before_since: u64,
     timed: bool,
     allocator_with_caller: u64,
@@ -93,6 +96,7 @@ impl Scanner {
             ignored: BTreeMap::new(),
             ignored_examples: BTreeMap::new(),
             loss: Loss::default(),
+            drops_in_lines: true,
             before_since: 0,
             timed: false,
             allocator_with_caller: 0,
@@ -102,7 +106,11 @@ impl Scanner {
 
     /// A new input (file, stdin, journal) begins: line numbers restart, and
     /// its errors belong to no start of the previous input.
-    pub fn begin_input(&mut self) {
+    /// `drops_in_lines`: rate-limit reports are read from the input's lines
+    /// (a syslog file); false for journald, whose reports come apart
+    /// ([`Scanner::add_drops`]).
+    pub fn begin_input(&mut self, drops_in_lines: bool) {
+        self.drops_in_lines = drops_in_lines;
         self.flush_all();
         self.neighbours.clear();
         self.groups.new_input();
@@ -124,8 +132,10 @@ impl Scanner {
         }
         match classify(self.table, &f) {
             Class::Other => {
-                if let Some(d) = std::str::from_utf8(bytes).ok().and_then(drop_in_line) {
-                    self.loss.add(d);
+                if self.drops_in_lines {
+                    if let Some(d) = std::str::from_utf8(bytes).ok().and_then(drop_in_line) {
+                        self.add_drop(d);
+                    }
                 }
             }
             Class::Start { shm, pkg } => {
@@ -234,7 +244,19 @@ impl Scanner {
     /// Drop reports found elsewhere (journald's own entries for `--journal`).
     pub fn add_drops(&mut self, drops: Vec<Drop>) {
         for d in drops {
-            self.loss.add(d);
+            self.add_drop(d);
+        }
+    }
+
+    /// Every report counts (two reports of the same size are two drops);
+    /// the first 100 are kept as examples.
+    fn add_drop(&mut self, d: Drop) {
+        self.loss.reported_lines = self
+            .loss
+            .reported_lines
+            .saturating_add(d.lines.unwrap_or(0));
+        if self.loss.reports.len() < 100 {
+            self.loss.reports.push(d);
         }
     }
 

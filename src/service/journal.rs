@@ -11,6 +11,7 @@
 use crate::fsx;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 /// One file to change. `before`/`after` None means "does not exist".
@@ -60,6 +61,8 @@ struct Done {
     backup_made: bool,
     /// Directories this run created for the file (deepest last).
     dirs_made: Vec<PathBuf>,
+    /// The file's permission bits before the run, to recreate a removed file with them.
+    mode: Option<u32>,
 }
 
 /// The file changes of one run, applied in order.
@@ -115,6 +118,9 @@ impl Journal {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
             Err(e) => return Err(e).with_context(|| format!("cannot read {}", c.path.display())),
         };
+        let mode = std::fs::metadata(&c.path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777);
         if current != c.before {
             bail!(
                 "{} changed since kmemdbg read it; run again to plan with its new contents",
@@ -130,6 +136,7 @@ impl Journal {
                     before: c.before.clone(),
                     backup_made,
                     dirs_made: Vec::new(),
+                    mode,
                 });
             }
             (None, Some(after)) => {
@@ -153,6 +160,7 @@ impl Journal {
                     before: None,
                     backup_made: false,
                     dirs_made,
+                    mode,
                 });
                 fsx::create(&c.path, after, c.mode)?;
             }
@@ -167,6 +175,7 @@ impl Journal {
                     before: c.before.clone(),
                     backup_made,
                     dirs_made: Vec::new(),
+                    mode,
                 });
             }
             (None, None) => {}
@@ -215,7 +224,7 @@ fn undo_one(d: &Done) -> Result<&'static str> {
             if d.path.exists() {
                 fsx::replace(&d.path, before)?;
             } else {
-                fsx::create(&d.path, before, 0o644)?;
+                fsx::create(&d.path, before, d.mode.unwrap_or(0o644))?;
             }
             Ok("restored")
         }
