@@ -3,7 +3,7 @@
 # Idempotent: a second run only checks. Never touches anything but apt state.
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
-pkgs=(kamailio kamailio-extra-modules sip-tester bison flex make gcc pkg-config gdb procps iproute2 dpkg-dev man-db python3 cmake ansible-core librsvg2-bin time util-linux systemd dbus rsyslog)
+pkgs=(kamailio kamailio-extra-modules sip-tester bison flex make gcc pkg-config gdb procps iproute2 dpkg-dev man-db python3 cmake ansible-core librsvg2-bin time util-linux systemd dbus rsyslog git)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

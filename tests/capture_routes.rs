@@ -300,3 +300,65 @@ fn real_stderr_file_has_no_limit_so_the_fragment_list_is_taken() {
     );
     assert_eq!(mem_summary(&p), "3", "the status route changes nothing");
 }
+
+/// A dump whose log dropped lines reads as LOST in analyze and diff (text
+/// and JSON), from the journald line `kmemdbg dump` keeps in its file (real
+/// text from the journald test's run: `Suppressed 91198 messages from kamailio.service`).
+#[test]
+fn analyze_and_diff_mark_dumps_with_lost_lines() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = repo().join("tests/fixtures/capture");
+    let before = std::fs::read_to_string(fixtures.join("leak-htable-before.log")).unwrap();
+    let after = std::fs::read_to_string(fixtures.join("leak-htable-after.log")).unwrap();
+    let lost_line = "2026-12-06T17:03:41+0000 kmemdbg-sdbox systemd-journald[35]: Suppressed 91198 messages from kamailio.service\n";
+    let b = dir.path().join("before.log");
+    let a = dir.path().join("after.log");
+    std::fs::write(&b, &before).unwrap();
+    std::fs::write(&a, format!("{after}{lost_line}")).unwrap();
+    let (code, out, err) = run_kmemdbg(&["analyze", a.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::assert_documented(&v);
+    assert_eq!(v["lost"][0]["complete"], false);
+    assert_eq!(v["lost"][0]["lost_lines"], 91198);
+    assert!(v["lost"][0]["cause"].as_str().unwrap().contains("journald"));
+    let (_, text, _) = run_kmemdbg(&["analyze", a.to_str().unwrap()]);
+    assert!(
+        text.starts_with("LOST: ") && text.contains("91198 lines"),
+        "{text}"
+    );
+    let (_, text, _) = run_kmemdbg(&["analyze", b.to_str().unwrap()]);
+    assert!(!text.contains("LOST"), "{text}");
+    let (code, out, err) =
+        run_kmemdbg(&["diff", b.to_str().unwrap(), a.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::assert_documented(&v);
+    assert_eq!(v["lost"].as_array().map(Vec::len), Some(1));
+    let (_, text, _) = run_kmemdbg(&["diff", b.to_str().unwrap(), a.to_str().unwrap()]);
+    assert!(
+        text.contains("LOST: ") && text.contains("after.log"),
+        "{text}"
+    );
+}
+
+/// Debian's binary has DBG_SR_MEMORY: inspect points at the route that
+/// needs no change (mod.stats) before -x qm and memlog.
+#[test]
+fn real_inspect_points_a_dbg_sr_memory_build_to_mod_stats_first() {
+    let Some(bin) = debian_kamailio("real_inspect_points_a_dbg_sr_memory_build_to_mod_stats_first")
+    else {
+        return;
+    };
+    let (code, out, err) = run_kmemdbg(&["inspect", "--binary", bin.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let next = out
+        .lines()
+        .find(|l| l.trim_start().starts_with("next:"))
+        .unwrap_or_else(|| panic!("no next step: {out}"));
+    let mod_stats = next
+        .find("kmemdbg dump --mod-stats")
+        .expect("mod.stats route");
+    let qm = next.find("-x qm").expect("-x qm route");
+    assert!(mod_stats < qm, "{next}");
+}

@@ -503,7 +503,9 @@ fn real_systemd_rollback_when_the_new_process_lacks_a_planned_option() {
     assert!(!ls("/etc/kamailio").iter().any(|n| n.contains("kmemdbg")));
 }
 
-/// Bad input: nothing changes, exit 2, the error names the file and line.
+/// Bad input: nothing changes, exit 2, the error names the file and line
+/// (or lists what was found when a guess would not be certain). With no
+/// proxy running, the unit alone says what would run.
 #[test]
 fn real_systemd_bad_units_are_refused_naming_file_and_line() {
     let Some(mut b) = boot("real_systemd_bad_units_are_refused_naming_file_and_line") else {
@@ -597,5 +599,12 @@ fn real_systemd_bad_units_are_refused_naming_file_and_line() {
         "{err}"
     );
     b.ok(&["kill", &k2]);
+    assert_eq!(std::fs::read(DEBIAN_CFG).expect("cfg"), cfg0);
+
+    // Nothing runs: the unit and its environment still say what would run.
+    b.ok(&["systemctl", "stop", "kamailio"]);
+    let (code, out, err) = b.kmemdbg(&["convert", "--check"]);
+    assert_eq!(code, 3, "{out}\n{err}");
+    assert!(out.contains("restart  PENDING"), "{out}");
     assert_eq!(std::fs::read(DEBIAN_CFG).expect("cfg"), cfg0);
 }

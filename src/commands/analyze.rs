@@ -133,6 +133,8 @@ pub struct AnalyzeReport {
     /// Known leak fixes of each dump's largest sites, when the version is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_fixes: Option<crate::commands::fixes::KnownReport>,
+    /// Inputs whose log dropped lines (dumps in them are incomplete).
+    pub lost: Vec<super::lost_view::LostFile>,
 }
 
 #[derive(Serialize)]
@@ -450,6 +452,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
         return super::modstats_view::analyze(&args.files, args.top, args.json);
     }
     let inputs = load(&args.files)?;
+    let lost = super::lost_view::scan(&args.files);
     let pool = args.pool;
     let chosen = select(&inputs, pool, args.pid)?;
     let by = args.by;
@@ -500,11 +503,13 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
                 })
                 .collect(),
             known_fixes,
+            lost,
         };
         crate::commands::print_json(&report)?;
         return Ok(status);
     }
-    let mut o = render_text(&inputs, &chosen, by, args.top, args.pid);
+    let mut o = super::lost_view::render(&lost);
+    o.push_str(&render_text(&inputs, &chosen, by, args.top, args.pid));
     o.push_str(&render_rpc(&inputs, &verdicts, args.top));
     if let (Some(r), Some(k)) = (&known_fixes, &known) {
         crate::commands::fixes::render_known(&mut o, r, &k.data);

@@ -79,6 +79,12 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
             })?;
         } else {
             print!("{}", render_steps(&prepared.steps));
+            if pending && prepared.verdict.kind == crate::probe::verdict::VerdictKind::SrMemory {
+                println!(
+                    "before converting: this build has DBG_SR_MEMORY, so {}",
+                    crate::probe::verdict::MOD_STATS_ROUTE
+                );
+            }
             println!(
                 "{}",
                 if pending {

@@ -27,6 +27,8 @@ pub struct DiffReport {
     /// Known leak fixes of the top growing sites, when the version is known.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_fixes: Option<crate::commands::fixes::KnownReport>,
+    /// Inputs whose log dropped lines: growth from them is a lower bound.
+    pub lost: Vec<super::lost_view::LostFile>,
 }
 
 pub fn run(args: &DiffArgs) -> Result<ExitStatus> {
@@ -39,6 +41,7 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus> {
         return super::modstats_view::diff(&args.files, pool, args.top, args.json, version);
     }
     let inputs = load(&args.files)?;
+    let lost = super::lost_view::scan(&args.files);
     let chosen = select(&inputs, args.pool, args.pid)?;
     let by = args.by;
     let (mut series, single) = diff_all(chosen.iter().copied(), by);
@@ -76,10 +79,11 @@ oldest first (kmemdbg diff before.log after.log), or a log holding two dumps of 
             single: single.iter().map(|k| k.label()).collect(),
             warnings: warn,
             known_fixes,
+            lost,
         })?;
         return Ok(0);
     }
-    let mut o = String::new();
+    let mut o = super::lost_view::render(&lost);
     for w in &warn {
         let _ = writeln!(o, "warning: {w}");
     }

@@ -15,6 +15,7 @@ pub mod gdb_script;
 pub mod gen_dump;
 pub mod hunt;
 pub mod inspect;
+pub mod lost_view;
 pub mod man;
 pub mod modstats_view;
 pub mod patch;

@@ -184,7 +184,15 @@ pub fn strength(fix: &Fix, q: &Query) -> Option<Strength> {
 }
 
 /// The fixes after `v` that match `q`, strongest first, then newest first.
+/// A version of a series newer than the data's is taken to hold what the
+/// development branch had when the data was mined (it branched off later).
 pub fn lookup(k: &KnownFixes, v: Release, q: &Query) -> Vec<Found> {
+    let beyond = k
+        .series
+        .iter()
+        .map(|(id, _)| *id)
+        .max()
+        .is_some_and(|newest| v.series() > newest);
     let mut found: Vec<(usize, Found)> = k
         .fixes
         .iter()
@@ -192,6 +200,9 @@ pub fn lookup(k: &KnownFixes, v: Release, q: &Query) -> Vec<Found> {
         .filter_map(|(i, fix)| {
             let strength = strength(fix, q)?;
             let advice = advice(fix, v)?;
+            if beyond && advice == Advice::DevelopmentOnly {
+                return None;
+            }
             Some((
                 i,
                 Found {
@@ -265,6 +276,12 @@ fix\te5\tcore\te5\t5.5.1\t-\tsrc/core/old.c\told\tcore: only old\n";
         assert_eq!(lookup(&k, v("5.6.0"), &q)[0].strength, Strength::Module);
         let q = Query::new(Some("tm"), Some("get_uri_param"));
         assert!(lookup(&k, v("5.6.0"), &q).iter().all(|f| f.fix.id == "d4"));
+        // 6.1.0 is newer than the data's series: development fixes are in it
+        let later: Vec<String> = lookup(&k, v("6.1.0"), &Query::default())
+            .into_iter()
+            .map(|f| f.fix.id)
+            .collect();
+        assert!(!later.contains(&"c3".to_string()), "{later:?}");
         let all = lookup(&k, v("5.6.0"), &Query::default());
         let ids: Vec<&str> = all.iter().map(|f| f.fix.id.as_str()).collect();
         assert_eq!(ids, vec!["d4", "c3", "b2", "a1"]);

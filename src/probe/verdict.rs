@@ -37,6 +37,11 @@ pub struct Verdict {
     pub runtime_options: Vec<String>,
 }
 
+/// The route that needs no change at all on a `DBG_SR_MEMORY` build: kex's
+/// `mod.stats` answers from the allocator's own records, whatever the
+/// allocator, memlog or log.
+pub const MOD_STATS_ROUTE: &str = "first, with no change at all: `kmemdbg dump --mod-stats` now and again after traffic, then `kmemdbg diff` of the two snapshots (kex's mod.stats: bytes per module function, no log, no restart)";
+
 /// Decides the verdict from the flags (a future version is judged the same way).
 pub fn verdict(info: &BuildInfo) -> Verdict {
     let flag = crate::mem::memdebug_flag(|f| info.has_flag(f));
@@ -63,7 +68,7 @@ pub fn verdict(info: &BuildInfo) -> Verdict {
             } else {
                 "memory debugging compiled in (DBG_SR_MEMORY), but Q_MALLOC is not among the allocators".into()
             },
-            next_step: "start kamailio with `-x qm` (pkg follows shm unless -X says otherwise), set memlog <= debug (kmemdbg cfg), then kmemdbg dump".into(),
+            next_step: format!("{MOD_STATS_ROUTE}; for dumps with files and counts: start kamailio with `-x qm` (pkg follows shm unless -X says otherwise), set memlog <= debug (kmemdbg cfg), then kmemdbg dump"),
             runtime_options: vec!["-x".into(), "qm".into()],
         };
     }
@@ -100,6 +105,9 @@ mod tests {
         let deb = verdict(&parse_version_output(v::DEBIAN_563).unwrap());
         assert_eq!(deb.kind, VerdictKind::SrMemory);
         assert_eq!(deb.runtime_options, ["-x", "qm"]);
+        assert!(deb
+            .next_step
+            .starts_with("first, with no change at all: `kmemdbg dump --mod-stats`"));
         let src = verdict(&parse_version_output(v::SOURCE_563).unwrap());
         assert_eq!(src.kind, VerdictKind::SrMemory);
     }

@@ -202,7 +202,11 @@ pub fn discover(target: &Target) -> Result<Setup> {
     }
     let mains = main_processes();
     match mains.len() {
-        0 => bail!("no running kamailio found in /proc; name it: --service NAME (systemd/SysV) or --pidfile FILE"),
+        // Nothing runs: systemd's kamailio.service, when it has one loaded.
+        0 if effective::show("kamailio.service").is_ok_and(|st| st.load_state == "loaded") => {
+            service_setup("kamailio.service")
+        }
+        0 => bail!("no running kamailio found in /proc, and systemd has no kamailio.service; name it: --service NAME (systemd/SysV) or --pidfile FILE"),
         1 => {
             let r = mains.into_iter().next().expect("one");
             if let Some(u) = cgroup_unit(r.pid) {
