@@ -608,3 +608,29 @@ fn real_systemd_bad_units_are_refused_naming_file_and_line() {
     assert!(out.contains("restart  PENDING"), "{out}");
     assert_eq!(std::fs::read(DEBIAN_CFG).expect("cfg"), cfg0);
 }
+
+/// A guard whose process "dies" before restoring (the guard is leaked):
+/// its persisted record lets the next one put every byte back.
+#[test]
+fn etc_guard_record_survives_a_killed_test() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("etc");
+    std::fs::create_dir_all(&root).expect("mkdir");
+    std::fs::write(root.join("a.conf"), "a=1\n").expect("write");
+    let record = dir.path().join("pending.json");
+    let mut g = sdbox::EtcGuard::persisted(&record);
+    g.watch(&root);
+    g.write(root.join("a.conf"), "changed\n");
+    g.write(root.join("d/new.conf"), "new\n");
+    std::mem::forget(g);
+    assert!(record.exists());
+    let touched = sdbox::EtcGuard::recover(&record);
+    assert_eq!(touched.len(), 3, "{touched:?}");
+    assert_eq!(
+        std::fs::read_to_string(root.join("a.conf")).expect("a"),
+        "a=1\n"
+    );
+    assert!(!root.join("d").exists());
+    assert!(!record.exists());
+    assert!(sdbox::EtcGuard::recover(&record).is_empty());
+}

@@ -449,7 +449,8 @@ pub fn verdicts(
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
     if super::modstats_view::all_snapshots(&args.files)? {
-        return super::modstats_view::analyze(&args.files, args.top, args.json);
+        let version = args.kamailio_version.as_deref();
+        return super::modstats_view::analyze(&args.files, args.top, args.json, version);
     }
     let inputs = load(&args.files)?;
     let lost = super::lost_view::scan(&args.files);

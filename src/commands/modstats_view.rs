@@ -57,6 +57,9 @@ fn load(files: &[PathBuf]) -> Result<Vec<Loaded>> {
 struct AnalyzeReport<'a> {
     schema: &'static str,
     files: Vec<FileReport<'a>>,
+    /// Known leak fixes of each shm section's largest sites, when the version is known.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    known_fixes: Option<crate::commands::fixes::KnownReport>,
 }
 
 #[derive(Serialize)]
@@ -80,7 +83,12 @@ struct SectionReport<'a> {
 }
 
 /// `kmemdbg analyze A.modstats`: each section's sites by bytes.
-pub fn analyze(files: &[PathBuf], top: usize, json: bool) -> Result<ExitStatus> {
+pub fn analyze(
+    files: &[PathBuf],
+    top: usize,
+    json: bool,
+    kamailio_version: Option<&str>,
+) -> Result<ExitStatus> {
     let loaded = load(files)?;
     let mut reports = Vec::new();
     for l in &loaded {
@@ -106,10 +114,20 @@ pub fn analyze(files: &[PathBuf], top: usize, json: bool) -> Result<ExitStatus> 
             sections,
         });
     }
+    let known = crate::commands::fixes::known_for(kamailio_version, files)?;
+    let known_fixes = known.as_ref().map(|k| {
+        let keys: Vec<String> = reports
+            .iter()
+            .flat_map(|f| f.sections.iter().filter(|s| s.pool == "shm"))
+            .flat_map(|s| s.sites.iter().take(3).map(|x| x.name()))
+            .collect();
+        crate::commands::fixes::for_keys(k, GroupBy::Site, keys.iter().map(String::as_str))
+    });
     if json {
         crate::commands::print_json(&AnalyzeReport {
             schema: "kmemdbg.analyze-mod-stats/1",
             files: reports,
+            known_fixes,
         })?;
         return Ok(0);
     }
@@ -150,6 +168,9 @@ pub fn analyze(files: &[PathBuf], top: usize, json: bool) -> Result<ExitStatus> 
             }
         }
         let _ = writeln!(o, "(bytes per module function from mod.stats; no file names, and no counts unless mod.mem_statsx gave them)");
+    }
+    if let (Some(r), Some(k)) = (&known_fixes, &known) {
+        crate::commands::fixes::render_known(&mut o, r, &k.data);
     }
     print!("{o}");
     Ok(0)

@@ -1,18 +1,19 @@
-//! `kmemdbg triage`: baseline, traffic stopped, idle watch, probe rounds,
-//! verdict. Prints each step as it happens; asks the operator once (unless
+//! `kmemdbg triage`: reads the arguments, runs [`crate::triage::procedure`]
+//! (baseline, traffic stopped, idle watch, probe rounds, verdict), prints
+//! each step as it happens and the verdict; asks the operator once (unless
 //! --traffic-stopped).
 
 use crate::cli::TriageArgs;
 use crate::kamcmd::Kamcmd;
-use crate::triage::verdict::{self, Kind, Measurements, Round, Totals, Verdict};
-use crate::triage::{self, totals};
+use crate::triage;
+use crate::triage::procedure::{self, Settings, Step};
+use crate::triage::verdict::{Kind, Measurements, Verdict};
 use crate::units::{human_bytes, human_delta, human_secs};
-use crate::watch::Sample;
 use crate::ExitStatus;
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 use std::io::{BufRead, IsTerminal, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// `triage --json` schema `kmemdbg.triage/1`:
 /// `{ "schema", "ctl", "version"?, "target", "idle_s", "interval_s",
@@ -45,10 +46,16 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
     );
     let interval = args
         .interval
-        .unwrap_or_else(|| Duration::from_secs_f64((idle.as_secs_f64() / 40.0).clamp(1.0, 30.0)));
+        .unwrap_or_else(|| procedure::default_interval(idle));
     if interval < Duration::from_millis(100) {
         bail!("--interval must be at least 100ms");
     }
+    let settings = Settings {
+        idle,
+        interval,
+        probe_calls: args.probe_calls,
+        settle: args.settle,
+    };
     let say = |s: String| {
         if !args.json {
             println!("{s}");
@@ -72,159 +79,16 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
         kamcmd.socket,
         version.as_deref().unwrap_or("kamailio")
     ));
-
-    let mut all: Vec<Sample> = Vec::new();
-    let baseline_sample = sampler.sample()?;
-    let baseline = totals(&baseline_sample);
-    say(format!(
-        "1/4 baseline: shm {} in use of {}; pkg {} in use in {} processes",
-        human_bytes(baseline.shm_bytes),
-        human_bytes(baseline_sample.shm.total_bytes as f64),
-        human_bytes(baseline.pkg_bytes),
-        baseline_sample.pkg.len()
-    ));
-    all.push(baseline_sample);
-
-    if args.traffic_stopped {
-        say("2/4 traffic: stopped (--traffic-stopped)".to_string());
-    } else if std::io::stdin().is_terminal() && !args.json {
-        print!(
-            "2/4 stop all SIP traffic to this proxy now (take it out of the load balancer, stop the \
-             test callers), then press Enter. Ctrl-C aborts. "
-        );
-        let _ = std::io::stdout().flush();
-        let mut line = String::new();
-        std::io::stdin()
-            .lock()
-            .read_line(&mut line)
-            .context("cannot read the confirmation from the terminal")?;
-    } else {
-        bail!(
-            "triage needs the proxy's traffic stopped: stop it, then run again with --traffic-stopped \
-             (or --yes); without a terminal kmemdbg cannot ask"
-        );
-    }
-
-    // 3: idle.
-    let idle_start = Instant::now();
-    let first_idle = sampler.sample()?;
-    let mut markers = vec![(first_idle.elapsed_s, "traffic stopped".to_string())];
-    let rcv_start = first_idle.rcv_requests;
-    let mut idle_totals = vec![totals(&first_idle)];
-    all.push(first_idle);
-    say(format!(
-        "3/4 idle for {}, a sample every {}",
-        human_secs(idle.as_secs_f64()),
-        human_secs(interval.as_secs_f64())
-    ));
-    let mut tick = 1u32;
-    loop {
-        let next = interval.mul_f64(f64::from(tick));
-        if next > idle {
-            break;
-        }
-        std::thread::sleep(next.saturating_sub(idle_start.elapsed()));
-        let s = sampler.sample()?;
-        let t = totals(&s);
-        say(format!(
-            "    {:>7}/{}: shm {} ({} since baseline), pkg {} ({})",
-            human_secs(idle_start.elapsed().as_secs_f64()),
-            human_secs(idle.as_secs_f64()),
-            human_bytes(t.shm_bytes),
-            human_delta(t.shm_bytes - baseline.shm_bytes),
-            human_bytes(t.pkg_bytes),
-            human_delta(t.pkg_bytes - baseline.pkg_bytes)
-        ));
-        idle_totals.push(t);
-        all.push(s);
-        tick += 1;
-    }
-    let idle_s = idle_start.elapsed().as_secs_f64();
-    let rcv_end = all.last().and_then(|s| s.rcv_requests);
-    let requests_during_idle = match (rcv_start, rcv_end) {
-        (Some(a), Some(b)) => Some(b.saturating_sub(a)),
-        _ => {
-            notes.push(
-                "the proxy has no kex statistics: kmemdbg cannot check that traffic really stopped"
-                    .into(),
-            );
-            None
-        }
-    };
-
-    // 4: probe rounds.
-    let tail: Vec<Totals> = idle_totals[idle_totals.len() / 2..].to_vec();
-    let noise = verdict::noise(&tail.iter().map(|t| t.shm_bytes).collect::<Vec<_>>()).max(
-        verdict::noise(&tail.iter().map(|t| t.pkg_bytes).collect::<Vec<_>>()),
-    );
-    let round_calls: Vec<u32> = match args.probe_calls {
-        0 => vec![],
-        1 => vec![1],
-        n => vec![n / 2, n - n / 2],
-    };
-    let mut rounds = Vec::new();
-    if round_calls.is_empty() {
-        say("4/4 probes: none (--probe-calls 0)".to_string());
-    }
-    for (i, calls) in round_calls.iter().enumerate() {
-        let before_sample = all.last().cloned().context("no sample")?;
-        let before = totals(&before_sample);
-        markers.push((before.elapsed_s, format!("probes {}", i + 1)));
-        let answered = triage::send_probes(target, *calls);
-        let (samples, settled) = triage::settle(
-            &mut sampler,
-            &before,
-            noise,
-            interval.min(Duration::from_secs(2)),
-            args.settle,
-        )?;
-        let after_sample = samples.last().cloned().context("no sample")?;
-        let after = totals(&after_sample);
-        let pkg_growth = after_sample
-            .pkg
-            .iter()
-            .filter_map(|p| {
-                let b = before_sample.pkg.iter().find(|x| x.pid == p.pid)?;
-                let d = p.real_used_bytes as f64 - b.real_used_bytes as f64;
-                (d > noise).then(|| (p.pid, p.desc.clone(), d))
-            })
-            .collect();
-        say(format!(
-            "4/4 probe round {}: {calls} OPTIONS to {target}, {answered} answered; after {}: shm {}, pkg {}{}",
-            i + 1,
-            human_secs(after.elapsed_s - before.elapsed_s),
-            human_delta(after.shm_bytes - before.shm_bytes),
-            human_delta(after.pkg_bytes - before.pkg_bytes),
-            if settled { " (settled)" } else { " (not back within --settle)" }
-        ));
-        all.extend(samples);
-        rounds.push(Round {
-            calls: *calls,
-            answered,
-            before,
-            after,
-            settled,
-            pkg_growth,
-        });
-    }
-
-    let shm_total = all[0].shm.total_bytes;
-    let m = Measurements {
-        baseline,
-        idle: idle_totals,
-        rounds,
-        shm_total_bytes: shm_total,
-        shm_peak_bytes: all.iter().map(|s| s.shm.max_used_bytes).max().unwrap_or(0),
-        pkg_total_bytes: all[0].pkg.first().map_or(0, |p| p.total_bytes),
-        pkg_peak_bytes: all
-            .iter()
-            .flat_map(|s| s.pkg.iter().map(|p| p.real_used_bytes))
-            .max()
-            .unwrap_or(0),
-        requests_during_idle,
-        memdebug_build: memdebug,
-    };
-    let v = verdict::conclude(&m, idle_s);
+    let outcome = procedure::run(
+        &mut sampler,
+        target,
+        memdebug,
+        &settings,
+        || confirm_traffic_stopped(args),
+        |step| say(describe(&step, target)),
+    )?;
+    notes.extend(outcome.notes.iter().cloned());
+    let v = &outcome.verdict;
 
     let outputs = super::watch::Outputs {
         csv: args.csv.as_deref(),
@@ -239,9 +103,9 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
             }
         ),
         source: kamcmd.socket.clone(),
-        markers,
+        markers: outcome.markers.clone(),
     };
-    outputs.write(&all)?;
+    outputs.write(&outcome.samples)?;
 
     if args.json {
         crate::commands::print_json(&TriageReport {
@@ -249,17 +113,92 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
             ctl: kamcmd.socket.clone(),
             version,
             target: target.to_string(),
-            idle_s,
+            idle_s: outcome.idle_s,
             interval_s: interval.as_secs_f64(),
             probe_calls: args.probe_calls,
-            verdict: &v,
-            measurements: &m,
+            verdict: v,
+            measurements: &outcome.measurements,
             notes,
         })?;
     } else {
-        print!("{}", render_verdict(&v));
+        print!("{}", render_verdict(v));
     }
     Ok(if v.treat_as_leak { 1 } else { 0 })
+}
+
+/// Step 2: the operator stops the proxy's traffic (asked once on a
+/// terminal; `--traffic-stopped` says it is done already).
+fn confirm_traffic_stopped(args: &TriageArgs) -> Result<()> {
+    if args.traffic_stopped {
+        if !args.json {
+            println!("2/4 traffic: stopped (--traffic-stopped)");
+        }
+        return Ok(());
+    }
+    if !std::io::stdin().is_terminal() || args.json {
+        bail!(
+            "triage needs the proxy's traffic stopped: stop it, then run again with --traffic-stopped \
+             (or --yes); without a terminal kmemdbg cannot ask"
+        );
+    }
+    print!(
+        "2/4 stop all SIP traffic to this proxy now (take it out of the load balancer, stop the \
+         test callers), then press Enter. Ctrl-C aborts. "
+    );
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("cannot read the confirmation from the terminal")?;
+    Ok(())
+}
+
+/// One step of the procedure as a line of the running commentary.
+fn describe(step: &Step, target: std::net::SocketAddr) -> String {
+    match step {
+        Step::Baseline { sample, totals } => format!(
+            "1/4 baseline: shm {} in use of {}; pkg {} in use in {} processes",
+            human_bytes(totals.shm_bytes),
+            human_bytes(sample.shm.total_bytes as f64),
+            human_bytes(totals.pkg_bytes),
+            sample.pkg.len()
+        ),
+        Step::IdleStarts { idle, interval } => format!(
+            "3/4 idle for {}, a sample every {}",
+            human_secs(idle.as_secs_f64()),
+            human_secs(interval.as_secs_f64())
+        ),
+        Step::IdleSample {
+            elapsed,
+            idle,
+            totals: t,
+            baseline,
+        } => format!(
+            "    {:>7}/{}: shm {} ({} since baseline), pkg {} ({})",
+            human_secs(elapsed.as_secs_f64()),
+            human_secs(idle.as_secs_f64()),
+            human_bytes(t.shm_bytes),
+            human_delta(t.shm_bytes - baseline.shm_bytes),
+            human_bytes(t.pkg_bytes),
+            human_delta(t.pkg_bytes - baseline.pkg_bytes)
+        ),
+        Step::NoProbes => "4/4 probes: none (--probe-calls 0)".to_string(),
+        Step::ProbeRound {
+            round,
+            calls,
+            answered,
+            before,
+            after,
+            settled,
+        } => format!(
+            "4/4 probe round {round}: {calls} OPTIONS to {target}, {answered} answered; after {}: shm {}, pkg {}{}",
+            human_secs(after.elapsed_s - before.elapsed_s),
+            human_delta(after.shm_bytes - before.shm_bytes),
+            human_delta(after.pkg_bytes - before.pkg_bytes),
+            if *settled { " (settled)" } else { " (not back within --settle)" }
+        ),
+    }
 }
 
 /// The verdict as a person reads it.

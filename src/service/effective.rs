@@ -265,9 +265,7 @@ pub fn our_dropins(setup: &super::Setup) -> Vec<PathBuf> {
 /// order, where `ExecStart=` comes from, and kmemdbg's drop-in.
 pub fn describe(setup: &super::Setup) -> Vec<String> {
     let super::CommandSource::Unit {
-        exec_from,
-        dropin,
-        stale,
+        exec_from, dropin, ..
     } = &setup.source
     else {
         return Vec::new();
@@ -299,7 +297,6 @@ pub fn describe(setup: &super::Setup) -> Vec<String> {
     if let Some(n) = overridden_note(setup) {
         v.push(n);
     }
-    let _ = stale;
     v
 }
 

@@ -5,6 +5,7 @@
 //! settle after them. It never changes the proxy's settings; the probes go
 //! only to the address the operator gives or the proxy's own listen address.
 
+pub mod procedure;
 pub mod verdict;
 
 use crate::kamcmd::{records, Kamcmd};

@@ -153,6 +153,26 @@ pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// True while `pid` exists and is not a zombie.
+pub fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            let after = &s[s.rfind(')').unwrap_or(0) + 1..];
+            !matches!(after.split_whitespace().next(), Some("Z") | Some("X"))
+        })
+        .unwrap_or(false)
+}
+
+/// The command line of `pid` (empty when it is gone).
+pub fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|&b| b == 0)
+        .filter(|s| !s.is_empty())
+        .map(|s| String::from_utf8_lossy(s).into_owned())
+        .collect()
+}
+
 /// A kamailio started by a test, in the foreground (`-DD -E`), logging to a
 /// file, with its own port, ctl socket, pid file and run dir under `dir`.
 /// Dropping it sends SIGTERM to exactly that PID (then SIGKILL).

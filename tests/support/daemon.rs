@@ -4,12 +4,14 @@
 //! dir (`-Y`: ctl socket, RPC fifo). Dropping the guard ends exactly the
 //! PIDs this guard saw in its own pid file (kmemdbg may have restarted the
 //! proxy under the same pid file), never anything found by name.
+//!
+//! Included beside `tests/common` (`mod common;` first), whose helpers it uses;
+//! `common::Proxy` is the foreground (`-DD`) guard, this the daemon one.
 #![allow(dead_code)]
 
-use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub struct Daemon {
     pub dir: PathBuf,
@@ -37,58 +39,8 @@ pub fn default_style_cfg(port: u16) -> String {
     )
 }
 
-pub fn free_port() -> u16 {
-    for _ in 0..50 {
-        let s = UdpSocket::bind("127.0.0.1:0").expect("bind");
-        let port = s.local_addr().expect("addr").port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no free port");
-}
-
-pub fn udp_bound(port: u16) -> bool {
-    let hex = format!(":{port:04X}");
-    std::fs::read_to_string("/proc/net/udp")
-        .map(|t| {
-            t.lines().skip(1).any(|l| {
-                l.split_whitespace()
-                    .nth(1)
-                    .is_some_and(|a| a.ends_with(&hex))
-            })
-        })
-        .unwrap_or(false)
-}
-
-pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < timeout {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    cond()
-}
-
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map(|s| {
-            let after = &s[s.rfind(')').unwrap_or(0) + 1..];
-            !matches!(after.split_whitespace().next(), Some("Z") | Some("X"))
-        })
-        .unwrap_or(false)
-}
-
-pub fn cmdline(pid: u32) -> Vec<String> {
-    std::fs::read(format!("/proc/{pid}/cmdline"))
-        .unwrap_or_default()
-        .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect()
-}
+/// The port, wait and /proc helpers are common's (one copy for every test).
+pub use crate::common::{alive, cmdline, free_udp_port as free_port, udp_bound, wait_for};
 
 impl Daemon {
     /// Starts `binary` as a daemon with `cfg_text` and `extra` options.

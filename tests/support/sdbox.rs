@@ -38,6 +38,8 @@
 //!   `/usr/lib` drop-in dirs of kamailio, plus whatever the test adds with
 //!   [`EtcGuard::watch`]) is restored byte for byte (mode, owner, mtime; files
 //!   the test or kmemdbg created are removed) when the box drops, also on panic;
+//!   the record is kept in [`PENDING_PATH`] meanwhile, so that if the test
+//!   process is killed before its drop, the next box restores it first;
 //! - readiness is polled (`systemctl is-system-running` says running or
 //!   degraded), never slept for; the box is killed by its PID 1 on drop (the
 //!   kernel ends every process of its pid namespace), and also when the test
@@ -158,7 +160,14 @@ impl SdBox {
             "flock {LOCK_PATH}: {}",
             std::io::Error::last_os_error()
         );
-        let mut etc = EtcGuard::new();
+        // A box whose test process was killed left its record: repair first.
+        let repaired = EtcGuard::recover(PENDING_PATH);
+        if !repaired.is_empty() {
+            eprintln!(
+                "sdbox: {test}: restored host files a killed earlier box had changed: {repaired:?}"
+            );
+        }
+        let mut etc = EtcGuard::persisted(PENDING_PATH);
         for p in DEFAULT_WATCHED {
             etc.watch(p);
         }
@@ -469,7 +478,7 @@ fn comm(pid: u32) -> Option<String> {
 }
 
 /// One path's recorded state.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 enum Entry {
     Dir {
         mode: u32,
@@ -493,11 +502,60 @@ enum Entry {
 pub struct EtcGuard {
     /// root -> (path -> entry); an absent root maps to an empty record.
     trees: BTreeMap<PathBuf, BTreeMap<PathBuf, Entry>>,
+    /// Where the record is kept on disk while the guard lives, so that a
+    /// test process killed before its drop is repaired by the next box.
+    persist: Option<PathBuf>,
 }
+
+/// The record of a box whose test process died before restoring (host path,
+/// outside the box's private /var/tmp).
+pub const PENDING_PATH: &str = "/var/tmp/kmemdbg-sdbox-pending.json";
 
 impl EtcGuard {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// A guard that keeps its record in `path` until it has restored.
+    pub fn persisted(path: impl AsRef<Path>) -> Self {
+        EtcGuard {
+            trees: BTreeMap::new(),
+            persist: Some(path.as_ref().to_path_buf()),
+        }
+    }
+
+    /// Puts back what a guard persisted in `path` and never restored (its
+    /// process was killed); returns the paths it touched. Nothing to do
+    /// when `path` does not exist.
+    pub fn recover(path: impl AsRef<Path>) -> Vec<PathBuf> {
+        let path = path.as_ref();
+        let Ok(bytes) = std::fs::read(path) else {
+            return Vec::new();
+        };
+        let trees: BTreeMap<PathBuf, BTreeMap<PathBuf, Entry>> = serde_json::from_slice(&bytes)
+            .unwrap_or_else(|e| {
+                panic!(
+                    "{}: unreadable record of a killed sd box ({e}); check the host files it lists, then remove it",
+                    path.display()
+                )
+            });
+        let mut g = EtcGuard {
+            trees,
+            persist: Some(path.to_path_buf()),
+        };
+        g.restore()
+    }
+
+    fn save(&self) {
+        let Some(p) = &self.persist else { return };
+        let json = serde_json::to_vec(&self.trees).expect("serialize the sd box record");
+        let tmp = p.with_extension(format!("tmp{}", std::process::id()));
+        let written = std::fs::write(&tmp, json)
+            .and_then(|_| std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600)))
+            .and_then(|_| std::fs::rename(&tmp, p));
+        if let Err(e) = written {
+            panic!("cannot keep the sd box record in {}: {e}", p.display());
+        }
     }
 
     /// Records `root` (a file, a symlink, a directory tree, or nothing yet)
@@ -510,6 +568,7 @@ impl EtcGuard {
         let mut rec = BTreeMap::new();
         record(&root, &mut rec);
         self.trees.insert(root, rec);
+        self.save();
     }
 
     /// Writes `text` to host `path` (creating parent directories), after
@@ -601,6 +660,16 @@ impl EtcGuard {
         }
         touched.sort();
         touched.dedup();
+        if let Some(p) = &self.persist {
+            if self.changed().is_empty() {
+                let _ = std::fs::remove_file(p);
+            } else {
+                eprintln!(
+                    "sdbox: some host files could not be restored; their record stays in {}",
+                    p.display()
+                );
+            }
+        }
         touched
     }
 }
