@@ -478,6 +478,9 @@ pub struct WatchArgs {
     /// Also sample shared memory per module (mod.stats all shm; kex module)
     #[arg(long)]
     pub mod_stats: bool,
+    /// Also save a mod.stats snapshot per sample in DIR (as `dump --mod-stats`; `diff DIR/*.modstats`)
+    #[arg(long, value_name = "DIR")]
+    pub snapshots: Option<PathBuf>,
     /// Plain lines even on a terminal
     #[arg(long)]
     pub plain: bool,

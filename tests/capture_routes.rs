@@ -140,6 +140,9 @@ fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
     let v: serde_json::Value = serde_json::from_str(&out).expect("json");
     json_doc::assert_documented(&v);
     assert_eq!(v["schema"], "kmemdbg.dump-mod-stats/1");
+    // --settle: an idle proxy has no transaction in flight (tm.stats current 0).
+    assert_eq!(v["settle"]["settled"], true, "{out}");
+    assert_eq!(v["settle"]["current_end"], 0, "{out}");
     assert_eq!(v["header"]["main_pid"].as_u64(), Some(u64::from(p.pid)));
     // The route needs no log: kamailio wrote nothing for either snapshot
     // beyond what it logs anyway (no dump lines).
@@ -361,4 +364,56 @@ fn real_inspect_points_a_dbg_sr_memory_build_to_mod_stats_first() {
         .expect("mod.stats route");
     let qm = next.find("-x qm").expect("-x qm route");
     assert!(mod_stats < qm, "{next}");
+}
+
+/// `watch --snapshots DIR` records a mod.stats snapshot per sample that
+/// `diff` reads; registrations between samples show as usrloc growth.
+#[test]
+fn real_watch_records_mod_stats_snapshots_over_time() {
+    let Some(bin) = prerequisites("real_watch_records_mod_stats_snapshots_over_time") else {
+        return;
+    };
+    let (dir, p) = start_registrar(&bin);
+    let snaps = dir.path().join("snaps");
+    std::fs::create_dir_all(&snaps).unwrap();
+    let mut watch = kmemdbg()
+        .args([
+            "watch",
+            "--interval",
+            "1s",
+            "--duration",
+            "3s",
+            "--plain",
+            "--ctl",
+        ])
+        .arg(&p.ctl)
+        .arg("--snapshots")
+        .arg(&snaps)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn watch");
+    // registrations while it samples
+    assert!(wait_for(Duration::from_secs(20), || std::fs::read_dir(
+        &snaps
+    )
+    .map(|d| d.count() >= 1)
+    .unwrap_or(false)));
+    register(dir.path(), p.port, "w", 500);
+    let st = watch.wait().unwrap();
+    assert!(st.success(), "watch failed");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&snaps)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    assert!(files.len() >= 2, "{files:?}");
+    let mut args = vec!["diff".to_string(), "--json".to_string()];
+    args.extend(files.iter().map(|f| f.display().to_string()));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let (code, out, err) = run_kmemdbg(&args);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["growing"][0]["module"], "usrloc", "{out}");
 }

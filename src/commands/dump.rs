@@ -156,6 +156,22 @@ struct SectionReport<'a> {
     total_bytes: i64,
 }
 
+/// Takes a `mod.stats` snapshot over `k` and writes it to `path` (for
+/// `watch --snapshots`); the main PID comes from `core.psx`.
+pub fn save_mod_stats(k: &crate::kamcmd::Kamcmd, path: &Path) -> Result<()> {
+    let main_pid = k
+        .processes()
+        .ok()
+        .and_then(|ps| capture::trigger::main_pid(Some(&ps), Path::new("/nonexistent")).ok());
+    let cap = capture::route::mod_stats(k, main_pid, capture::route::version(k))?;
+    let mut staged = fsx::Staged::new(path, 0o640)?;
+    staged
+        .file()
+        .write_all(cap.text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    staged.commit()
+}
+
 /// `dump --mod-stats`: the log-free route.
 fn run_mod_stats(args: &DumpArgs) -> Result<ExitStatus> {
     let k = crate::kamcmd::Kamcmd::new(Some(&args.ctl))?;

@@ -218,6 +218,17 @@ pub fn run(args: &WatchArgs) -> Result<ExitStatus> {
             }
         }
         notes_shown = sampler.notes.len();
+        if let Some(dir) = &args.snapshots {
+            let at = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0);
+            let path = dir.join(format!(
+                "kmemdbg-{}-{tick:04}.modstats",
+                super::dump::utc_stamp(at)
+            ));
+            super::dump::save_mod_stats(sampler.kamcmd(), &path)?;
+        }
         match sampled {
             Ok(s) => samples.push(s),
             Err(e) if !samples.is_empty() => {
