@@ -229,6 +229,10 @@ pub enum Event<'a> {
     Triggered {
         target: &'a Target,
     },
+    /// The shm dump chosen before triggering (said before, not after).
+    Planned {
+        choice: &'a budget::Choice,
+    },
     Done {
         request: &'a Request,
     },
@@ -313,6 +317,7 @@ pub fn capture(
                     ));
                 }
             }
+            on_event(Event::Planned { choice: &ch });
             choice = Some(ch);
         }
     }
