@@ -5,6 +5,10 @@
 //!
 //! Before [`arm`] the default applies (the process ends at once), which is
 //! right while nothing has been changed yet. Never exits the process itself.
+//!
+//! A closed pipe (`kmemdbg analyze big.log | head`) ends kmemdbg the way it
+//! ends other Unix tools, quietly by SIGPIPE ([`quiet_on_closed_pipe`]),
+//! instead of a panic at the next print.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -22,6 +26,19 @@ pub fn arm() {
             let _ = signal_hook::flag::register(sig, Arc::clone(flag));
         }
     });
+}
+
+/// SIGPIPE gets its default action back (Rust ignores it, so a write to a
+/// closed pipe would fail and the next `print!` panic).
+pub fn quiet_on_closed_pipe() {
+    let pipe = signal_hook::consts::SIGPIPE;
+    // SAFETY: the handler calls only `emulate_default_handler`, which
+    // signal-hook documents as async-signal-safe.
+    let _ = unsafe {
+        signal_hook::low_level::register(pipe, move || {
+            let _ = signal_hook::low_level::emulate_default_handler(pipe);
+        })
+    };
 }
 
 /// True once a signal arrived after [`arm`].

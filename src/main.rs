@@ -4,6 +4,7 @@
 use clap::Parser;
 
 fn main() {
+    kmemdbg::interrupt::quiet_on_closed_pipe();
     let cli = kmemdbg::cli::Cli::parse();
     let code = match kmemdbg::commands::run(cli) {
         Ok(code) => code,

@@ -230,3 +230,29 @@ fn diff_warns_when_the_dumps_are_out_of_time_order() {
         "{json}"
     );
 }
+
+#[test]
+fn output_piped_into_head_ends_quietly() {
+    use std::io::{BufRead, BufReader};
+    use std::os::unix::process::ExitStatusExt;
+    // More output than a pipe holds, so kmemdbg is still writing when the
+    // reader goes away (as `kmemdbg analyze big.log | head -1` does).
+    let log = fixture("capture/sample-5.6.3-dumps.log");
+    let mut child = common::kmemdbg()
+        .args(["analyze", &log, "--top", "0", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut first = String::new();
+    let stdout = child.stdout.take().expect("stdout");
+    BufReader::new(stdout)
+        .read_line(&mut first)
+        .expect("a line");
+    assert_eq!(first.trim(), "{");
+    // The reader is gone (dropped above): kmemdbg must end by SIGPIPE, not panic.
+    let out = child.wait_with_output().expect("wait");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+    assert_eq!(out.status.signal(), Some(13), "{:?}: {err}", out.status);
+}

@@ -612,3 +612,35 @@ fn real_hunt_ctrl_c_while_mem_summary_is_switched_puts_it_back() {
         "{out}"
     );
 }
+
+#[test]
+fn real_hunt_does_not_start_a_class_that_would_overrun_max_time() {
+    const T: &str = "real_hunt_does_not_start_a_class_that_would_overrun_max_time";
+    let Some(bin) = prerequisites(T) else {
+        return;
+    };
+    let (_dir, proxy) = start(&bin, "usrloc-register.cfg");
+    // A class needs 10 requests at 100/s (0.1 s) + --settle 2 s + about 5 s of
+    // snapshots: 7.1 s, more than --max-time 7s. Nothing is sent.
+    let (code, out, err) = hunt(
+        &proxy,
+        &[
+            "--classes",
+            "options,invite",
+            "--requests",
+            "10",
+            "--settle",
+            "2s",
+            "--max-time",
+            "7s",
+        ],
+    );
+    assert_eq!(code, 1, "stdout:\n{out}\nstderr:\n{err}");
+    assert!(err.contains("fits 0 of the 2 classes"), "{err}");
+    assert!(
+        out.contains("--max-time reached: stopped before class options"),
+        "{out}"
+    );
+    assert!(out.contains("not run: options, invite"), "{out}");
+    assert!(!err.contains("with sipp"), "{err}");
+}

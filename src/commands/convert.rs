@@ -1,7 +1,7 @@
 //! `kmemdbg convert`: the one command (see [`crate::convert`]).
 
 use crate::cli::ConvertArgs;
-use crate::commands::restart::{
+use crate::commands::guided::{
     confirm, options, render_outcome, render_plan, render_setup, target,
 };
 use crate::convert::{self, source_step, Report, Request, Step, StepStatus};
@@ -205,7 +205,7 @@ fn finish(report: &Report, json: bool, ran: bool) -> Result<ExitStatus> {
         }
     } else {
         match report.restart.as_ref() {
-            Some(o) => crate::commands::restart::exit_for(o).max(1),
+            Some(o) => crate::commands::guided::exit_for(o).max(1),
             None => 1,
         }
     };

@@ -13,6 +13,7 @@ pub mod fixes;
 pub mod gdb;
 pub mod gdb_script;
 pub mod gen_dump;
+pub mod guided;
 pub mod hunt;
 pub mod inspect;
 pub mod lost_view;

@@ -213,7 +213,10 @@ pub fn diff(
     if loaded.len() < 2 {
         bail!("nothing to compare: give two or more mod.stats snapshots (kmemdbg dump --mod-stats, before and after)");
     }
-    loaded.sort_by_key(|l| l.snap.header.unix_time.unwrap_or(0));
+    // the header's time has whole seconds: two snapshots of the same second
+    // are ordered by when their files were written
+    let written = |path: &str| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+    loaded.sort_by_key(|l| (l.snap.header.unix_time.unwrap_or(0), written(&l.path)));
     let first = &loaded[0].snap;
     let last = &loaded[loaded.len() - 1].snap;
     if first.section(pool).is_none() || last.section(pool).is_none() {

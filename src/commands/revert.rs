@@ -1,7 +1,7 @@
 //! `kmemdbg revert`: undo a conversion from the backups, guided restart.
 
 use crate::cli::RevertArgs;
-use crate::commands::restart::{guided, target};
+use crate::commands::guided::{guided, target};
 use crate::convert::{self, source_step, SourceSteps};
 use crate::ExitStatus;
 use anyhow::Result;

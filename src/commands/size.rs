@@ -2,7 +2,7 @@
 //! then the guided restart; `--suggest` proposes sizes from current use.
 
 use crate::cli::SizeArgs;
-use crate::commands::restart::{guided, target};
+use crate::commands::guided::{guided, target};
 use crate::kamcmd::{records, Kamcmd};
 use crate::service::plan::{self, Desired};
 use crate::service::suggest::{self, PoolProposal};

@@ -252,4 +252,18 @@ mod tests {
         assert!(builtin("subscribe").unwrap().uses_expires());
         assert!(!builtin("options").unwrap().uses_expires());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn list_parsing_never_panics(items in proptest::collection::vec("[ a-zA-Z0-9,./_-]{0,40}", 0..4)) {
+            if let Ok(entries) = parse_list(&items) {
+                proptest::prop_assert!(!entries.is_empty());
+            }
+        }
+
+        #[test]
+        fn user_file_names_never_panic(path in "[ a-zA-Z0-9./_-]{0,40}", text in "[<a-z> ]{0,40}") {
+            let _ = Class::user(&path, &text);
+        }
+    }
 }

@@ -200,4 +200,24 @@ mod tests {
         assert!(judge(&a, &a, &b, 10).is_empty());
         assert_eq!(judge(&a, &a, &a, 0).len(), 0);
     }
+
+    proptest::proptest! {
+        /// Any three snapshots: never panics, every entry grew, candidates first.
+        #[test]
+        fn judge_never_panics(
+            rows in proptest::collection::vec(
+                (0usize..6, proptest::option::of(0u64..u64::MAX), 0u64..u64::MAX, 0usize..3),
+                0..40,
+            ),
+            requests in 0u64..1000,
+        ) {
+            let mut t = [Tally::default(), Tally::default(), Tally::default()];
+            for (site, count, bytes, which) in rows {
+                t[which].add(&format!("s{site}"), count, bytes);
+            }
+            let g = judge(&t[0], &t[1], &t[2], requests);
+            proptest::prop_assert!(g.windows(2).all(|w| w[0].held <= w[1].held));
+            proptest::prop_assert!(g.iter().all(|x| x.per_request.is_finite()));
+        }
+    }
 }
