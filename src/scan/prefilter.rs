@@ -31,9 +31,10 @@ impl Default for Prefilter {
     }
 }
 
-/// Newlines in `s` (a loop the compiler vectorises).
+/// Newlines in `s` (memchr's vectorised search: several times faster here
+/// than a plain filter-and-count loop).
 pub fn count_lines(s: &[u8]) -> u64 {
-    s.iter().filter(|&&b| b == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', s).count() as u64
 }
 
 impl Prefilter {

@@ -87,6 +87,9 @@ struct File {
 pub struct Table {
     pub entries: Vec<Entry>,
     regexes: Vec<Regex>,
+    /// Every regex as one alternation: most candidate lines match none,
+    /// and one search says so.
+    any: Regex,
 }
 
 /// What the table says about one message.
@@ -120,9 +123,19 @@ impl Table {
                 .with_context(|| format!("oom pattern {}: bad regex", e.id))?;
             regexes.push(re);
         }
+        let alternation: Vec<String> = file
+            .pattern
+            .iter()
+            .map(|e| format!("(?:{})", e.regex))
+            .collect();
+        let any = RegexBuilder::new(&alternation.join("|"))
+            .case_insensitive(true)
+            .build()
+            .context("oom patterns: the regexes do not combine (a group name used twice?)")?;
         Ok(Table {
             entries: file.pattern,
             regexes,
+            any,
         })
     }
 
@@ -136,33 +149,48 @@ impl Table {
             Err(_) => Table {
                 entries: Vec::new(),
                 regexes: Vec::new(),
+                any: Regex::new("[^\\s\\S]").unwrap_or_else(|_| unreachable!()),
             },
         })
     }
 
     /// The first entry whose regex matches `message`.
     pub fn find<'a>(&self, message: &'a [u8]) -> Option<TableMatch<'a>> {
+        if !self.any.is_match(message) {
+            return None;
+        }
         for (i, re) in self.regexes.iter().enumerate() {
-            let Some(caps) = re.captures(message) else {
+            let Some(found) = re.find(message) else {
                 continue;
             };
-            let at = caps.get(0).map_or(0, |m| m.start());
-            let text = |name: &str| caps.name(name).map(|m| m.as_bytes());
-            let number = |name: &str| {
-                caps.name(name)
-                    .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
-                    .and_then(|s| s.parse().ok())
-            };
-            return Some(TableMatch {
+            let mut m = TableMatch {
                 entry: i,
-                at,
-                size: number("size"),
-                addr: text("addr"),
-                func: text("func").filter(|s| !s.is_empty()),
-                module: text("module").map(trim).filter(|s| !s.is_empty()),
-                shm: number("shm"),
-                pkg: number("pkg"),
-            });
+                at: found.start(),
+                size: None,
+                addr: None,
+                func: None,
+                module: None,
+                shm: None,
+                pkg: None,
+            };
+            // only the allocator and start entries have groups to read
+            if re.captures_len() > 1 {
+                if let Some(caps) = re.captures(message) {
+                    let text = |name: &str| caps.name(name).map(|m| m.as_bytes());
+                    let number = |name: &str| {
+                        caps.name(name)
+                            .and_then(|m| std::str::from_utf8(m.as_bytes()).ok())
+                            .and_then(|s| s.parse().ok())
+                    };
+                    m.size = number("size");
+                    m.addr = text("addr");
+                    m.func = text("func").filter(|s| !s.is_empty());
+                    m.module = text("module").map(trim).filter(|s| !s.is_empty());
+                    m.shm = number("shm");
+                    m.pkg = number("pkg");
+                }
+            }
+            return Some(m);
         }
         None
     }
