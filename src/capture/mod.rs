@@ -232,6 +232,10 @@ pub enum Event<'a> {
     Triggered {
         target: &'a Target,
     },
+    /// The shm dump chosen before triggering (said before, not after).
+    Planned {
+        choice: &'a budget::Choice,
+    },
     Done {
         request: &'a Request,
     },
@@ -316,6 +320,7 @@ pub fn capture(
                     ));
                 }
             }
+            on_event(Event::Planned { choice: &ch });
             choice = Some(ch);
         }
     }
