@@ -125,6 +125,11 @@ pub fn exe(pid: u32) -> std::io::Result<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/exe"))
 }
 
+/// What file descriptor `fd` of `pid` points at (`2`: where its stderr goes).
+pub fn fd_target(pid: u32, fd: u32) -> Option<PathBuf> {
+    std::fs::read_link(format!("/proc/{pid}/fd/{fd}")).ok()
+}
+
 /// The working directory of `pid` (a relative `-f` is relative to it).
 pub fn cwd(pid: u32) -> Option<PathBuf> {
     std::fs::read_link(format!("/proc/{pid}/cwd")).ok()

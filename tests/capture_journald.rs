@@ -185,6 +185,11 @@ fn real_journald_6000_registrations_summary_full_and_mod_stats() {
         "--json",
     ]);
     let v = json(&out);
+    // Said before triggering: it will not fit, and what would make it fit.
+    assert!(
+        err.contains("--full: about") && err.contains("to make it fit: raise journald's limit"),
+        "{err}"
+    );
     eprintln!(
         "--full: exit {code}, complete {}, lost {}, cause {}",
         v["complete"], v["lost_lines"], v["cause"]

@@ -357,6 +357,14 @@ fn progress(e: &Event<'_>) {
             eprintln!("kmemdbg: following the {source} from byte {offset}")
         }
         Event::Triggered { target } => eprintln!("kmemdbg: asked for {target}, waiting ..."),
+        Event::Planned { choice } => {
+            eprintln!("kmemdbg: {}", choice.why);
+            if choice.shape == capture::budget::Shape::Status && !choice.fits {
+                for r in &choice.remedies {
+                    eprintln!("kmemdbg:   to make it fit: {r}");
+                }
+            }
+        }
         Event::Done { request } => eprintln!(
             "kmemdbg: {}: {} after {:.1}s",
             request.target,

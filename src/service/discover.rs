@@ -9,13 +9,14 @@
 use super::{
     argv, effective, sysv, unit, CommandSource, Manager, OptionsFile, Running, Setup, Target,
 };
+use crate::procfs;
 use crate::runner;
 use anyhow::{bail, Context, Result};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Names a kamailio binary has had.
-pub const PROGRAM_NAMES: &[&str] = &["kamailio", "ser", "openser"];
+pub use crate::procfs::PROGRAM_NAMES;
 
 /// Where kmemdbg writes systemd drop-ins (`KMEMDBG_SYSTEMD_DIR` replaces
 /// `/etc/systemd/system`, for tests and image builders).
@@ -41,106 +42,34 @@ pub fn unit_name(name: &str) -> String {
     }
 }
 
-/// Reads one process from /proc; None when it is gone or a zombie.
+/// Reads one process from /proc ([`crate::procfs`]); None when it is gone or a zombie.
 pub fn read_process(pid: u32) -> Option<Running> {
-    let dir = PathBuf::from(format!("/proc/{pid}"));
-    let stat = std::fs::read_to_string(dir.join("stat")).ok()?;
-    let (state, start_ticks) = parse_stat(&stat)?;
-    if state == 'Z' || state == 'X' {
-        return None;
-    }
-    let cmdline = std::fs::read(dir.join("cmdline")).ok()?;
-    let argv: Vec<String> = cmdline
-        .split(|&b| b == 0)
-        .filter(|s| !s.is_empty())
-        .map(|s| String::from_utf8_lossy(s).into_owned())
-        .collect();
-    let exe = std::fs::read_link(dir.join("exe")).unwrap_or_default();
-    let stderr_file = std::fs::read_link(dir.join("fd/2"))
-        .ok()
-        .filter(|p| p.is_file());
+    let stat = procfs::stat(pid).filter(|s| s.is_alive())?;
+    let argv = procfs::cmdline(pid).unwrap_or_default();
+    let exe = procfs::exe(pid).unwrap_or_default();
+    let stderr_file = procfs::fd_target(pid, 2).filter(|p| p.is_file());
     Some(Running {
         pid,
         argv,
         exe,
         stderr_file,
-        start_ticks,
+        start_ticks: stat.start_ticks,
     })
 }
 
 /// (state, start time in ticks) from `/proc/PID/stat` (the name may hold spaces).
 pub fn parse_stat(stat: &str) -> Option<(char, u64)> {
-    let after = &stat[stat.rfind(')')? + 1..];
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    let state = fields.first()?.chars().next()?;
-    // fields[0] is field 3 (state); starttime is field 22.
-    let start = fields.get(19)?.parse().ok()?;
-    Some((state, start))
+    procfs::parse_stat(stat).map(|s| (s.state, s.start_ticks))
 }
 
-/// The parent PID of `pid`.
-pub fn parent_of(pid: u32) -> Option<u32> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let after = &stat[stat.rfind(')')? + 1..];
-    after.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// True while `pid` exists and is not a zombie.
-pub fn alive(pid: u32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .ok()
-        .and_then(|s| parse_stat(&s))
-        .is_some_and(|(state, _)| state != 'Z' && state != 'X')
-}
-
-/// Children of `pid` (from /proc).
-pub fn children_of(pid: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        if parent_of(p) == Some(pid) && alive(p) {
-            out.push(p);
-        }
-    }
-    out.sort_unstable();
-    out
-}
-
-fn is_kamailio_exe(exe: &Path) -> bool {
-    exe.file_name()
-        .and_then(|n| n.to_str())
-        .map(|n| n.trim_end_matches(" (deleted)"))
-        .is_some_and(|n| PROGRAM_NAMES.contains(&n))
-}
+pub use crate::procfs::{alive, children_of, parent_of};
 
 /// Every kamailio main process (its parent is not a kamailio of the same binary).
 pub fn main_processes() -> Vec<Running> {
-    let mut out = Vec::new();
-    let Ok(rd) = std::fs::read_dir("/proc") else {
-        return out;
-    };
-    for e in rd.flatten() {
-        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else {
-            continue;
-        };
-        let Some(r) = read_process(pid) else { continue };
-        if !is_kamailio_exe(&r.exe) {
-            continue;
-        }
-        let parent_same = parent_of(pid)
-            .and_then(|pp| std::fs::read_link(format!("/proc/{pp}/exe")).ok())
-            .is_some_and(|pe| pe == r.exe);
-        if !parent_same {
-            out.push(r);
-        }
-    }
-    out.sort_by_key(|r| r.pid);
-    out
+    procfs::kamailio_main_pids()
+        .into_iter()
+        .filter_map(read_process)
+        .collect()
 }
 
 /// Reads a pid file: the PID and the process when it runs.
@@ -188,7 +117,7 @@ pub fn discover(target: &Target) -> Result<Setup> {
                 pidfile.display()
             );
         };
-        if !is_kamailio_exe(&running.exe) {
+        if !procfs::is_kamailio_program(&running.exe) {
             bail!(
                 "{} names PID {pid}, which is {} and not kamailio",
                 pidfile.display(),
