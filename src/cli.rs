@@ -954,7 +954,7 @@ kmemdbg scan /var/log/kamailio.log --ctl unix:/run/kamailio/kamailio_ctl\n  \
 journalctl -u kamailio | kmemdbg scan - --json"
 )]
 pub struct ScanArgs {
-    /// Log files to read; `-` reads stdin
+    /// Log files to read; `-` reads stdin; none: the log kamailio writes to (a syslog file, or the journal of its systemd unit), found as `kmemdbg dump` finds it
     #[arg(value_name = "LOG", conflicts_with = "journal")]
     pub logs: Vec<PathBuf>,
     /// Read the journal of this systemd unit instead (journalctl -u UNIT)

@@ -168,6 +168,19 @@ fn real_systemd_journal_scan_finds_shm_exhaustion_and_journald_losses() {
         );
         assert!(g["first_time"].is_string(), "{g}");
     }
+    // no log named: scan finds the unit's journal itself (as dump and triage do)
+    let (code, out, err) = b.kmemdbg(&["scan", "--json"]);
+    assert_eq!(code, 1, "{err}");
+    let d: Value = serde_json::from_str(&out).unwrap();
+    assert!(
+        d["inputs"][0]
+            .as_str()
+            .unwrap()
+            .contains("kamailio.service"),
+        "{}",
+        d["inputs"]
+    );
+    assert_eq!(d["findings"], v["findings"]);
     // text output says it too
     let (code, out, _) = b.kmemdbg(&["scan", "--journal", "kamailio"]);
     assert_eq!(code, 1);

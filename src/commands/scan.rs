@@ -10,7 +10,7 @@ use crate::scan::time::{civil_from_days, iso_utc, parse_since};
 use crate::scan::verdict::{self, Context, Verdict};
 use crate::scan::{group::Group, Options, Scan, Scanner};
 use crate::ExitStatus;
-use anyhow::{bail, Result};
+use anyhow::{Context as _, Result};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -153,14 +153,47 @@ fn ask_proxy(ctl: &str, scan: &mut Scan, ctx: &mut Context, notes: &mut Vec<Stri
     if let Ok(text) = k.call(&["core.shmmem"]) {
         ctx.shm_total = crate::kamcmd::records::parse_shmmem(&text).map(|s| s.total_bytes);
     }
-    if let Ok(text) = k.call(&["core.uptime"]) {
-        let up = text.lines().find_map(|l| {
-            l.trim()
-                .strip_prefix("uptime:")
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        });
-        ctx.started_epoch = up.map(|u| now_epoch() - u);
-    }
+    ctx.started_epoch = proxy_started_epoch(&k);
+}
+
+/// When the running proxy started (seconds since the epoch), from `core.uptime`.
+pub fn proxy_started_epoch(k: &Kamcmd) -> Option<f64> {
+    let text = k.call(&["core.uptime"]).ok()?;
+    let up = text.lines().find_map(|l| {
+        l.trim()
+            .strip_prefix("uptime:")
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    })?;
+    Some(now_epoch() - up)
+}
+
+/// What `triage` tells about the proxy's log: errors already there?
+#[derive(Debug, Clone, Serialize)]
+pub struct LogErrors {
+    pub source: String,
+    pub findings: u64,
+    pub per_pool: BTreeMap<&'static str, u64>,
+}
+
+/// Scans the proxy's log (found as `dump` finds it) since the proxy
+/// started: the out-of-memory errors already happening.
+pub fn log_errors(k: &Kamcmd) -> Result<LogErrors> {
+    let now = now_epoch();
+    let year = civil_from_days((now / 86400.0).floor() as i64).0;
+    let since = proxy_started_epoch(k);
+    let mut scanner = Scanner::new(Options { year, since });
+    let mut totals = Totals::default();
+    let source = input::scan_discovered(&mut scanner, since, &mut totals)?;
+    let scan = scanner.finish(totals.lines, totals.bytes);
+    Ok(LogErrors {
+        source,
+        findings: scan.findings,
+        per_pool: scan
+            .per_pool()
+            .into_iter()
+            .map(|(p, c)| (p.as_str(), c))
+            .collect(),
+    })
 }
 
 /// `--service UNIT` / `--pidfile FILE` for the suggested commands.
@@ -175,9 +208,6 @@ fn target_of(args: &ScanArgs) -> String {
 }
 
 pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
-    if args.logs.is_empty() && args.journal.is_none() {
-        bail!("nothing to read: give a log file (e.g. /var/log/syslog), - for stdin, or --journal UNIT");
-    }
     let now = now_epoch();
     let year = args
         .year
@@ -194,6 +224,12 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
         scanner.begin_input(false);
         input::scan_journal(unit, since, &mut scanner, &mut totals)?;
         scanner.add_drops(input::journal_drops(unit, since));
+    }
+    if args.logs.is_empty() && args.journal.is_none() {
+        let what = input::scan_discovered(&mut scanner, since, &mut totals).context(
+            "no log given and none found: give a log file (e.g. /var/log/syslog), - for stdin, or --journal UNIT",
+        )?;
+        inputs.push(what);
     }
     for path in &args.logs {
         scanner.begin_input(true);

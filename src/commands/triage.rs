@@ -35,6 +35,9 @@ pub struct TriageReport<'a> {
     pub probe_calls: u32,
     pub verdict: &'a Verdict,
     pub measurements: &'a Measurements,
+    /// Out-of-memory errors already in the proxy's log since it started (`kmemdbg scan`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_errors: Option<super::scan::LogErrors>,
     pub notes: Vec<String>,
 }
 
@@ -79,6 +82,33 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
         kamcmd.socket,
         version.as_deref().unwrap_or("kamailio")
     ));
+    // Are out-of-memory errors already happening? (the proxy's log, since it started)
+    let log_errors = match super::scan::log_errors(&kamcmd) {
+        Ok(l) => {
+            say(if l.findings == 0 {
+                format!(
+                    "log: no out-of-memory errors since the proxy started ({})",
+                    l.source
+                )
+            } else {
+                let pools: Vec<String> =
+                    l.per_pool.iter().map(|(p, c)| format!("{c} {p}")).collect();
+                format!(
+                    "log: {} out-of-memory error lines since the proxy started ({}): {}; `kmemdbg scan` shows them",
+                    l.findings,
+                    pools.join(", "),
+                    l.source
+                )
+            });
+            Some(l)
+        }
+        Err(e) => {
+            notes.push(format!(
+                "the proxy's log was not scanned for out-of-memory errors: {e}"
+            ));
+            None
+        }
+    };
     let outcome = procedure::run(
         &mut sampler,
         target,
@@ -118,6 +148,7 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
             probe_calls: args.probe_calls,
             verdict: v,
             measurements: &outcome.measurements,
+            log_errors,
             notes,
         })?;
     } else {

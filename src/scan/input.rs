@@ -135,3 +135,27 @@ pub fn journal_drops(unit: &str, since: Option<f64>) -> Vec<super::Drop> {
         _ => Vec::new(),
     }
 }
+
+/// Scans the log kamailio writes to, found as `kmemdbg dump` finds it
+/// ([`crate::capture::source::discover`]): a syslog file, a stderr capture
+/// or journald. Returns what was read (and why it was chosen).
+pub fn scan_discovered(
+    scanner: &mut Scanner,
+    since: Option<f64>,
+    totals: &mut Totals,
+) -> Result<String> {
+    use crate::capture::source::{discover, SourceInfo};
+    let (info, why) = discover()?;
+    match &info {
+        SourceInfo::Syslog { path } | SourceInfo::Stderr { path } => {
+            scanner.begin_input(true);
+            scan_file(path, scanner, totals)?;
+        }
+        SourceInfo::Journal { unit } => {
+            scanner.begin_input(false);
+            scan_journal(unit, since, scanner, totals)?;
+            scanner.add_drops(journal_drops(unit, since));
+        }
+    }
+    Ok(format!("{info} ({why})"))
+}
