@@ -10,8 +10,7 @@
 //! serial order, and the stop at the first failure without a proxy.
 
 mod common;
-#[path = "support/daemon.rs"]
-mod daemon;
+use common::daemon;
 use common::*;
 use daemon::{cmdline, default_style_cfg, free_port, Daemon};
 use std::collections::HashMap;

@@ -8,8 +8,7 @@
 //! with a non-debug build looks like to `convert`, without compiling one.
 
 mod common;
-#[path = "support/daemon.rs"]
-mod daemon;
+use common::daemon;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 

@@ -17,8 +17,7 @@
 //! is refused when `CI` is set.
 
 mod common;
-#[path = "support/daemon.rs"]
-mod daemon;
+use common::daemon;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 

@@ -7,8 +7,7 @@
 //! the test's own proxy, never from kmemdbg's output.
 
 mod common;
-#[path = "support/daemon.rs"]
-mod daemon;
+use common::daemon;
 
 use std::path::PathBuf;
 

@@ -7,8 +7,7 @@
 //! -g build; `build --jobs` in tests/build.rs, on its real build.)
 
 mod common;
-#[path = "support/daemon.rs"]
-mod daemon;
+use common::daemon;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 

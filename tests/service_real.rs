@@ -2,8 +2,7 @@
 //! daemons on 127.0.0.1 (pid-file mode, a copy of Debian's default cfg).
 
 mod common;
-#[path = "support/daemon.rs"]
-mod daemon;
+use common::daemon;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 

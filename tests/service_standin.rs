@@ -6,8 +6,7 @@
 //! systemd path runs against a real systemd instead: `tests/systemd_real.rs`.
 
 mod common;
-#[path = "support/daemon.rs"]
-mod daemon;
+use common::daemon;
 
 use common::{debian_kamailio, kmemdbg};
 use daemon::{alive, cmdline, default_style_cfg, free_port, wait_for};

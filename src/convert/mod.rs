@@ -244,9 +244,85 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
         ),
     )];
     let needs_source = !verdict.ready;
+    let (source_runtime, built) = plan_source_steps(req, &binary, &verdict, &mut steps)?;
+
+    let (cfg, cfg_source) = resolve_cfg(req, &setup, &binary)?;
+    let (cfg_changes, cfg_detail, planned_log) = plan_cfg(&cfg, &setup.command(), &binary)
+        .with_context(|| format!("planning the cfg step for {}", cfg.display()))?;
+    steps.push(step(
+        "cfg",
+        if cfg_changes.is_empty() {
+            StepStatus::Already
+        } else {
+            StepStatus::Pending
+        },
+        cfg_detail,
+    ));
+
+    // runtime: what the build needs on the command line.
+    let desired = Desired {
+        options: if needs_source {
+            if source_runtime.is_empty() {
+                vec![('x', "qm".into())]
+            } else {
+                source_runtime
+            }
+        } else {
+            runtime_pairs(&verdict)
+        },
+        ..Desired::default()
+    };
+    let run_plan = plan::plan(&setup, &desired)?;
+    let rt_detail = runtime_detail(&setup, &desired, &run_plan);
+    steps.push(step(
+        "runtime",
+        if run_plan.is_empty() {
+            StepStatus::Already
+        } else {
+            StepStatus::Pending
+        },
+        rt_detail,
+    ));
+
+    // restart: needed for changes, or when the running proxy lags behind what is on disk.
+    let restart_reason = if !cfg_changes.is_empty() || !run_plan.is_empty() || needs_source {
+        Some("to load the changes above".to_string())
+    } else {
+        lagging(&setup, &cfg, &desired)
+    };
+    steps.push(restart_step(&setup, restart_reason.as_deref()));
+    Ok(Prepared {
+        setup,
+        cfg,
+        cfg_source,
+        planned_log,
+        build,
+        verdict,
+        steps,
+        cfg_changes,
+        run_plan,
+        desired,
+        restart_reason,
+        needs_source,
+        built,
+    })
+}
+
+/// Run-time options as `(letter, value)` pairs (`('x', "qm")`).
+type RuntimeOptions = Vec<(char, String)>;
+
+/// The patch, build and install steps: already done, pending, or skipped
+/// when the binary has memory debugging already. Returns the run-time
+/// options the patched source needs and the finished build, if any.
+fn plan_source_steps(
+    req: &Request,
+    binary: &Path,
+    verdict: &Verdict,
+    steps: &mut Vec<Step>,
+) -> Result<(RuntimeOptions, Option<Built>)> {
     let mut source_runtime = Vec::new();
     let mut built: Option<Built> = None;
-    if needs_source {
+    if !verdict.ready {
         let Some(src) = &req.source else {
             bail!(
                 "{} has no memory debugging ({}); convert needs the Kamailio sources to rebuild it: pass --source DIR (Debian: apt-get source kamailio)",
@@ -341,11 +417,15 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
         steps.push(step("build", StepStatus::Skipped, why.clone()));
         steps.push(step("install", StepStatus::Skipped, why));
     }
+    Ok((source_runtime, built))
+}
 
-    // cfg: the file the service loads (found, or the one named, which must be it).
+/// The cfg the service loads (found, or the one named, which must be it),
+/// and how kmemdbg knows.
+fn resolve_cfg(req: &Request, setup: &Setup, binary: &Path) -> Result<(PathBuf, String)> {
     let (cfg, cfg_source) = match &req.cfg {
         Some(c) => (c.clone(), "--cfg".to_string()),
-        None => discover::find_cfg(&setup, &binary)?,
+        None => discover::find_cfg(setup, binary)?,
     };
     if let Some(rc) = &setup.cfg() {
         if !same_file(rc, &cfg) {
@@ -357,33 +437,13 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
             );
         }
     }
-    let (cfg_changes, cfg_detail, planned_log) = plan_cfg(&cfg, &setup.command(), &binary)
-        .with_context(|| format!("planning the cfg step for {}", cfg.display()))?;
-    steps.push(step(
-        "cfg",
-        if cfg_changes.is_empty() {
-            StepStatus::Already
-        } else {
-            StepStatus::Pending
-        },
-        cfg_detail,
-    ));
+    Ok((cfg, cfg_source))
+}
 
-    // runtime: what the build needs on the command line.
-    let desired = Desired {
-        options: if needs_source {
-            if source_runtime.is_empty() {
-                vec![('x', "qm".into())]
-            } else {
-                source_runtime
-            }
-        } else {
-            runtime_pairs(&verdict)
-        },
-        ..Desired::default()
-    };
-    let run_plan = plan::plan(&setup, &desired)?;
-    let rt_detail = if run_plan.is_empty() {
+/// The runtime step's line: the options to set and where, or that the
+/// proxy runs with them already.
+fn runtime_detail(setup: &Setup, desired: &Desired, run_plan: &RunPlan) -> String {
+    let detail = if run_plan.is_empty() {
         if desired.options.is_empty() {
             "no run-time options needed".to_string()
         } else {
@@ -413,53 +473,26 @@ pub fn prepare(req: &Request) -> Result<Prepared> {
             .collect::<Vec<_>>()
             .join("; ")
     };
-    let rt_detail = match crate::service::effective::overridden_note(&setup) {
-        Some(n) if !run_plan.is_empty() => format!("{rt_detail} ({n})"),
-        _ => rt_detail,
-    };
-    steps.push(step(
-        "runtime",
-        if run_plan.is_empty() {
-            StepStatus::Already
-        } else {
-            StepStatus::Pending
-        },
-        rt_detail,
-    ));
+    match crate::service::effective::overridden_note(setup) {
+        Some(n) if !run_plan.is_empty() => format!("{detail} ({n})"),
+        _ => detail,
+    }
+}
 
-    // restart: needed for changes, or when the running proxy lags behind what is on disk.
-    let restart_reason = if !cfg_changes.is_empty() || !run_plan.is_empty() || needs_source {
-        Some("to load the changes above".to_string())
-    } else {
-        lagging(&setup, &cfg, &desired)
-    };
-    steps.push(match &restart_reason {
+/// The restart step: pending with its reason, or done.
+fn restart_step(setup: &Setup, reason: Option<&str>) -> Step {
+    match reason {
         Some(r) => step(
             "restart",
             StepStatus::Pending,
-            format!("{} ({r})", describe_target(&setup)),
+            format!("{} ({r})", describe_target(setup)),
         ),
         None => step(
             "restart",
             StepStatus::Already,
-            format!("{} runs the converted setup", describe_target(&setup)),
+            format!("{} runs the converted setup", describe_target(setup)),
         ),
-    });
-    Ok(Prepared {
-        setup,
-        cfg,
-        cfg_source,
-        planned_log,
-        build,
-        verdict,
-        steps,
-        cfg_changes,
-        run_plan,
-        desired,
-        restart_reason,
-        needs_source,
-        built,
-    })
+    }
 }
 
 fn describe_target(s: &Setup) -> String {

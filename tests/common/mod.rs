@@ -1,10 +1,14 @@
 //! Shared test helpers: the built binary, the real-Kamailio switch, source
-//! trees, free ports, and a proxy guard that ends exactly the PID it started.
+//! trees, free ports, and the proxy guards that end exactly the PIDs they
+//! started: [`Proxy`] (foreground, `-DD`) and [`daemon::Daemon`] (a daemon
+//! with a pid file, as a service runs it).
 //!
 //! Tests that need real Kamailio call [`require_real`]: without it they are
 //! skipped with a printed reason, unless `KMEMDBG_REQUIRE_REAL=1` (set by
 //! `.ci/run`), which turns a missing prerequisite into a failure.
 #![allow(dead_code)]
+
+pub mod daemon;
 
 use std::net::UdpSocket;
 use std::path::{Path, PathBuf};
