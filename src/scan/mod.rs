@@ -400,3 +400,36 @@ mod tests {
         assert_eq!(scan.debug_build, Some(true));
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Any bytes, any line numbers: the scanner never panics, and every
+        /// finding is counted once in the pools and once in the groups.
+        #[test]
+        fn scanner_never_panics_and_counts_add_up(
+            lines in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..120),
+                    "( [0-9]\\([0-9]{1,5}\\) )?(ERROR|INFO|BUG): (usrloc|<core>|<script>) \\[[a-z]\\.c:[0-9]\\]: [a-z_]{1,8}\\(\\): (no more (pkg|shm) memory|could not allocate shared memory from shm pool|rv eval out of memory|qm_malloc\\(0x1, [0-9]{1,4}\\); Free fragment not found!|processes \\(at least\\): 1 - shm size: [0-9]{1,9} - pkg size: [0-9]{1,9})"
+                        .prop_map(String::into_bytes),
+                ],
+                0..40,
+            )
+        ) {
+            let mut s = Scanner::new(Options { year: 2026, since: None });
+            s.begin_input(true);
+            for (i, l) in lines.iter().enumerate() {
+                s.line(i as u64 + 1, l);
+            }
+            let scan = s.finish(lines.len() as u64, 0);
+            let by_pool: u64 = scan.per_pool().values().sum();
+            let by_group: u64 = scan.groups.iter().map(|g| g.count).sum();
+            prop_assert_eq!(by_pool, scan.findings);
+            prop_assert_eq!(by_group, scan.findings);
+        }
+    }
+}
