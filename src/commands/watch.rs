@@ -6,7 +6,7 @@ use crate::cli::WatchArgs;
 use crate::kamcmd::Kamcmd;
 use crate::report::{chart_svg, csv};
 use crate::units::{human_bytes, human_delta, human_secs, utc_text};
-use crate::watch::series::{series_of, sparkline, Pool, Series};
+use crate::watch::series::{series_of, sparkline, Series, SeriesKind};
 use crate::watch::{Sample, Sampler};
 use crate::ExitStatus;
 use anyhow::{bail, Context, Result};
@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 /// One series in `watch --json` (and in `triage --json`).
 #[derive(Debug, Serialize)]
 pub struct SeriesSummary {
-    pub pool: Pool,
+    pub pool: SeriesKind,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pid: Option<u32>,
     pub label: String,
@@ -110,9 +110,10 @@ pub fn chart_of(samples: &[Sample], title: &str, source: &str) -> chart_svg::Cha
         label: s.label.clone(),
         points: s.points.clone(),
     };
-    let pick = |pool: Pool| -> Vec<&Series> { series.iter().filter(|s| s.pool == pool).collect() };
+    let pick =
+        |pool: SeriesKind| -> Vec<&Series> { series.iter().filter(|s| s.pool == pool).collect() };
     let mut panels = Vec::new();
-    if let Some(shm) = pick(Pool::Shm).first() {
+    if let Some(shm) = pick(SeriesKind::Shm).first() {
         panels.push(chart_svg::Panel {
             title: format!(
                 "Shared memory (shm), pool {}",
@@ -124,7 +125,7 @@ pub fn chart_of(samples: &[Sample], title: &str, source: &str) -> chart_svg::Cha
             }],
         });
     }
-    let pkg = pick(Pool::Pkg);
+    let pkg = pick(SeriesKind::Pkg);
     if !pkg.is_empty() {
         let size = pkg[0].total_bytes;
         panels.push(chart_svg::Panel {
@@ -141,7 +142,7 @@ pub fn chart_of(samples: &[Sample], title: &str, source: &str) -> chart_svg::Cha
                 .collect(),
         });
     }
-    let mods = pick(Pool::Module);
+    let mods = pick(SeriesKind::Module);
     if !mods.is_empty() {
         panels.push(chart_svg::Panel {
             title: "Shared memory per module (mod.stats)".into(),
@@ -378,8 +379,8 @@ pub fn live_view(
             "-".to_string()
         };
         let (pool, name) = match s.pool {
-            Pool::Shm => ("shm", "all processes".to_string()),
-            Pool::Pkg => (
+            SeriesKind::Shm => ("shm", "all processes".to_string()),
+            SeriesKind::Pkg => (
                 "pkg",
                 s.label
                     .splitn(3, ' ')
@@ -387,7 +388,7 @@ pub fn live_view(
                     .unwrap_or_default()
                     .to_string(),
             ),
-            Pool::Module => ("module", s.label.trim_start_matches("shm ").to_string()),
+            SeriesKind::Module => ("module", s.label.trim_start_matches("shm ").to_string()),
         };
         out.push_str(&format!(
             "{:<6} {:>7}  {:<34} {:>10} {:>10} {:>12}  {}\n",

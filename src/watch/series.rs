@@ -4,9 +4,12 @@
 use super::Sample;
 use serde::Serialize;
 
+/// What a series follows: the shm pool, one process's pkg pool, or one
+/// module's share of shm (`mod.stats`). Not [`crate::mem::Pool`]: a module
+/// series is not a pool of its own.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
-pub enum Pool {
+pub enum SeriesKind {
     Shm,
     Pkg,
     /// Shared memory held by one module (`mod.stats`).
@@ -16,7 +19,7 @@ pub enum Pool {
 /// One line of the chart / one row of the live view.
 #[derive(Debug, Clone, Serialize)]
 pub struct Series {
-    pub pool: Pool,
+    pub pool: SeriesKind,
     /// Process id for pkg series.
     pub pid: Option<u32>,
     /// `shm`, `pkg 15368 udp receiver child=0 ...`, `shm htable`.
@@ -58,7 +61,7 @@ pub fn series_of(samples: &[Sample]) -> Vec<Series> {
         return out;
     }
     out.push(Series {
-        pool: Pool::Shm,
+        pool: SeriesKind::Shm,
         pid: None,
         label: "shm (all processes)".to_string(),
         total_bytes: samples[0].shm.total_bytes,
@@ -78,7 +81,7 @@ pub fn series_of(samples: &[Sample]) -> Vec<Series> {
     pids.sort_by_key(|(pid, _, _)| *pid);
     for (pid, desc, total) in pids {
         out.push(Series {
-            pool: Pool::Pkg,
+            pool: SeriesKind::Pkg,
             pid: Some(pid),
             label: format!("pkg {pid} {desc}"),
             total_bytes: total,
@@ -102,7 +105,7 @@ pub fn series_of(samples: &[Sample]) -> Vec<Series> {
     mods.sort();
     for m in mods {
         out.push(Series {
-            pool: Pool::Module,
+            pool: SeriesKind::Module,
             pid: None,
             label: format!("shm {m}"),
             total_bytes: 0,
