@@ -27,7 +27,7 @@ use super::snapshot::*;
 use builder::*;
 pub use fragments::{snapshot_of_fragments, MemoryFragment, MemoryOrigin};
 
-// ---------------------------------------------------------------- builder
+// ---------------------------------------------------------------- one dump being summed (impl in builder.rs)
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Acc {
