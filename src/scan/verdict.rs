@@ -250,8 +250,8 @@ fn leak_next(scan: &Scan, ctl: &str, target: &str, next: &mut Vec<Next>) {
             why: "the allocator's lines do not name their caller: this build has no memory debugging, so a dump cannot name the leaking site".into(),
         }),
         _ => next.push(Next {
-            command: format!("kmemdbg watch --mod-stats --duration 1h{ctl}"),
-            why: "which module's shared memory grows, sampled over time".into(),
+            command: format!("kmemdbg dump --mod-stats{ctl} --out before.modstats"),
+            why: "memory per allocation site with no log needed (kex's mod.stats); take another later and `kmemdbg diff before.modstats after.modstats` names what grew".into(),
         }),
     }
 }
@@ -259,6 +259,75 @@ fn leak_next(scan: &Scan, ctl: &str, target: &str, next: &mut Vec<Next>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn leak_scan(debug_build: Option<bool>) -> Scan {
+        use super::super::group::{Group, Start};
+        Scan {
+            lines: 10,
+            bytes: 0,
+            findings: 1,
+            timed: true,
+            before_since: 0,
+            groups: vec![Group {
+                pool: OomPool::Shm,
+                pool_from: "message",
+                pid: Some(1),
+                rank: None,
+                role: None,
+                module: None,
+                function: None,
+                count: 1,
+                patterns: vec!["shm-pool".into()],
+                first_line: 2,
+                last_line: 2,
+                first_time: None,
+                last_time: None,
+                first_epoch: Some(7200.0),
+                last_epoch: Some(7200.0),
+                per_minute: None,
+                size_min: None,
+                size_max: None,
+                example: String::new(),
+                debug_build: false,
+            }],
+            timeline: Default::default(),
+            starts: vec![Start {
+                line: 1,
+                time: None,
+                epoch: Some(0.0),
+                shm_bytes: Some(64 << 20),
+                pkg_bytes: None,
+                findings: 1,
+                first_after_s: Some(7200.0),
+            }],
+            before_first_start: 0,
+            first_unstarted_epoch: None,
+            ignored: Vec::new(),
+            loss: Default::default(),
+            debug_build,
+        }
+    }
+
+    #[test]
+    fn leak_next_commands_follow_the_build() {
+        let ctx = Context {
+            target: "--service kamailio".into(),
+            ctl: Some("unix:/run/kamailio/kamailio_ctl".into()),
+            ..Context::default()
+        };
+        let v = decide(&leak_scan(Some(false)), &ctx);
+        assert_eq!(v.kind, Kind::LeakLikely);
+        assert_eq!(
+            v.next[0].command,
+            "kmemdbg triage --ctl unix:/run/kamailio/kamailio_ctl"
+        );
+        assert_eq!(v.next[1].command, "kmemdbg convert --service kamailio");
+        let v = decide(&leak_scan(None), &ctx);
+        assert_eq!(
+            v.next[1].command,
+            "kmemdbg dump --mod-stats --ctl unix:/run/kamailio/kamailio_ctl --out before.modstats"
+        );
+    }
 
     #[test]
     fn proposals() {
