@@ -218,8 +218,9 @@ fn read_file_with(file: &File, threads: usize, min_bytes: u64) -> io::Result<Dum
     Ok(whole.finish())
 }
 
-/// Cuts `0..len` into up to `n` parts that start at line beginnings.
-fn split_points(file: &File, len: u64, n: usize) -> io::Result<Vec<(u64, u64)>> {
+/// Cuts `0..len` into up to `n` parts that start at line beginnings
+/// (also `scan`'s parts: [`crate::scan::input`]).
+pub fn split_points(file: &File, len: u64, n: usize) -> io::Result<Vec<(u64, u64)>> {
     let mut cuts = vec![0u64];
     let mut buf = vec![0u8; 64 << 10];
     for k in 1..n as u64 {

@@ -1,6 +1,7 @@
 //! Where `scan` reads from: log files, stdin, or journald (`journalctl -u
 //! UNIT`, through the runner), streamed in fixed-size chunks so memory
-//! stays flat whatever the size of the log.
+//! stays flat whatever the size of the log. A large regular file is read
+//! in parts by one thread per core, its candidate lines scanned in order.
 //!
 //! Read-only: opens files for reading, runs `journalctl` (never with an
 //! option that changes the journal). Never prints.
@@ -30,22 +31,39 @@ pub fn scan_reader(
     totals: &mut Totals,
 ) -> Result<()> {
     let pre = Prefilter::new();
+    let (lines, bytes) = candidates_of(reader, &pre, &mut |i, l| scanner.line(i + 1, l))?;
+    totals.lines += lines;
+    totals.bytes += bytes;
+    Ok(())
+}
+
+/// Reads `reader` in [`CHUNK`]s and calls `f(line_index, line)` for each
+/// candidate line (`line_index` from 0). Returns the lines and bytes read.
+fn candidates_of(
+    reader: &mut dyn Read,
+    pre: &Prefilter,
+    f: &mut dyn FnMut(u64, &[u8]),
+) -> std::io::Result<(u64, u64)> {
     let mut buf = vec![0u8; CHUNK];
     let mut filled = 0usize;
     let mut line_base = 0u64;
+    let mut bytes = 0u64;
     loop {
         if filled == buf.len() {
             // one line longer than the buffer: read it as it is, cut here
-            let n = pre.candidates(&buf[..filled], |i, l| scanner.line(line_base + i + 1, l));
+            let n = pre.candidates(&buf[..filled], |i, l| f(line_base + i, l));
             line_base += n;
             filled = 0;
         }
-        let n = reader.read(&mut buf[filled..])?;
-        totals.bytes += n as u64;
+        let n = match reader.read(&mut buf[filled..]) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        bytes += n as u64;
         if n == 0 {
             if filled > 0 {
-                let count =
-                    pre.candidates(&buf[..filled], |i, l| scanner.line(line_base + i + 1, l));
+                let count = pre.candidates(&buf[..filled], |i, l| f(line_base + i, l));
                 line_base += count + 1;
             }
             break;
@@ -55,24 +73,138 @@ pub fn scan_reader(
         let Some(last_nl) = memchr::memrchr(b'\n', &buf[..filled]) else {
             continue;
         };
-        let count = pre.candidates(&buf[..last_nl], |i, l| scanner.line(line_base + i + 1, l));
+        let count = pre.candidates(&buf[..last_nl], |i, l| f(line_base + i, l));
         line_base += count + 1;
         buf.copy_within(last_nl + 1..filled, 0);
         filled -= last_nl + 1;
     }
-    totals.lines += line_base;
-    Ok(())
+    Ok((line_base, bytes))
 }
 
-/// Scans one file.
+/// Files at least this large are read by several threads.
+const PARALLEL_MIN_BYTES: u64 = 64 << 20;
+/// Size of one part of a large file (cut at a line start).
+const PART_BYTES: u64 = 32 << 20;
+
+/// The candidate lines of one part, kept until the scanner gets to it.
+struct Part {
+    text: Vec<u8>,
+    /// (line index in the part, start, end in `text`).
+    lines: Vec<(u64, usize, usize)>,
+    line_count: u64,
+    bytes: u64,
+}
+
+/// `start..end` of a file as a reader.
+struct Range<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+    end: u64,
+}
+
+impl Read for Range<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::os::unix::fs::FileExt;
+        let want = ((self.end - self.pos) as usize).min(buf.len());
+        if want == 0 {
+            return Ok(0);
+        }
+        let n = self.file.read_at(&mut buf[..want], self.pos)?;
+        self.pos += n as u64;
+        Ok(n)
+    }
+}
+
+fn read_part(file: &std::fs::File, start: u64, end: u64, pre: &Prefilter) -> std::io::Result<Part> {
+    let mut part = Part {
+        text: Vec::new(),
+        lines: Vec::new(),
+        line_count: 0,
+        bytes: 0,
+    };
+    let mut range = Range {
+        file,
+        pos: start,
+        end,
+    };
+    let (text, lines) = (&mut part.text, &mut part.lines);
+    let (count, bytes) = candidates_of(&mut range, pre, &mut |i, l| {
+        let at = text.len();
+        text.extend_from_slice(l);
+        lines.push((i, at, text.len()));
+    })?;
+    part.line_count = count;
+    part.bytes = bytes;
+    Ok(part)
+}
+
+/// A large regular file: parts of [`PART_BYTES`] cut at line starts (as
+/// `analyze` cuts its input, [`crate::dump::read::split_points`]), read and
+/// prefiltered by `threads` threads in turn, their candidate lines given to
+/// `scanner` in the file's order on this thread. Memory stays flat: each
+/// reader keeps at most one finished part waiting.
+fn scan_parts(
+    file: &std::fs::File,
+    len: u64,
+    threads: usize,
+    part_bytes: u64,
+    scanner: &mut Scanner,
+    totals: &mut Totals,
+) -> Result<()> {
+    let n = (len / part_bytes.max(1)).max(threads as u64) as usize;
+    let parts = crate::dump::read::split_points(file, len, n)?;
+    let pre = Prefilter::new();
+    std::thread::scope(|scope| -> Result<()> {
+        let mut receivers = Vec::with_capacity(threads);
+        for w in 0..threads {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Part>>(1);
+            receivers.push(rx);
+            let (parts, pre) = (&parts, &pre);
+            scope.spawn(move || {
+                for &(start, end) in parts.iter().skip(w).step_by(threads) {
+                    let part = read_part(file, start, end, pre);
+                    let failed = part.is_err();
+                    if tx.send(part).is_err() || failed {
+                        return;
+                    }
+                }
+            });
+        }
+        let mut line_base = 0u64;
+        for i in 0..parts.len() {
+            let part = receivers[i % threads]
+                .recv()
+                .map_err(|_| anyhow::anyhow!("a reader thread stopped unexpectedly"))??;
+            for &(index, start, end) in &part.lines {
+                scanner.line(line_base + index + 1, &part.text[start..end]);
+            }
+            line_base += part.line_count;
+            totals.bytes += part.bytes;
+        }
+        totals.lines += line_base;
+        Ok(())
+    })
+}
+
+/// Scans one file (a large regular file on several threads, see [`scan_parts`]).
 pub fn scan_file(path: &Path, scanner: &mut Scanner, totals: &mut Totals) -> Result<()> {
     let mut f =
         std::fs::File::open(path).with_context(|| format!("cannot read {}", path.display()))?;
-    if f.metadata().map(|m| m.is_dir()).unwrap_or(false) {
+    let meta = f.metadata().ok();
+    if meta.as_ref().is_some_and(|m| m.is_dir()) {
         bail!(
             "{} is a directory; give the log file itself",
             path.display()
         );
+    }
+    let threads = std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .min(crate::dump::read::MAX_THREADS);
+    if let Some(m) = meta.filter(|m| m.is_file() && m.len() >= PARALLEL_MIN_BYTES) {
+        if threads >= 2 {
+            return scan_parts(&f, m.len(), threads, PART_BYTES, scanner, totals)
+                .with_context(|| format!("reading {}", path.display()));
+        }
     }
     scan_reader(&mut f, scanner, totals).with_context(|| format!("reading {}", path.display()))
 }
@@ -158,4 +290,100 @@ pub fn scan_discovered(
         }
     }
     Ok(format!("{info} ({why})"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::Options;
+    use std::io::Write;
+
+    /// What a scan says, in a form to compare.
+    fn summary(s: crate::scan::Scan) -> String {
+        let groups: Vec<String> = s
+            .groups
+            .iter()
+            .map(|g| {
+                format!(
+                    "{:?} {:?} {:?} {:?} {} {} {} {:?} {}",
+                    g.pool,
+                    g.pid,
+                    g.module,
+                    g.function,
+                    g.count,
+                    g.first_line,
+                    g.last_line,
+                    g.size_min,
+                    g.pool_from
+                )
+            })
+            .collect();
+        let ignored: Vec<String> = s
+            .ignored
+            .iter()
+            .map(|i| format!("{:?} {} {}", i.why, i.count, i.example))
+            .collect();
+        format!(
+            "{} {} {} {:?} {:?} {:?} {} {:?}",
+            s.lines,
+            s.bytes,
+            s.findings,
+            groups,
+            ignored,
+            s.starts
+                .iter()
+                .map(|x| (x.line, x.findings))
+                .collect::<Vec<_>>(),
+            s.loss.reported_lines,
+            s.timeline
+        )
+    }
+
+    #[test]
+    fn parts_read_as_one_stream() {
+        let mut text = String::new();
+        for n in 0..400u32 {
+            let pid = 100 + n % 3;
+            let line = match n % 9 {
+                0 => format!("Dec  6 10:00:{:02} h kamailio[{pid}]: ERROR: usrloc [u.c:1]: f(): could not allocate shared memory from shm pool\n", n % 60),
+                1 => format!("Dec  6 10:01:{:02} h kamailio[{pid}]: ERROR: <core> [core/rvalue.c:1739]: rval_str_add2(): rv eval out of memory\n", n % 60),
+                2 => format!("Dec  6 10:02:{:02} h kamailio[{pid}]: INFO: <core> [core/pt.c:1]: m(): Memory status no more pkg memory\n", n % 60),
+                3 if n % 100 == 3 => "Dec  6 10:03:00 h kamailio[1]: INFO: <core> [main.c:1]: main(): processes (at least): 9 - shm size: 8388608 - pkg size: 8388608\n".to_string(),
+                _ => format!("Dec  6 10:04:{:02} h kamailio[{pid}]: INFO: tm [t.c:1]: g(): nothing {n}\n", n % 60),
+            };
+            text.push_str(&line);
+        }
+        text.push_str(
+            "Dec  6 10:05:00 h kamailio[7]: ERROR: <core> [x.c:1]: y(): no more shm memory",
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.log");
+        std::fs::File::create(&path)
+            .and_then(|mut f| f.write_all(text.as_bytes()))
+            .expect("write");
+        let options = Options {
+            year: 2026,
+            since: None,
+        };
+        let mut one = Scanner::new(options.clone());
+        let mut t1 = Totals::default();
+        one.begin_input(true);
+        scan_reader(&mut text.as_bytes(), &mut one, &mut t1).expect("stream");
+        let whole = one.finish(t1.lines, t1.bytes);
+        assert!(whole.findings > 50 && whole.starts.len() == 1 && !whole.ignored.is_empty());
+        assert_eq!(whole.lines, 401);
+        let want = summary(whole);
+        let file = std::fs::File::open(&path).expect("open");
+        for (threads, part) in [(2, 1000), (3, 777), (2, 64), (4, 1)] {
+            let mut s = Scanner::new(options.clone());
+            let mut t = Totals::default();
+            s.begin_input(true);
+            scan_parts(&file, text.len() as u64, threads, part, &mut s, &mut t).expect("parts");
+            assert_eq!(
+                summary(s.finish(t.lines, t.bytes)),
+                want,
+                "{threads} threads, parts of {part}"
+            );
+        }
+    }
 }
