@@ -797,7 +797,7 @@ pub struct DumpArgs {
     /// No log at all: save `kamcmd mod.stats all shm` and `all pkg` (bytes per module: function(line)) to --out
     #[arg(long, conflicts_with_all = ["full", "summary", "signal", "pkg"])]
     pub mod_stats: bool,
-    /// First wait, at most S seconds, until in-flight transactions are gone (tm.stats current)
+    /// First wait, at most S seconds, until in-flight transactions are gone: tm.stats current back to its level at the newest mod.stats snapshot of this proxy in --out's directory (else 0), or no longer falling
     #[arg(long, value_name = "S", value_parser = parse_duration)]
     pub settle: Option<Duration>,
 }

@@ -107,12 +107,19 @@ fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
     let (code, out, err) = run_kmemdbg(&[
         "dump",
         "--mod-stats",
+        "--settle",
+        "5s",
         "--ctl",
         &ctl,
         "--out",
         before.to_str().unwrap(),
     ]);
     assert_eq!(code, 0, "{out}\n{err}");
+    // The first snapshot in the directory: nothing to come back to.
+    assert!(
+        err.contains("no previous snapshot: waiting for 0 or no longer falling"),
+        "{err}"
+    );
     assert!(
         out.contains("only"),
         "the pkg section must say whose it is: {out}"
@@ -143,6 +150,24 @@ fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
     // --settle: an idle proxy has no transaction in flight (tm.stats current 0).
     assert_eq!(v["settle"]["settled"], true, "{out}");
     assert_eq!(v["settle"]["current_end"], 0, "{out}");
+    // ... and its baseline is the level recorded in the previous snapshot
+    // of this proxy (the first one, same directory).
+    let before_text = std::fs::read_to_string(&before).unwrap();
+    let before_tm: u64 = before_text
+        .lines()
+        .find_map(|l| l.strip_prefix("# tm_current: "))
+        .expect("the first snapshot records tm.stats current")
+        .parse()
+        .unwrap();
+    let before_name = before.display().to_string();
+    assert_eq!(v["settle"]["baseline"].as_u64(), Some(before_tm), "{out}");
+    assert_eq!(v["settle"]["baseline_from"], before_name.as_str(), "{out}");
+    let note = v["settle"]["note"].as_str().unwrap_or_default();
+    assert!(
+        note.contains(&format!("previous snapshot {before_name}")),
+        "{note}"
+    );
+    assert_eq!(v["header"]["tm_current"].as_u64(), Some(0), "{out}");
     assert_eq!(v["header"]["main_pid"].as_u64(), Some(u64::from(p.pid)));
     // The route needs no log: kamailio wrote nothing for either snapshot
     // beyond what it logs anyway (no dump lines).

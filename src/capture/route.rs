@@ -156,19 +156,26 @@ pub struct Settled {
     pub waited_s: f64,
     /// True when it stopped because transactions were gone or no longer falling.
     pub settled: bool,
+    /// The level waited for: `tm_current` of the previous snapshot (`null`: 0).
+    pub baseline: Option<u64>,
+    /// The snapshot file that gave `baseline`.
+    pub baseline_from: Option<String>,
     pub note: String,
+}
+
+/// `tm.stats` current: transactions in flight (`None` without tm).
+pub fn tm_current(k: &Kamcmd) -> Option<u64> {
+    let t = k.call(&["tm.stats"]).ok()?;
+    parse_records(&t)
+        .iter()
+        .find_map(|r| r.get("current")?.parse().ok())
 }
 
 /// Waits, at most `limit`, until `tm.stats` current is back to `baseline`
 /// (the level at the previous snapshot, 0 when unknown) or stops falling.
 pub fn settle(k: &Kamcmd, limit: Duration, baseline: Option<u64>) -> Settled {
     let start = Instant::now();
-    let read = || -> Option<u64> {
-        let t = k.call(&["tm.stats"]).ok()?;
-        parse_records(&t)
-            .iter()
-            .find_map(|r| r.get("current")?.parse().ok())
-    };
+    let read = || tm_current(k);
     let first = read();
     let Some(mut last) = first else {
         return Settled {
@@ -176,6 +183,8 @@ pub fn settle(k: &Kamcmd, limit: Duration, baseline: Option<u64>) -> Settled {
             current_end: None,
             waited_s: 0.0,
             settled: false,
+            baseline,
+            baseline_from: None,
             note: "tm.stats is not offered (no tm module?): nothing to wait for".into(),
         };
     };
@@ -200,6 +209,8 @@ pub fn settle(k: &Kamcmd, limit: Duration, baseline: Option<u64>) -> Settled {
         current_end: Some(last),
         waited_s: start.elapsed().as_secs_f64(),
         settled,
+        baseline,
+        baseline_from: None,
         note: if last <= target {
             format!(
                 "in-flight transactions back to {target} (from {})",
@@ -261,6 +272,7 @@ pub fn mod_stats(
         main_pid,
         kamailio: version,
         ctl: Some(k.socket.clone()),
+        tm_current: tm_current(k),
     };
     let mut sections = vec![(format!("{rpc} all shm"), None, shm)];
     if let Some(p) = pkg {

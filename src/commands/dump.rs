@@ -64,20 +64,15 @@ pub fn run(args: &DumpArgs) -> Result<ExitStatus> {
     let opts = options(args)?;
     // From here Ctrl-C unwinds (mem_summary is put back) instead of killing.
     crate::interrupt::arm();
+    let out_path = args.out.clone().unwrap_or_else(default_out);
     let settle = match args.settle {
         Some(limit) => {
             let k = crate::kamcmd::Kamcmd::new(Some(&args.ctl))?;
-            eprintln!(
-                "kmemdbg: waiting at most {:.0}s for in-flight transactions to end (--settle)",
-                limit.as_secs_f64()
-            );
-            let s = capture::route::settle(&k, limit, None);
-            eprintln!("kmemdbg: {}", s.note);
-            Some(s)
+            let main_pid = main_pid_of(&k, &args.pid_file);
+            Some(settle_before(&k, limit, &out_path, main_pid))
         }
         None => None,
     };
-    let out_path = args.out.clone().unwrap_or_else(default_out);
     let mut staged = fsx::Staged::new(&out_path, 0o640)?;
     let json = args.json;
     let outcome = {
@@ -172,27 +167,93 @@ pub fn save_mod_stats(k: &crate::kamcmd::Kamcmd, path: &Path) -> Result<()> {
     staged.commit()
 }
 
+/// The proxy's main PID (from `core.psx`, else the PID file).
+fn main_pid_of(k: &crate::kamcmd::Kamcmd, pid_file: &Path) -> Option<u32> {
+    k.processes()
+        .ok()
+        .and_then(|ps| capture::trigger::main_pid(Some(&ps), pid_file).ok())
+}
+
+/// `--settle`: waits, at most `limit`, for `tm.stats` current to be back at
+/// its level at the previous snapshot of this proxy (the newest
+/// `mod.stats` snapshot in `out`'s directory with the same main PID, or
+/// the same ctl socket), else at 0, or no longer falling.
+fn settle_before(
+    k: &crate::kamcmd::Kamcmd,
+    limit: std::time::Duration,
+    out: &Path,
+    main_pid: Option<u32>,
+) -> capture::route::Settled {
+    let dir = match out.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let files = snapshot_headers(dir);
+    let baseline = crate::dump::modstats::settle_baseline(&files, main_pid, Some(&k.socket));
+    let whence = match &baseline {
+        Some(b) => format!(
+            "back to {} (tm_current of the previous snapshot {})",
+            b.current, b.from
+        ),
+        None => "back to 0 (no previous snapshot: waiting for 0 or no longer falling)".into(),
+    };
+    eprintln!(
+        "kmemdbg: waiting at most {:.0}s for in-flight transactions to be {whence} (--settle)",
+        limit.as_secs_f64()
+    );
+    let mut s = capture::route::settle(k, limit, baseline.as_ref().map(|b| b.current));
+    s.note = match &baseline {
+        Some(b) => format!(
+            "{} (baseline from the previous snapshot {})",
+            s.note, b.from
+        ),
+        None => format!(
+            "{} (no previous snapshot: waiting for 0 or no longer falling)",
+            s.note
+        ),
+    };
+    s.baseline_from = baseline.map(|b| b.from);
+    eprintln!("kmemdbg: {}", s.note);
+    s
+}
+
+/// The first 4 KiB (the header) of each snapshot file in `dir`.
+fn snapshot_headers(dir: &Path) -> Vec<(String, String)> {
+    use std::io::Read;
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for e in entries.flatten() {
+        if !e.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
+        let p = e.path();
+        let mut buf = Vec::new();
+        let read = std::fs::File::open(&p).and_then(|f| f.take(4096).read_to_end(&mut buf));
+        if read.is_err() {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if crate::dump::modstats::is_snapshot(&text) {
+            out.push((p.display().to_string(), text));
+        }
+    }
+    out
+}
+
 /// `dump --mod-stats`: the log-free route.
 fn run_mod_stats(args: &DumpArgs) -> Result<ExitStatus> {
     let k = crate::kamcmd::Kamcmd::new(Some(&args.ctl))?;
-    let settle = args.settle.map(|limit| {
-        eprintln!(
-            "kmemdbg: waiting at most {:.0}s for in-flight transactions to end (--settle)",
-            limit.as_secs_f64()
-        );
-        let s = capture::route::settle(&k, limit, None);
-        eprintln!("kmemdbg: {}", s.note);
-        s
-    });
-    let main_pid = k
-        .processes()
-        .ok()
-        .and_then(|ps| capture::trigger::main_pid(Some(&ps), &args.pid_file).ok());
-    let cap = capture::route::mod_stats(&k, main_pid, capture::route::version(&k))?;
     let out_path = args.out.clone().unwrap_or_else(|| {
         let p = default_out();
         p.with_extension("modstats")
     });
+    let main_pid = main_pid_of(&k, &args.pid_file);
+    let settle = args
+        .settle
+        .map(|limit| settle_before(&k, limit, &out_path, main_pid));
+    let cap = capture::route::mod_stats(&k, main_pid, capture::route::version(&k))?;
     let mut staged = fsx::Staged::new(&out_path, 0o640)?;
     staged
         .file()

@@ -14,6 +14,7 @@
 //! # main_pid: 10440
 //! # kamailio: 5.6.3
 //! # ctl: unix:/run/kamailio/kamailio_ctl
+//! # tm_current: 0
 //! # rpc: mod.stats all shm
 //! Module: usrloc
 //! {
@@ -31,6 +32,10 @@
 //! the process that answered the RPC (`answered_by`), never the others.
 //! Kamailio prints each value with `%d`, so a site above 2 GiB wraps
 //! negative: such values are kept as read and flagged.
+//!
+//! `tm_current` is `tm.stats` current (transactions in flight) when the
+//! snapshot was taken (absent without tm): the next `dump --settle` waits
+//! for that level again ([`settle_baseline`]).
 //!
 //! Pure: text in, data out (the capture writes the file through `fsx`).
 //! Never panics (fuzzed below).
@@ -50,6 +55,8 @@ pub struct Header {
     pub main_pid: Option<u32>,
     pub kamailio: Option<String>,
     pub ctl: Option<String>,
+    /// `tm.stats` current when the snapshot was taken.
+    pub tm_current: Option<u64>,
 }
 
 /// One RPC's answer.
@@ -119,6 +126,7 @@ pub fn render(h: &Header, sections: &[(String, Option<String>, String)]) -> Stri
     kv("main_pid", h.main_pid.map(|p| p.to_string()));
     kv("kamailio", h.kamailio.clone());
     kv("ctl", h.ctl.clone());
+    kv("tm_current", h.tm_current.map(|n| n.to_string()));
     for (rpc, by, answer) in sections {
         s.push_str(&format!("# rpc: {}\n", one_line(rpc)));
         if let Some(b) = by {
@@ -159,6 +167,7 @@ pub fn parse(text: &str) -> Snapshot {
                 "main_pid" => snap.header.main_pid = v.parse().ok(),
                 "kamailio" => snap.header.kamailio = Some(v),
                 "ctl" => snap.header.ctl = Some(v),
+                "tm_current" => snap.header.tm_current = v.parse().ok(),
                 "rpc" => {
                     if let Some(s) = cur.take() {
                         snap.sections.push(s);
@@ -210,6 +219,41 @@ pub fn parse(text: &str) -> Snapshot {
         snap.sections.push(s);
     }
     snap
+}
+
+/// Where `--settle`'s baseline came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Baseline {
+    /// The snapshot's name (as given).
+    pub from: String,
+    /// Its `tm_current`.
+    pub current: u64,
+}
+
+/// The `tm_current` of the newest snapshot of the same proxy among
+/// `files` (name, text): same `main_pid` when both are known, else the same
+/// `ctl`; newest by `unix_time`. Files that are not snapshots, have no
+/// `tm_current` or no time are skipped. `None`: no previous snapshot.
+pub fn settle_baseline(
+    files: &[(String, String)],
+    main_pid: Option<u32>,
+    ctl: Option<&str>,
+) -> Option<Baseline> {
+    files
+        .iter()
+        .filter(|(_, t)| is_snapshot(t))
+        .filter_map(|(name, t)| {
+            let h = parse(t).header;
+            let same = match (h.main_pid, main_pid) {
+                (Some(a), Some(b)) => a == b,
+                _ => ctl.is_some() && h.ctl.as_deref() == ctl,
+            };
+            let current = h.tm_current?;
+            let time = h.unix_time?;
+            same.then(|| (time, name.clone(), current))
+        })
+        .max()
+        .map(|(_, from, current)| Baseline { from, current })
 }
 
 fn new_section(rpc: &str) -> Section {
@@ -327,7 +371,39 @@ mod tests {
             main_pid: Some(10440),
             kamailio: Some("5.6.3".into()),
             ctl: Some("unix:/tmp/x/ctl".into()),
+            tm_current: Some(3),
         }
+    }
+
+    #[test]
+    fn baseline_is_the_newest_snapshot_of_the_same_proxy() {
+        let snap = |time: u64, pid: Option<u32>, ctl: &str, tm: Option<u64>| {
+            let h = Header {
+                unix_time: Some(time),
+                main_pid: pid,
+                ctl: Some(ctl.into()),
+                tm_current: tm,
+                ..Header::default()
+            };
+            render(&h, &[("mod.stats all shm".into(), None, SHM_BEFORE.into())])
+        };
+        let files = vec![
+            ("old".to_string(), snap(100, Some(7), "unix:/a", Some(1))),
+            ("new".to_string(), snap(200, Some(7), "unix:/a", Some(2))),
+            // another proxy (other main PID), newer
+            ("other".to_string(), snap(300, Some(8), "unix:/a", Some(9))),
+            // no tm_current (no tm module): skipped
+            ("notm".to_string(), snap(400, Some(7), "unix:/a", None)),
+            ("log".to_string(), "some log line\n".to_string()),
+        ];
+        let b = settle_baseline(&files, Some(7), Some("unix:/a")).unwrap();
+        assert_eq!((b.from.as_str(), b.current), ("new", 2));
+        // main PID unknown: the same ctl socket decides
+        let b = settle_baseline(&files, None, Some("unix:/a")).unwrap();
+        assert_eq!((b.from.as_str(), b.current), ("other", 9));
+        assert_eq!(settle_baseline(&files, None, Some("unix:/b")), None);
+        assert_eq!(settle_baseline(&files, Some(99), Some("unix:/b")), None);
+        assert_eq!(settle_baseline(&[], Some(7), None), None);
     }
 
     #[test]
