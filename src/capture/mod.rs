@@ -142,6 +142,10 @@ pub struct Request {
     /// Who dropped them and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost_cause: Option<String>,
+    /// Fragments missing inside the dump's numbered list (gaps in the
+    /// fragment indexes), when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_fragments: Option<u64>,
     /// A summary asked for instead of the shm fragment list (mem_summary 12 + SIGUSR1).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub summary: bool,
@@ -166,6 +170,7 @@ impl Request {
             complete: false,
             lost_lines: None,
             lost_cause: None,
+            missing_fragments: None,
             summary: false,
             triggered: false,
             exited: false,

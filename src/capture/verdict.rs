@@ -77,6 +77,7 @@ fn mark_loss(r: &mut Request, blocks: &[Block], s: &Session<'_>, sized: &sizing:
     let mut l = s.loss.clone();
     l.missing_fragments = l.missing_fragments.max(holes);
     r.status = Status::Lost;
+    r.missing_fragments = (l.missing_fragments > 0).then_some(l.missing_fragments);
     let expected = sized.expected_lines(r);
     let estimate =
         expected.map(|e| e.saturating_sub(r.blocks.iter().map(|&i| blocks[i].lines as u64).sum()));
