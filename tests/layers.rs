@@ -242,3 +242,65 @@ fn every_file_write_and_removal_goes_through_fsx() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The longest a file of `src/` may be: a file a person can hold in their head.
+const MAX_LINES: usize = 1000;
+
+/// Every `.rs` file under `dir` with its line count, longest first.
+fn line_counts(dir: &Path) -> Vec<(PathBuf, usize)> {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    let mut out: Vec<(PathBuf, usize)> = files
+        .into_iter()
+        .map(|f| {
+            let n = std::fs::read_to_string(&f).map_or(0, |t| t.lines().count());
+            (f, n)
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+#[test]
+fn no_source_file_is_over_a_thousand_lines() {
+    let root = repo();
+    let counts = line_counts(&root.join("src"));
+    assert!(
+        counts.len() > 50,
+        "found only {} files under src/",
+        counts.len()
+    );
+    let over: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| *n > MAX_LINES)
+        .map(|(f, n)| {
+            format!(
+                "{}: {n} lines (at most {MAX_LINES}: split it along a seam it already has)",
+                f.strip_prefix(&root).unwrap_or(f).display()
+            )
+        })
+        .collect();
+    assert!(over.is_empty(), "{}", over.join("\n"));
+    // the test files are held to the same length, as a note rather than a failure
+    for (f, n) in line_counts(&root.join("tests")) {
+        if n > MAX_LINES {
+            eprintln!(
+                "note: {}: {n} lines (over {MAX_LINES})",
+                f.strip_prefix(&root).unwrap_or(&f).display()
+            );
+        }
+    }
+}
+
+#[test]
+fn line_counts_count_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let long = "fn f() {}\n".repeat(MAX_LINES + 1);
+    std::fs::write(dir.path().join("long.rs"), &long).expect("write");
+    std::fs::write(dir.path().join("short.rs"), "fn g() {}\n").expect("write");
+    let counts = line_counts(dir.path());
+    assert_eq!(counts.len(), 2);
+    assert!(counts[0].0.ends_with("long.rs"));
+    assert_eq!(counts[0].1, MAX_LINES + 1);
+    assert_eq!(counts[1].1, 1);
+}
