@@ -8,10 +8,10 @@
 
 use crate::cli::AnalyzeArgs;
 use crate::commands::thousands;
-use crate::units::human_bytes;
 use crate::dump::{self, DumpKind, DumpLog, Group, GroupBy, Pool, Snapshot};
 use crate::memrpc::verdict::{self, Failures, Kind, Verdict};
 use crate::memrpc::PoolFigures;
+use crate::units::human_bytes;
 use crate::ExitStatus;
 use anyhow::{bail, Result};
 use serde::Serialize;
