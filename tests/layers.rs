@@ -304,3 +304,56 @@ fn line_counts_count_lines() {
     assert_eq!(counts[0].1, MAX_LINES + 1);
     assert_eq!(counts[1].1, 1);
 }
+
+/// The `/proc` paths a line of code names (inside string literals); comments
+/// and text meant for a person (`readlink /proc/PID/exe` in a hint) are not code
+/// that reads, so only literals that start with `/proc` count.
+fn proc_literals(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("\"/proc") {
+        let lit = &rest[i + 1..];
+        let end = lit.find('"').unwrap_or(lit.len());
+        out.push(lit[..end].to_string());
+        rest = &lit[end..];
+    }
+    out
+}
+
+#[test]
+fn proc_literals_are_found_in_strings_only() {
+    assert_eq!(
+        proc_literals(r#"read(format!("/proc/{pid}/fd")); let x = "say /proc";"#),
+        ["/proc/{pid}/fd"]
+    );
+    assert!(proc_literals("// reads /proc/PID/stat").is_empty());
+}
+
+#[test]
+fn only_procfs_reads_proc() {
+    let src = repo().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut problems = Vec::new();
+    for file in &files {
+        if file.ends_with("procfs.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for (n, line) in non_test_code(file, &text).lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for lit in proc_literals(line) {
+                problems.push(format!(
+                    "src/{}:{}: reads {lit:?} outside src/procfs.rs: /proc is read in one \
+                     place (add a function to procfs and call it)",
+                    file.strip_prefix(&src).unwrap_or(file).display(),
+                    n + 1
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}
