@@ -6,34 +6,22 @@
 //! text and its `--json` output, and exit 0 when it read the paste.
 
 mod common;
+#[path = "support/corpus.rs"]
+mod corpus;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 
-use common::run_kmemdbg;
+use corpus::lines;
 use serde_json::Value;
 
-const DIR: &str = "tests/fixtures/real";
-
-fn path(name: &str) -> String {
-    format!("{DIR}/{name}")
-}
-
-/// (exit code, JSON) of `analyze --json --top 0`, and the exit code and
-/// text of the plain `analyze`; both must agree on reading the file.
-fn analyze(name: &str) -> (i32, Value, String) {
-    let p = path(name);
-    let (code, out, err) = run_kmemdbg(&["analyze", &p, "--json", "--top", "0"]);
+/// The `--json` report of `analyze` and its text report; both must read
+/// the file (exit 0), whatever the verdict.
+fn analyze(name: &str) -> (Value, String) {
+    let (code, v, err) = corpus::analyze(name);
     assert_eq!(code, 0, "{name}: read, whatever the verdict: {err}");
-    let v: Value = serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("{name}: not JSON ({e}): {out}\nstderr: {err}"));
-    json_doc::check_if_schema(&v);
-    let (tcode, text, terr) = run_kmemdbg(&["analyze", &p]);
-    assert_eq!(tcode, 0, "{name}: the text output reads it too: {terr}");
-    (code, v, text)
-}
-
-fn lines(v: &Value) -> &Value {
-    &v["files"][0]["lines"]
+    let (tcode, text, terr) = corpus::analyze_text(name);
+    assert_eq!(tcode, 0, "{name}: the text report reads it too: {terr}");
+    (v, text)
 }
 
 fn rpc(v: &Value) -> &Value {
@@ -52,7 +40,7 @@ fn no_use_above_100(text: &str) {
 #[test]
 fn k3777_pkg_stats_record_pasted_without_braces() {
     let name = "k3777-pkg-stats-no-braces-and-qm-sums-5.7.0.txt";
-    let (_, v, text) = analyze(name);
+    let (v, text) = analyze(name);
     let pools = rpc(&v)["pools"].as_array().expect("pools");
     assert_eq!(pools.len(), 1, "{pools:?}");
     let p = &pools[0];
@@ -98,7 +86,7 @@ fn k3777_pkg_stats_record_pasted_without_braces() {
 #[test]
 fn k1172_kamctl_ps_grep_names_the_processes() {
     let name = "k1172-kamctl-ps-grep-json-5.0.2.txt";
-    let (_, v, text) = analyze(name);
+    let (v, text) = analyze(name);
     let ps = rpc(&v)["processes"].as_array().expect("processes");
     assert_eq!(ps.len(), 8, "{ps:?}");
     for (i, p) in ps.iter().enumerate() {
@@ -119,7 +107,7 @@ fn k1172_kamctl_ps_grep_names_the_processes() {
 /// OpenSIPS `get_statistics shmem:` answers: the same `shmem:NAME` figures as
 /// `kamctl stats shmem`, adding up only modulo 2^64.
 fn wrapped_shmem(name: &str, total: i64, wrapped_free: &str, shown: &[&str]) {
-    let (_, v, text) = analyze(name);
+    let (v, text) = analyze(name);
     let p = &rpc(&v)["pools"][0];
     assert_eq!(p["method"], "shm_statistics");
     assert_eq!(p["encoding"], "kamctl_stats");

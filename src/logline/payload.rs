@@ -252,6 +252,13 @@ pub(super) fn dump_message<'a>(m: &'a [u8], prefix: &Prefix<'a>) -> Option<Body<
         }
         b'T' => after(m, b"TOTAL:").map(|r| free_total(r).unwrap_or(Body::FreeList)),
         b'M' => pool_header(m),
+        // tlsf_sums: "pool (0x7f1a3eec1000) summarizing all alloc'ed. fragments:"
+        b'p' => after(m, b"pool (").and_then(|r| {
+            let close = find(r, b") summarizing all alloc'ed. fragments")?;
+            looks_like_block(&r[..close]).then_some(Body::SumsStart {
+                allocator: prefix.allocator,
+            })
+        }),
         _ => None,
     }
 }

@@ -482,6 +482,14 @@ pub(super) fn strip_source<'a>(
             return (rest, None, true);
         }
     }
+    // tlsf (`tlsf_status: `, `tlsf_sums: `, 5.x/6.x): a dump line, but no
+    // allocator this crate names; the allocator stays unknown, never guessed.
+    for word in [&b"tlsf_status: "[..], b"tlsf_sums: "] {
+        if let Some(rest) = s.strip_prefix(word) {
+            prefix.log_line = true;
+            return (rest, None, true);
+        }
+    }
     // location: "<core> [file:line]: " or "module [file:line]: "
     let limit = s.len().min(200);
     if let Some(sp) = s[..limit].iter().position(|&b| b == b' ') {

@@ -517,3 +517,30 @@ proptest::proptest! {
         let _ = parse_site(s.as_bytes());
     }
 }
+
+/// tlsf's summary header, as posted in kamailio/kamailio#3803
+/// (tests/fixtures/real/k3803-tlsf-sums-pool-header-sipproxy.log): the
+/// location is tlsf_malloc.c, so it was taken for a per-allocation line.
+#[test]
+fn tlsf_sums_pool_header_is_a_summary_start() {
+    let real = "Mar 30 19:46:46 localhost.localdomain sipproxy[2273]: INFO: <core> [mem/tlsf_malloc.c:1219]: tlsf_sums(): pool (0x7f1a3eec1000) summarizing all alloc'ed. fragments:";
+    let l = parse_line(real.as_bytes());
+    assert_eq!(l.body, Body::SumsStart { allocator: None });
+    assert_eq!(l.prefix.pid, Some(2273));
+    // stand-in (built here): the 5.x/6.x spelling, allocator word first
+    assert_eq!(
+        body("ALERT: tlsf_sums: tlsf_sums(): pool (0x7f1a3eec1000) summarizing all alloc'ed. fragments:"),
+        Body::SumsStart { allocator: None }
+    );
+    assert_eq!(
+        body(" 3(99) ALERT: tlsf_sums: tlsf_sums():  count=     2 size=       336 bytes from tls: tls_init.c: crypto/evp/evp_enc.c(43)"),
+        Body::SumRow {
+            count: 2,
+            size: 336,
+            site: b"tls: tls_init.c: crypto/evp/evp_enc.c(43)"
+        }
+    );
+    // not a dump header: no block address, or another sentence
+    assert!(!body("pool (nothing) summarizing all alloc'ed. fragments:").is_dump_line());
+    assert!(!body("pool (0x7f1a3eec1000) is full").is_dump_line());
+}
