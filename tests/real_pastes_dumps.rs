@@ -146,3 +146,26 @@ fn k3159_one_sums_row_level_only() {
         "no header, no pid: nothing to capture"
     );
 }
+
+/// kamailio/kamailio#361: a 3.2.3 (SIP Router era) corruption report, its
+/// module cut away and the line wrapped before `overwritten`: found as
+/// corruption (exit 0, a finding), the wrapped rest counted as not read.
+#[test]
+fn k361_3x_corruption_wrapped() {
+    let name = "k361-3.2.3-end-overwritten-wrapped.txt";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "corruption is a finding, not an error: {err}");
+    let c = v["corruption"].as_array().expect("corruption");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["line"], 1);
+    assert!(c[0].get("pid").is_none(), "no pid is invented: {}", c[0]);
+    let l = lines(&v);
+    assert_eq!(l["lines"], 2);
+    assert_eq!(l["unreadable_lines"], 1);
+    assert_eq!(l["unreadable_samples"][0]["line"], 2);
+    assert_eq!(v["dumps"].as_array().map(Vec::len), Some(0));
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(text.contains("MEMORY CORRUPTION: 1 marker"), "{text}");
+    assert!(dump_keeps(name).is_empty());
+}
