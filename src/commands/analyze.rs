@@ -73,7 +73,7 @@ fn not_a_dump(path: &Path, log: &DumpLog) -> String {
         );
     }
     let mut s = format!(
-        "{shown}: not a Kamailio memory dump: {} lines, {} Kamailio log lines, {} unreadable",
+        "{shown}: not a Kamailio memory dump: {} lines, {} log lines without memory figures, {} unreadable",
         thousands(l.lines),
         thousands(l.other_log_lines),
         thousands(l.unreadable_lines)
