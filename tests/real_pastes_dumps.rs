@@ -146,3 +146,48 @@ fn k3159_one_sums_row_level_only() {
         "no header, no pid: nothing to capture"
     );
 }
+
+/// kamailio/kamailio#361: a 3.2.3 (SIP Router era) corruption report, its
+/// module cut away and the line wrapped before `overwritten`: found as
+/// corruption (exit 0, a finding), the wrapped rest counted as not read.
+#[test]
+fn k361_3x_corruption_wrapped() {
+    let name = "k361-3.2.3-end-overwritten-wrapped.txt";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "corruption is a finding, not an error: {err}");
+    let c = v["corruption"].as_array().expect("corruption");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["line"], 1);
+    assert!(c[0].get("pid").is_none(), "no pid is invented: {}", c[0]);
+    let l = lines(&v);
+    assert_eq!(l["lines"], 2);
+    assert_eq!(l["unreadable_lines"], 1);
+    assert_eq!(l["unreadable_samples"][0]["line"], 2);
+    assert_eq!(v["dumps"].as_array().map(Vec::len), Some(0));
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(text.contains("MEMORY CORRUPTION: 1 marker"), "{text}");
+    assert!(dump_keeps(name).is_empty());
+}
+
+/// kamailio/kamailio#1635 (5.1): `service kamailio status`, i.e. systemd's
+/// unit header and the journal's last lines as `systemctl status` prints
+/// them (short format, cut at the terminal width), four of them systemd's
+/// own. No memory figures at all, though a tls warning says "mem leaks on
+/// low memory": exit 2, and the counts say what was there.
+#[test]
+fn k1635_systemctl_status_journal_has_no_memory_data() {
+    let name = "k1635-systemctl-status-journal-5.1.log";
+    let (code, out, err) = analyze_text(name);
+    assert_eq!(code, 2, "{out}");
+    // 16 lines: 9 journal lines, 2 blank, 5 of the unit header and prompt
+    assert!(
+        err.contains("not a Kamailio memory dump: 16 lines, 9 log lines without memory figures, 5 unreadable (line 1:  sudo service kamailio status)"),
+        "{err}"
+    );
+    assert!(!err.contains("out of memory"), "{err}");
+    assert!(err.contains("pkg.stats"), "says what to paste: {err}");
+    let (code, v, _) = analyze(name);
+    assert_eq!((code, v), (2, serde_json::Value::Null));
+    assert!(dump_keeps(name).is_empty());
+}

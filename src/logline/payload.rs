@@ -139,7 +139,10 @@ pub(super) fn is_corruption_message(m: &[u8], level_is_bug: bool) -> bool {
         && (find(head, b"overwritten").is_some()
             || find(head, b"already freed").is_some()
             || find(head, b"bad pointer").is_some()
-            || find(head, b"different free frag").is_some())
+            || find(head, b"different free frag").is_some()
+            // q_malloc's checks all say "fragm. 0x.. (address 0x..)": also
+            // `bad size`, `does not match`, and a line wrapped before its verb
+            || (find(head, b"fragm. ").is_some() && find(head, b"(address ").is_some()))
 }
 
 /// The dump messages, dispatched on the first byte.

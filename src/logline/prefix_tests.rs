@@ -132,7 +132,7 @@ fn out_of_memory_wordings() {
 
 /// The prefixes the reader promises to read (docs/inputs.md), each in front
 /// of a payload; `{}` marks where the payload goes.
-const PREFIXES: [&str; 26] = [
+const PREFIXES: [&str; 27] = [
     "{}",
     " 6(7245) ALERT: qm_status: {}",
     " 6(7245) ALERT: qm_status: qm_status(): {}",
@@ -163,6 +163,8 @@ const PREFIXES: [&str; 26] = [
     "Mar 30 19:46:46 localhost.localdomain sipproxy[2273]: INFO: <core> [mem/tlsf_malloc.c:1235]: tlsf_sums(): {}",
     // the 5.x/6.x tlsf spelling (stand-in: no real paste of it was found)
     " 6(7245) ALERT: tlsf_sums: tlsf_sums(): {}",
+    // kamailio/kamailio#361: the location alone, its module cut away
+    "[core/mem/q_malloc.c:1179]: qm_status(): {}",
 ];
 
 /// Payload lines of a dump (3.x to 6.x spellings, wide numbers, collapsed blanks).
