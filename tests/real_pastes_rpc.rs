@@ -145,3 +145,68 @@ fn opensips2089_wrapped_free_is_flagged() {
         &["18,446,744"],
     );
 }
+
+/// (entries, bytes, pool) of the one mod.stats block read, with its largest entry.
+fn mod_stats_block(name: &str, entries: usize, bytes: i64, pool: &str, top: (&str, i64)) {
+    let (v, text) = analyze(name);
+    let mods = rpc(&v)["modules"].as_array().expect("modules");
+    assert_eq!(mods.len(), 1, "{mods:?}");
+    let m = &mods[0];
+    assert_eq!(m["module"], "core");
+    assert_eq!(m["pool"], pool);
+    let e = m["entries"].as_array().expect("entries");
+    assert_eq!(e.len(), entries);
+    let sum: i64 = e.iter().filter_map(|x| x["bytes"].as_i64()).sum();
+    assert_eq!(sum, bytes);
+    let max = e
+        .iter()
+        .max_by_key(|x| x["bytes"].as_i64())
+        .expect("an entry");
+    assert_eq!(
+        (max["site"].as_str(), max["bytes"].as_i64()),
+        (Some(top.0), Some(top.1))
+    );
+    assert!(m["total"].is_null(), "no Total: is invented");
+    assert_eq!(m["complete"], false);
+    let l = lines(&v);
+    assert_eq!(
+        l["rpc_lines"], l["lines"],
+        "every numbered line is read: {l}"
+    );
+    assert_eq!(l["unreadable_lines"], 0, "{l}");
+    assert!(v["warnings"].to_string().contains("cut short"));
+    assert!(text.contains(&format!("{entries} entries")), "{text}");
+}
+
+#[test]
+fn pastebin_jbczbbsq_numbered_mod_stats_shm() {
+    mod_stats_block(
+        "pastebin-JbcZbbSQ-mod-stats-shm-numbered-5.4.txt",
+        43,
+        7_679_640,
+        "shm",
+        ("sip_msg_shm_clone(496)", 4_015_528),
+    );
+}
+
+#[test]
+fn pastebin_gha803kb_numbered_mod_stats_shm_one_site_holds_it_all() {
+    mod_stats_block(
+        "pastebin-gHa803kB-mod-stats-shm-numbered-5.5.txt",
+        44,
+        877_513_224,
+        "shm",
+        ("sip_msg_shm_clone(496)", 875_908_656),
+    );
+}
+
+#[test]
+fn pastebin_qlz8mzdd_kamcmd_prompt_mod_stats_pkg() {
+    mod_stats_block(
+        "pastebin-QLZ8mZdD-kamcmd-prompt-mod-stats-pkg-numbered.txt",
+        43,
+        930_032,
+        "pkg",
+        ("mk_rval_expr_v(2540)", 485_888),
+    );
+}

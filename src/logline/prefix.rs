@@ -559,3 +559,13 @@ pub(super) fn strip_function(s: &[u8]) -> &[u8] {
         s
     }
 }
+
+/// A pasted line without its pastebin line number (`  12. `, `12: `,
+/// `12 | `, `12<TAB>`); `None` when it has none. A `uniq -c` count is not
+/// a line number. For readers of pasted RPC answers (`memrpc`), which see
+/// the lines the log reader could not read.
+pub fn strip_line_number(line: &[u8]) -> Option<&[u8]> {
+    let mut prefix = Prefix::default();
+    let rest = strip_number(line, &mut prefix);
+    (!prefix.uniq && rest.len() < line.len()).then_some(rest)
+}

@@ -21,6 +21,7 @@
 mod encodings;
 pub mod verdict;
 
+use crate::logline::prefix::strip_line_number;
 use crate::mem::Pool;
 use encodings::{bare_field, json_items, json_member, xml_items, Item, Value, MEMBER_KEYS};
 use serde::Serialize;
@@ -311,6 +312,7 @@ impl Reader {
     /// Lines that cannot start or continue an answer are passed over
     /// without allocating (this sits beside a log reader that sees every line).
     pub fn feed_tagged(&mut self, n: u64, raw: &[u8], unreadable: bool) {
+        let raw = strip_line_number(raw).unwrap_or(raw);
         if matches!(self.state, State::Idle) && !may_start(raw) {
             self.flush_stats();
             self.flush_loose();
@@ -349,6 +351,8 @@ impl Reader {
     /// Reads line `n` (1-based). Returns nothing: what was read is in
     /// [`Reader::finish`], which lines were used in [`Answers::used_line`].
     pub fn feed(&mut self, n: u64, raw: &[u8]) {
+        // a paste copied from a pastebin page: `  12. ` before each line
+        let raw = strip_line_number(raw).unwrap_or(raw);
         let text = String::from_utf8_lossy(raw);
         let line = text.trim_end_matches(['\r', '\n']);
         let state = std::mem::replace(&mut self.state, State::Idle);

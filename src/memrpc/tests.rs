@@ -255,7 +255,60 @@ fn bare_records_split_at_the_next_entry_and_at_a_repeated_member() {
     assert!(read_text("entry: x\npid: 1\ntotal_size: 2\n").is_empty());
 }
 
+#[test]
+fn real_pastebin_numbered_mod_stats() {
+    // pastebin gHa803kB: `  12. ` before every line, `kamcmd mod.stats all shm`
+    // on line 1, the block cut after 44 entries.
+    let a = read_text(real!("pastebin-gHa803kB-mod-stats-shm-numbered-5.5.txt"));
+    assert_eq!(a.modules.len(), 1, "{a:?}");
+    let m = &a.modules[0];
+    assert_eq!(
+        (m.module.as_deref(), m.pool),
+        (Some("core"), Some(Pool::Shm))
+    );
+    assert_eq!(m.entries.len(), 44);
+    assert_eq!(m.entries_bytes(), 877_513_224);
+    assert_eq!(m.entries[2].site, "sip_msg_shm_clone(496)");
+    assert_eq!(m.entries[2].bytes, 875_908_656);
+    assert_eq!((m.total, m.complete), (None, false));
+    // `kamcmd> mod.stats all pkg` (kamcmd's own prompt) names the pool
+    let a = read_text(real!(
+        "pastebin-QLZ8mZdD-kamcmd-prompt-mod-stats-pkg-numbered.txt"
+    ));
+    assert_eq!(a.modules[0].pool, Some(Pool::Pkg));
+    assert_eq!(a.modules[0].entries.len(), 43);
+}
+
+#[test]
+fn pastebin_numbers_are_not_uniq_counts() {
+    use crate::logline::prefix::strip_line_number;
+    assert_eq!(strip_line_number(b"  3. {"), Some(&b"{"[..]));
+    assert_eq!(
+        strip_line_number(b"12: Module: core"),
+        Some(&b"Module: core"[..])
+    );
+    assert_eq!(strip_line_number(b"\tentry: 24"), None);
+    // GNU `uniq -c`: a count, not a line number
+    assert_eq!(strip_line_number(b"     12 alloc'd from core"), None);
+    assert_eq!(strip_line_number(b"12:34:56 host"), None);
+}
+
 proptest::proptest! {
+    /// Pastebin line numbers in front of every line of a real answer read
+    /// to the same figures as the answer without them.
+    #[test]
+    fn numbered_answer_reads_as_the_plain_one(first in 1u32..100_000, sep in "(\\. |: | \\| )") {
+        let plain = real!("k2270-pkg-stats-kamcmd.txt");
+        let numbered: String = plain
+            .lines()
+            .enumerate()
+            .map(|(i, l)| format!("{:>3}{sep}{l}\n", first as usize + i))
+            .collect();
+        let (a, b) = (read_text(plain), read_text(&numbered));
+        proptest::prop_assert_eq!(a.pools, b.pools);
+        proptest::prop_assert_eq!(a.lines_used, b.lines_used);
+    }
+
     /// A pkg.stats record reads the same with and without its braces.
     #[test]
     fn bare_record_reads_as_the_braced_one(
