@@ -5,8 +5,11 @@
 //! fragment list of over 100,000 lines would not pass journald's rate
 //! limit) and accounts for every contact; `--full` is complete or LOST with
 //! journald's own count; mod.stats snapshots around 1000 more registrations
-//! rank usrloc first. A second box runs rsyslog (only there) with an
-//! imuxsock limit, hit and reported.
+//! rank usrloc first. Boxes running rsyslog (only there) with an imuxsock
+//! limit and with imjournal's limit have them hit and reported. A box with
+//! a low journald burst (a `journald.conf.d` drop-in) shows a `--full` dump
+//! LOST with the gaps in its fragment indexes and journald's own count, and
+//! pkg dumps sized together: summaries by default, what fits with `--full`.
 
 mod common;
 #[path = "support/json_doc.rs"]
