@@ -1,12 +1,14 @@
 //! What `/proc` says about processes, read in one place: is a PID alive
 //! (a zombie is not), its parent, process group, command line, executable
-//! and working directory, and which processes are Kamailio main processes;
+//! and working directory, the UDP sockets it holds, its cgroup and status,
+//! and which processes are Kamailio main processes;
 //! plus the one table of Kamailio's command-line options that take a value
 //! (its `getopt` string), which every reader of a kamailio command line uses.
 //!
 //! Only reads `/proc`: never signals, changes or waits for a process. The
 //! parsers ([`parse_stat`], [`split_cmdline`]) are pure and never panic.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 /// Names a Kamailio binary goes by (older releases: `ser`, `openser`).
@@ -177,6 +179,109 @@ pub fn kamailio_main_pids() -> Vec<u32> {
         .collect()
 }
 
+/// UDP sockets held by `pid` (and so by its children, which inherit them).
+pub fn owned_udp_addrs(pid: u32) -> Vec<SocketAddr> {
+    let mut inodes = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+        for e in rd.flatten() {
+            if let Ok(target) = std::fs::read_link(e.path()) {
+                let t = target.to_string_lossy();
+                if let Some(n) = t.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) {
+                    if let Ok(n) = n.parse::<u64>() {
+                        inodes.push(n);
+                    }
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for table in ["/proc/net/udp", "/proc/net/udp6"] {
+        if let Ok(text) = std::fs::read_to_string(table) {
+            for (addr, inode) in parse_proc_net_udp(&text) {
+                if inodes.contains(&inode) && !out.contains(&addr) {
+                    out.push(addr);
+                }
+            }
+        }
+    }
+    // loopback first, IPv4 before IPv6
+    out.sort_by_key(|a| (!a.ip().is_loopback(), a.is_ipv6()));
+    out
+}
+
+/// (local address, inode) of each socket in `/proc/net/udp` or `udp6`.
+pub fn parse_proc_net_udp(text: &str) -> Vec<(SocketAddr, u64)> {
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.split_whitespace().collect();
+        let (Some(local), Some(inode)) = (f.get(1), f.get(9)) else {
+            continue;
+        };
+        let Some((ip_hex, port_hex)) = local.split_once(':') else {
+            continue;
+        };
+        let Ok(port) = u16::from_str_radix(port_hex, 16) else {
+            continue;
+        };
+        let ip = match ip_hex.len() {
+            8 => match u32::from_str_radix(ip_hex, 16) {
+                Ok(v) => IpAddr::V4(Ipv4Addr::from(v.swap_bytes())),
+                Err(_) => continue,
+            },
+            32 => {
+                let mut bytes = [0u8; 16];
+                let mut okay = true;
+                for (i, chunk) in bytes.chunks_mut(4).enumerate() {
+                    match u32::from_str_radix(&ip_hex[i * 8..i * 8 + 8], 16) {
+                        Ok(w) => chunk.copy_from_slice(&w.swap_bytes().to_be_bytes()),
+                        Err(_) => okay = false,
+                    }
+                }
+                if !okay {
+                    continue;
+                }
+                IpAddr::V6(Ipv6Addr::from(bytes))
+            }
+            _ => continue,
+        };
+        let Ok(inode) = inode.parse::<u64>() else {
+            continue;
+        };
+        out.push((SocketAddr::new(ip, port), inode));
+    }
+    out
+}
+
+/// The text of `/proc/PID/cgroup` (which systemd unit runs it).
+pub fn cgroup(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()
+}
+
+/// The text of `/proc/PID/status` (owner, tracer, capabilities).
+pub fn status(pid: u32) -> Option<String> {
+    std::fs::read_to_string(format!("/proc/{pid}/status")).ok()
+}
+
+/// The text of this process's own `/proc/self/status`.
+pub fn self_status() -> Option<String> {
+    std::fs::read_to_string("/proc/self/status").ok()
+}
+
+/// This process's effective uid: the owner of its `/proc/self` files.
+pub fn self_uid() -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self/status").ok().map(|m| m.uid())
+}
+
+/// `kernel.yama.ptrace_scope`; `None` without Yama.
+pub fn ptrace_scope() -> Option<u32> {
+    std::fs::read_to_string("/proc/sys/kernel/yama/ptrace_scope")
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -218,10 +323,26 @@ mod tests {
         assert!(!is_kamailio_program(Path::new("/usr/bin/kamcmd")));
     }
 
+    #[test]
+    fn proc_net_udp_lines() {
+        // Real lines from this machine (kamailio on 127.0.0.1:27060, 0.0.0.0:68).
+        let text = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n  812: 0100007F:69B4 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1419207 2 0000000000000000 0\n 1234: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 17 2 0000000000000000 0\n";
+        let v = parse_proc_net_udp(text);
+        assert_eq!(v[0], ("127.0.0.1:27060".parse().unwrap(), 1419207));
+        assert_eq!(v[1], ("0.0.0.0:68".parse().unwrap(), 17));
+        let v6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000000000000000000001000000:13C4 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 555 2 0\n";
+        assert_eq!(parse_proc_net_udp(v6)[0].0, "[::1]:5060".parse().unwrap());
+    }
+
     proptest::proptest! {
         #[test]
         fn parse_stat_never_panics(s in "\\PC{0,200}") {
             let _ = parse_stat(&s);
+        }
+
+        #[test]
+        fn parse_proc_net_udp_never_panics(s in "[0-9A-Fa-f: \\n]{0,200}") {
+            let _ = parse_proc_net_udp(&s);
         }
     }
 }

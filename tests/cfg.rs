@@ -12,15 +12,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-const DEBIAN_CFG: &str = "/etc/kamailio/kamailio.cfg";
-
 fn debian_cfg(test: &str) -> Option<(PathBuf, Vec<u8>)> {
     let bin = debian_kamailio(test)?;
     let cfg = Path::new(DEBIAN_CFG);
     if !require_real(test, "Debian's /etc/kamailio/kamailio.cfg", cfg.is_file()) {
         return None;
     }
-    Some((bin, std::fs::read(cfg).unwrap()))
+    Some((bin, debian_cfg_bytes()))
 }
 
 fn lines(b: &[u8]) -> Vec<String> {
@@ -774,4 +772,21 @@ fn bad_input_usage_errors() {
     let (code, _, err) = run_kmemdbg(&["cfg"]);
     assert_eq!(code, 2);
     assert!(err.contains("--cfg"), "{err}");
+}
+
+/// The tests' copy of Debian's cfg is the packaged file even while an sd
+/// box (of this or another test run) has converted the host's copy: its
+/// md5 is the one dpkg recorded (checked here with `md5sum` and
+/// `dpkg-query`, independently of what the copy was used for).
+#[test]
+fn debian_cfg_copy_is_the_packaged_file() {
+    let test = "debian_cfg_copy_is_the_packaged_file";
+    let Some(want) = packaged_md5(DEBIAN_CFG) else {
+        require_real(test, "dpkg's record of kamailio's conffiles", false);
+        return;
+    };
+    if !require_real(test, "md5sum", have_program("md5sum")) {
+        return;
+    }
+    assert_eq!(md5_hex(&debian_cfg_bytes()).as_deref(), Some(want.as_str()));
 }

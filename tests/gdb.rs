@@ -180,14 +180,12 @@ fn pkg_dump(proxy: &Proxy, pid: u32) {
         text.lines()
             .any(|l| l.contains(&tag) && l.contains("_sums(): -----"))
     };
-    let mut ok = false;
-    for _ in 0..40 {
+    // a receiver dumps when it handles a message: one OPTIONS per poll
+    // until the dump's last line is in the log (bounded, not timed)
+    let ok = wait_for(Duration::from_secs(120), || {
         options(proxy.port);
-        if wait_for(Duration::from_millis(300), || done(&proxy.log_text())) {
-            ok = true;
-            break;
-        }
-    }
+        wait_for(Duration::from_millis(300), || done(&proxy.log_text()))
+    });
     assert!(ok, "no pkg dump from {pid}; log:\n{}", proxy.log_text());
 }
 

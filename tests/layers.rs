@@ -242,3 +242,118 @@ fn every_file_write_and_removal_goes_through_fsx() {
     }
     assert!(problems.is_empty(), "{}", problems.join("\n"));
 }
+
+/// The longest a file of `src/` may be: a file a person can hold in their head.
+const MAX_LINES: usize = 1000;
+
+/// Every `.rs` file under `dir` with its line count, longest first.
+fn line_counts(dir: &Path) -> Vec<(PathBuf, usize)> {
+    let mut files = Vec::new();
+    rust_files(dir, &mut files);
+    let mut out: Vec<(PathBuf, usize)> = files
+        .into_iter()
+        .map(|f| {
+            let n = std::fs::read_to_string(&f).map_or(0, |t| t.lines().count());
+            (f, n)
+        })
+        .collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out
+}
+
+#[test]
+fn no_source_file_is_over_a_thousand_lines() {
+    let root = repo();
+    let counts = line_counts(&root.join("src"));
+    assert!(
+        counts.len() > 50,
+        "found only {} files under src/",
+        counts.len()
+    );
+    let over: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| *n > MAX_LINES)
+        .map(|(f, n)| {
+            format!(
+                "{}: {n} lines (at most {MAX_LINES}: split it along a seam it already has)",
+                f.strip_prefix(&root).unwrap_or(f).display()
+            )
+        })
+        .collect();
+    assert!(over.is_empty(), "{}", over.join("\n"));
+    // the test files are held to the same length, as a note rather than a failure
+    for (f, n) in line_counts(&root.join("tests")) {
+        if n > MAX_LINES {
+            eprintln!(
+                "note: {}: {n} lines (over {MAX_LINES})",
+                f.strip_prefix(&root).unwrap_or(&f).display()
+            );
+        }
+    }
+}
+
+#[test]
+fn line_counts_count_lines() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let long = "fn f() {}\n".repeat(MAX_LINES + 1);
+    std::fs::write(dir.path().join("long.rs"), &long).expect("write");
+    std::fs::write(dir.path().join("short.rs"), "fn g() {}\n").expect("write");
+    let counts = line_counts(dir.path());
+    assert_eq!(counts.len(), 2);
+    assert!(counts[0].0.ends_with("long.rs"));
+    assert_eq!(counts[0].1, MAX_LINES + 1);
+    assert_eq!(counts[1].1, 1);
+}
+
+/// The `/proc` paths a line of code names (inside string literals); comments
+/// and text meant for a person (`readlink /proc/PID/exe` in a hint) are not code
+/// that reads, so only literals that start with `/proc` count.
+fn proc_literals(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut rest = line;
+    while let Some(i) = rest.find("\"/proc") {
+        let lit = &rest[i + 1..];
+        let end = lit.find('"').unwrap_or(lit.len());
+        out.push(lit[..end].to_string());
+        rest = &lit[end..];
+    }
+    out
+}
+
+#[test]
+fn proc_literals_are_found_in_strings_only() {
+    assert_eq!(
+        proc_literals(r#"read(format!("/proc/{pid}/fd")); let x = "say /proc";"#),
+        ["/proc/{pid}/fd"]
+    );
+    assert!(proc_literals("// reads /proc/PID/stat").is_empty());
+}
+
+#[test]
+fn only_procfs_reads_proc() {
+    let src = repo().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    files.sort();
+    let mut problems = Vec::new();
+    for file in &files {
+        if file.ends_with("procfs.rs") {
+            continue;
+        }
+        let text = std::fs::read_to_string(file).unwrap_or_default();
+        for (n, line) in non_test_code(file, &text).lines().enumerate() {
+            if line.trim_start().starts_with("//") {
+                continue;
+            }
+            for lit in proc_literals(line) {
+                problems.push(format!(
+                    "src/{}:{}: reads {lit:?} outside src/procfs.rs: /proc is read in one \
+                     place (add a function to procfs and call it)",
+                    file.strip_prefix(&src).unwrap_or(file).display(),
+                    n + 1
+                ));
+            }
+        }
+    }
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

@@ -11,7 +11,7 @@
 use super::budget::{self, Budget, PoolCounters};
 use super::source::SourceInfo;
 use crate::dump::modstats;
-use crate::kamcmd::{parse_records, Kamcmd};
+use crate::kamcmd::{parse_records, records, Kamcmd};
 use crate::runner;
 use anyhow::{Context, Result};
 use serde::Serialize;
@@ -21,14 +21,11 @@ use std::time::{Duration, Instant};
 /// The shm pool's counters from `core.shmmem`.
 pub fn shm_counters(k: &Kamcmd) -> Result<PoolCounters> {
     let text = k.call(&["core.shmmem"])?;
-    parse_records(&text)
-        .iter()
-        .find_map(|r| {
-            Some(PoolCounters {
-                used_bytes: r.get("used")?.parse().ok()?,
-                real_used_bytes: r.get("real_used")?.parse().ok()?,
-                free_fragments: r.get("fragments").and_then(|v| v.parse().ok()).unwrap_or(0),
-            })
+    records::parse_shmmem(&text)
+        .map(|s| PoolCounters {
+            used_bytes: s.used_bytes,
+            real_used_bytes: s.real_used_bytes,
+            free_fragments: s.fragments.unwrap_or(0),
         })
         .with_context(|| {
             format!(

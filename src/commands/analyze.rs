@@ -7,10 +7,11 @@
 //! [`crate::memrpc::verdict`]; this file loads, filters and prints.
 
 use crate::cli::AnalyzeArgs;
-use crate::commands::{human_bytes, thousands};
+use crate::commands::thousands;
 use crate::dump::{self, DumpKind, DumpLog, Group, GroupBy, Pool, Snapshot};
 use crate::memrpc::verdict::{self, Failures, Kind, Verdict};
 use crate::memrpc::PoolFigures;
+use crate::units::human_bytes;
 use crate::ExitStatus;
 use anyhow::{bail, Result};
 use serde::Serialize;
@@ -72,7 +73,7 @@ fn not_a_dump(path: &Path, log: &DumpLog) -> String {
         );
     }
     let mut s = format!(
-        "{shown}: not a Kamailio memory dump: {} lines, {} Kamailio log lines, {} unreadable",
+        "{shown}: not a Kamailio memory dump: {} lines, {} log lines without memory figures, {} unreadable",
         thousands(l.lines),
         thousands(l.other_log_lines),
         thousands(l.unreadable_lines)
@@ -702,7 +703,7 @@ pub fn render_body(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
     let wrapped = dump_figures(s).and_then(|p| verdict::wrapped(&p));
     if let (Some(size), Some(w)) = (h.size_bytes, &wrapped) {
         // never a free amount or a use above 100% from figures that wrapped
-        let _ = write!(o, "   heap {}", human_bytes(size));
+        let _ = write!(o, "   heap {}", human_bytes(size as f64));
         if let Some(u) = h.used_bytes.filter(|u| *u <= size) {
             let _ = write!(o, ": used {}", thousands(u));
         }
@@ -712,7 +713,7 @@ pub fn render_body(o: &mut String, s: &Snapshot, by: GroupBy, top: usize) {
             w.fields.join(", ")
         );
     } else if let Some(size) = h.size_bytes {
-        let _ = write!(o, "   heap {}", human_bytes(size));
+        let _ = write!(o, "   heap {}", human_bytes(size as f64));
         if let (Some(u), Some(uo), Some(f)) =
             (h.used_bytes, h.used_with_overhead_bytes, h.free_bytes)
         {

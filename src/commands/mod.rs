@@ -90,22 +90,6 @@ pub fn signed_thousands(n: i64) -> String {
     }
 }
 
-/// `33554432` -> `32.0 MiB`.
-pub fn human_bytes(n: u64) -> String {
-    const UNITS: [&str; 5] = ["bytes", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n as f64;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < UNITS.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{n} bytes")
-    } else {
-        format!("{v:.1} {}", UNITS[u])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,7 +102,5 @@ mod tests {
         assert_eq!(thousands(33554432), "33,554,432");
         assert_eq!(signed_thousands(-1234), "-1,234");
         assert_eq!(signed_thousands(5), "+5");
-        assert_eq!(human_bytes(33554432), "32.0 MiB");
-        assert_eq!(human_bytes(100), "100 bytes");
     }
 }

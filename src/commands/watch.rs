@@ -506,6 +506,7 @@ mod tests {
                 max_used_bytes: shm,
                 free_bytes: (32 << 20) - shm,
                 total_bytes: 32 << 20,
+                fragments: None,
             },
             pkg: vec![
                 pkg(10, "main process - attendant", 700_000),

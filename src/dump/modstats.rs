@@ -40,6 +40,7 @@
 //! Pure: text in, data out (the capture writes the file through `fsx`).
 //! Never panics (fuzzed below).
 
+use crate::memrpc;
 use serde::Serialize;
 use std::collections::BTreeMap;
 
@@ -149,12 +150,13 @@ fn one_line(v: &str) -> String {
 }
 
 /// Reads a snapshot file (or a bare `kamcmd mod.stats all shm` answer,
-/// taken as one shm section without a header).
+/// taken as one shm section without a header). Each section's answer is
+/// read by [`crate::memrpc`], the one reader of `mod.stats`.
 pub fn parse(text: &str) -> Snapshot {
     let mut snap = Snapshot::default();
-    let mut cur: Option<Section> = None;
-    let mut module: Option<String> = None;
-    for raw in text.lines() {
+    // the open section and the answer lines it holds so far
+    let mut cur: Option<(Section, memrpc::Reader)> = None;
+    for (i, raw) in text.lines().enumerate() {
         let l = raw.trim();
         if let Some(h) = l.strip_prefix('#') {
             let Some((k, v)) = h.split_once(':') else {
@@ -170,13 +172,12 @@ pub fn parse(text: &str) -> Snapshot {
                 "tm_current" => snap.header.tm_current = v.parse().ok(),
                 "rpc" => {
                     if let Some(s) = cur.take() {
-                        snap.sections.push(s);
+                        end_section(&mut snap, s);
                     }
-                    cur = Some(new_section(&v));
-                    module = None;
+                    cur = Some((new_section(&v), memrpc::Reader::new()));
                 }
                 "answered_by" => {
-                    if let Some(s) = cur.as_mut() {
+                    if let Some((s, _)) = cur.as_mut() {
                         s.answered_by = Some(v);
                     }
                 }
@@ -184,41 +185,47 @@ pub fn parse(text: &str) -> Snapshot {
             }
             continue;
         }
-        if let Some(name) = l.strip_prefix("Module:") {
-            module = Some(name.trim().to_string());
-            if cur.is_none() {
-                cur = Some(new_section("mod.stats all shm"));
-            }
-            continue;
+        if cur.is_none() && l.starts_with("Module:") {
+            cur = Some((new_section("mod.stats all shm"), memrpc::Reader::new()));
         }
-        let (Some(s), Some(m)) = (cur.as_mut(), module.as_ref()) else {
-            continue;
-        };
-        let Some((k, v)) = l.rsplit_once(": ") else {
-            continue;
-        };
-        let (bytes, count) = value(v);
-        let Some(bytes) = bytes else {
-            continue;
-        };
-        if bytes < 0 {
-            snap.wrapped += 1;
-        }
-        if k == "Total" {
-            s.totals.insert(m.clone(), bytes);
-        } else if k.ends_with(')') {
-            s.sites.push(ModSite {
-                module: m.clone(),
-                function_line: k.to_string(),
-                bytes,
-                count,
-            });
+        if let Some((_, r)) = cur.as_mut() {
+            r.feed(i as u64 + 1, raw.as_bytes());
         }
     }
     if let Some(s) = cur.take() {
-        snap.sections.push(s);
+        end_section(&mut snap, s);
     }
     snap
+}
+
+/// The section's answer, read: its modules' sites and totals.
+fn end_section(snap: &mut Snapshot, (mut s, reader): (Section, memrpc::Reader)) {
+    for block in reader.finish().modules {
+        let Some(m) = block.module else {
+            continue;
+        };
+        for e in block.entries.into_iter().filter(|e| e.site.ends_with(')')) {
+            let Ok(bytes) = i64::try_from(e.bytes) else {
+                continue;
+            };
+            if bytes < 0 {
+                snap.wrapped += 1;
+            }
+            s.sites.push(ModSite {
+                module: m.clone(),
+                function_line: e.site,
+                bytes,
+                count: e.count.and_then(|c| u64::try_from(c).ok()),
+            });
+        }
+        if let Some(Ok(total)) = block.total.map(i64::try_from) {
+            if total < 0 {
+                snap.wrapped += 1;
+            }
+            s.totals.insert(m, total);
+        }
+    }
+    snap.sections.push(s);
 }
 
 /// Where `--settle`'s baseline came from.
@@ -269,18 +276,6 @@ fn new_section(rpc: &str) -> Section {
         answered_by: None,
         sites: Vec::new(),
         totals: BTreeMap::new(),
-    }
-}
-
-/// `248000` or `248000 (1000)` (mod.mem_statsx).
-fn value(v: &str) -> (Option<i64>, Option<u64>) {
-    let v = v.trim();
-    match v.split_once(" (") {
-        Some((b, c)) => (
-            b.trim().parse().ok(),
-            c.trim_end_matches(')').trim().parse().ok(),
-        ),
-        None => (v.parse().ok(), None),
     }
 }
 

@@ -3,9 +3,10 @@
 //! (Yama's `kernel.yama.ptrace_scope`, CAP_SYS_PTRACE), whether a debugger
 //! already holds it, and the ways around (root, the proxy's user, a core
 //! file). Pure: gdb's text and the facts read from /proc come in, a message
-//! goes out; the only reading of /proc is [`AttachFacts::read`]. Never
-//! passes gdb's raw output on as the explanation.
+//! goes out; the only reading of /proc is [`AttachFacts::read`], through
+//! [`crate::procfs`]. Never passes gdb's raw output on as the explanation.
 
+use crate::procfs;
 use serde::Serialize;
 
 /// What gdb said when the kernel refused `ptrace(PTRACE_ATTACH)`.
@@ -116,17 +117,10 @@ pub fn user_name(passwd: &str, uid: u32) -> Option<String> {
 impl AttachFacts {
     /// Reads the facts from /proc and /etc/passwd (missing files leave `None`).
     pub fn read(pid: u32) -> AttachFacts {
-        let read = |p: &str| std::fs::read_to_string(p).ok();
-        let passwd = read("/etc/passwd").unwrap_or_default();
-        let (target_uid, tracer_pid, _) =
-            parse_status(&read(&format!("/proc/{pid}/status")).unwrap_or_default());
-        let (_, _, our_cap_sys_ptrace) =
-            parse_status(&read("/proc/self/status").unwrap_or_default());
-        // the effective uid: the owner of /proc/self's files
-        let our_uid = std::fs::metadata("/proc/self/status").ok().map(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.uid()
-        });
+        let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
+        let (target_uid, tracer_pid, _) = parse_status(&procfs::status(pid).unwrap_or_default());
+        let (_, _, our_cap_sys_ptrace) = parse_status(&procfs::self_status().unwrap_or_default());
+        let our_uid = procfs::self_uid();
         AttachFacts {
             pid,
             target_user: target_uid.and_then(|u| user_name(&passwd, u)),
@@ -134,8 +128,7 @@ impl AttachFacts {
             our_user: our_uid.and_then(|u| user_name(&passwd, u)),
             our_uid,
             our_cap_sys_ptrace,
-            ptrace_scope: read("/proc/sys/kernel/yama/ptrace_scope")
-                .and_then(|s| s.trim().parse().ok()),
+            ptrace_scope: procfs::ptrace_scope(),
             tracer_pid,
         }
     }

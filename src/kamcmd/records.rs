@@ -4,10 +4,16 @@
 //! shm` (kex, shared memory per module), `stats.get_statistics NAME`,
 //! `core.sockets_list` and kamcmd's `error:` answers.
 //!
+//! The memory answers (`pkg.stats`, `core.shmmem`, `mod.stats`,
+//! `core.psx`) are read by [`crate::memrpc`], the one reader of them; the
+//! functions here only turn its figures into the unsigned records the live
+//! callers use.
+//!
 //! Pure: text in, data out; no I/O, never panics (fuzzed below). Callers
 //! (`watch`, `triage`, `capture`, `service::suggest`, `size`) ask
 //! [`super::Kamcmd`] for the text and read it here, never by hand.
 
+use crate::memrpc::{self, Method};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -63,15 +69,17 @@ pub fn parse_records(text: &str) -> Vec<Record> {
     out
 }
 
-/// `core.psx` records as processes (records without a numeric PID are skipped).
+/// `core.psx` records as processes (records without a numeric index and
+/// PID are skipped), read by [`crate::memrpc`].
 pub fn parse_psx(text: &str) -> Vec<Process> {
-    parse_records(text)
+    memrpc::read_text(text)
+        .processes
         .into_iter()
-        .filter_map(|r| {
+        .filter_map(|p| {
             Some(Process {
-                idx: r.get("IDX")?.parse().ok()?,
-                pid: r.get("PID")?.parse().ok()?,
-                description: r.get("DSC").cloned().unwrap_or_default(),
+                idx: fit(p.index)?,
+                pid: fit(Some(p.pid))?,
+                description: p.desc,
             })
         })
         .collect()
@@ -100,6 +108,9 @@ pub struct ShmStat {
     pub max_used_bytes: u64,
     pub free_bytes: u64,
     pub total_bytes: u64,
+    /// `fragments` (all of the pool's fragments), when printed.
+    #[serde(skip)]
+    pub fragments: Option<u64>,
 }
 
 /// Shared memory held by one module, from `mod.stats all shm`.
@@ -109,60 +120,68 @@ pub struct ModShm {
     pub bytes: u64,
 }
 
-fn num(r: &Record, key: &str) -> Option<u64> {
-    r.get(key)?.parse().ok()
+/// A figure as printed, when it fits (a negative or absurd one does not).
+fn fit<T: TryFrom<i128>>(v: Option<i128>) -> Option<T> {
+    T::try_from(v?).ok()
 }
 
 /// `kamcmd pkg.stats`: one record per process; records without a PID or
-/// sizes are skipped.
+/// sizes are skipped. Read by [`crate::memrpc`], the one reader of memory
+/// RPC answers.
 pub fn parse_pkg_stats(text: &str) -> Vec<PkgStat> {
-    parse_records(text)
+    memrpc::read_text(text)
+        .pools
         .iter()
-        .filter_map(|r| {
+        .filter(|p| p.method == Method::PkgStats)
+        .filter_map(|p| {
+            let used_bytes = fit(p.used)?;
             Some(PkgStat {
-                pid: r.get("pid")?.parse().ok()?,
-                rank: r.get("rank").and_then(|v| v.parse().ok()).unwrap_or(0),
-                desc: r.get("desc").cloned().unwrap_or_default(),
-                used_bytes: num(r, "used")?,
-                real_used_bytes: num(r, "real_used").or_else(|| num(r, "used"))?,
-                free_bytes: num(r, "free")?,
-                total_bytes: num(r, "total_size")?,
+                pid: fit(p.pid)?,
+                rank: fit(p.rank).unwrap_or(0),
+                desc: p.desc.clone().unwrap_or_default(),
+                used_bytes,
+                real_used_bytes: fit(p.real_used).unwrap_or(used_bytes),
+                free_bytes: fit(p.free)?,
+                total_bytes: fit(p.total)?,
             })
         })
         .collect()
 }
 
-/// `kamcmd core.shmmem`: the first record with `total` and `used`.
+/// `kamcmd core.shmmem` (or corex's `shm.stats`): the first record with
+/// `total`, `free` and `used`, read by [`crate::memrpc`].
 pub fn parse_shmmem(text: &str) -> Option<ShmStat> {
-    parse_records(text).iter().find_map(|r| {
-        let used = num(r, "used")?;
-        let real = num(r, "real_used").unwrap_or(used);
+    memrpc::read_text(text).pools.iter().find_map(|p| {
+        if p.method != Method::ShmStats {
+            return None;
+        }
+        let used: u64 = fit(p.used)?;
+        let real = fit(p.real_used).unwrap_or(used);
         Some(ShmStat {
             used_bytes: used,
             real_used_bytes: real,
-            max_used_bytes: num(r, "max_used").unwrap_or(real),
-            free_bytes: num(r, "free")?,
-            total_bytes: num(r, "total")?,
+            max_used_bytes: fit(p.max_used).unwrap_or(real),
+            free_bytes: fit(p.free)?,
+            total_bytes: fit(p.total)?,
+            fragments: fit(p.fragments),
         })
     })
 }
 
 /// `kamcmd mod.stats all shm`: `Module: NAME` followed by a block whose
-/// `Total:` line is that module's shm. Modules without a total are skipped.
+/// `Total:` line is that module's shm, read by [`crate::memrpc`]. Modules
+/// without a total are skipped.
 pub fn parse_mod_stats(text: &str) -> Vec<ModShm> {
-    let mut out = Vec::new();
-    let mut module: Option<String> = None;
-    for line in text.lines() {
-        let l = line.trim();
-        if let Some(name) = l.strip_prefix("Module:") {
-            module = Some(name.trim().to_string());
-        } else if let Some(total) = l.strip_prefix("Total:") {
-            if let (Some(m), Ok(bytes)) = (module.take(), total.trim().parse()) {
-                out.push(ModShm { module: m, bytes });
-            }
-        }
-    }
-    out
+    memrpc::read_text(text)
+        .modules
+        .into_iter()
+        .filter_map(|b| {
+            Some(ModShm {
+                module: b.module?,
+                bytes: fit(b.total)?,
+            })
+        })
+        .collect()
 }
 
 /// `kamcmd stats.get_statistics NAME`: the value of `GROUP:NAME = N`.

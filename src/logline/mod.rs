@@ -19,7 +19,8 @@
 //! - stderr: ` N(PID) ` (process number and PID);
 //! - the level: `ALERT: `, `NOTICE: `, `DEBUG: `, ...;
 //! - the allocator's own prefix: `qm_status: `, `qm_sums: `, `fm_status: `,
-//!   `fm_sums: ` and, in 5.x and later, the function `qm_status(): `;
+//!   `fm_sums: `, `tlsf_status: `, `tlsf_sums: ` and, in 5.x and later, the
+//!   function `qm_status(): ` (tlsf names no allocator: it stays unknown);
 //! - or a location: `<core> [main.c:869]: sig_usr(): ` (5.x), `tm [t_hooks.c:12]: `.
 //!
 //! Messages recognised (read from q_malloc.c / f_malloc.c of 3.x, 4.x, 5.4,
@@ -31,7 +32,8 @@
 //! `alloc'd from SITE` / `freed from SITE`, `start check=.., end check= .., ..`,
 //! `* beginning overwritten(..)!`, `* end overwritten(.., ..)!`, the free-list
 //! section (`dumping free list stats :`, `hash= ..`, `bucket size: ..`,
-//! `unused fragm.: ..`, `TOTAL: ..`), `summarizing all alloc'ed. fragments:`,
+//! `unused fragm.: ..`, `TOTAL: ..`), `summarizing all alloc'ed. fragments:`
+//! (tlsf: `pool (0x..) summarizing all alloc'ed. fragments:`),
 //! ` count=  N size=  N bytes from SITE`, `-----------------------------`, the
 //! pool headers `Memory status (shm)` / `Memory still-in-use summary (pkg) of
 //! process N:`, the per-allocation `qm_malloc`/`qm_free`/`qm_realloc`

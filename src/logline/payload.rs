@@ -139,7 +139,10 @@ pub(super) fn is_corruption_message(m: &[u8], level_is_bug: bool) -> bool {
         && (find(head, b"overwritten").is_some()
             || find(head, b"already freed").is_some()
             || find(head, b"bad pointer").is_some()
-            || find(head, b"different free frag").is_some())
+            || find(head, b"different free frag").is_some()
+            // q_malloc's checks all say "fragm. 0x.. (address 0x..)": also
+            // `bad size`, `does not match`, and a line wrapped before its verb
+            || (find(head, b"fragm. ").is_some() && find(head, b"(address ").is_some()))
 }
 
 /// The dump messages, dispatched on the first byte.
@@ -252,6 +255,13 @@ pub(super) fn dump_message<'a>(m: &'a [u8], prefix: &Prefix<'a>) -> Option<Body<
         }
         b'T' => after(m, b"TOTAL:").map(|r| free_total(r).unwrap_or(Body::FreeList)),
         b'M' => pool_header(m),
+        // tlsf_sums: "pool (0x7f1a3eec1000) summarizing all alloc'ed. fragments:"
+        b'p' => after(m, b"pool (").and_then(|r| {
+            let close = find(r, b") summarizing all alloc'ed. fragments")?;
+            looks_like_block(&r[..close]).then_some(Body::SumsStart {
+                allocator: prefix.allocator,
+            })
+        }),
         _ => None,
     }
 }

@@ -482,8 +482,34 @@ pub(super) fn strip_source<'a>(
             return (rest, None, true);
         }
     }
+    // tlsf (`tlsf_status: `, `tlsf_sums: `, 5.x/6.x): a dump line, but no
+    // allocator this crate names; the allocator stays unknown, never guessed.
+    for word in [&b"tlsf_status: "[..], b"tlsf_sums: "] {
+        if let Some(rest) = s.strip_prefix(word) {
+            prefix.log_line = true;
+            return (rest, None, true);
+        }
+    }
     // location: "<core> [file:line]: " or "module [file:line]: "
     let limit = s.len().min(200);
+    // or the location alone, its module cut away ("[mem/q_malloc.c:149]: ")
+    if s.first() == Some(&b'[') {
+        if let Some(close) = find_close(&s[1..limit]) {
+            let loc = &s[1..1 + close];
+            if let Some(c) = loc.iter().rposition(|&b| b == b':') {
+                let (file, line) = (&loc[..c], &loc[c + 1..]);
+                let source = file.ends_with(b".c") || file.ends_with(b".h");
+                if source
+                    && !file.contains(&b' ')
+                    && !line.is_empty()
+                    && line.iter().all(u8::is_ascii_digit)
+                {
+                    prefix.log_line = true;
+                    return (&s[1 + close + 3..], Some(file), true);
+                }
+            }
+        }
+    }
     if let Some(sp) = s[..limit].iter().position(|&b| b == b' ') {
         if sp > 0 && s.get(sp + 1) == Some(&b'[') {
             if let Some(close) = find_close(&s[sp + 2..limit]) {
@@ -519,4 +545,14 @@ pub(super) fn strip_function(s: &[u8]) -> &[u8] {
     } else {
         s
     }
+}
+
+/// A pasted line without its pastebin line number (`  12. `, `12: `,
+/// `12 | `, `12<TAB>`); `None` when it has none. A `uniq -c` count is not
+/// a line number. For readers of pasted RPC answers (`memrpc`), which see
+/// the lines the log reader could not read.
+pub fn strip_line_number(line: &[u8]) -> Option<&[u8]> {
+    let mut prefix = Prefix::default();
+    let rest = strip_number(line, &mut prefix);
+    (!prefix.uniq && rest.len() < line.len()).then_some(rest)
 }

@@ -132,7 +132,7 @@ fn out_of_memory_wordings() {
 
 /// The prefixes the reader promises to read (docs/inputs.md), each in front
 /// of a payload; `{}` marks where the payload goes.
-const PREFIXES: [&str; 22] = [
+const PREFIXES: [&str; 27] = [
     "{}",
     " 6(7245) ALERT: qm_status: {}",
     " 6(7245) ALERT: qm_status: qm_status(): {}",
@@ -155,6 +155,16 @@ const PREFIXES: [&str; 22] = [
     " 1(7240) NOTICE: <core> [core/mem/q_malloc.c:1179]: qm_status(): {}",
     "Nov 25 22:09:01 sip1 kamailio[7245]: NOTICE: <core> [core/mem/q_malloc.c:1179]: qm_status(): {}",
     "{\"_PID\":\"7245\",\"MESSAGE\":\"ALERT: qm_status: {}\"}",
+    // kamailio/kamailio#3159: the level alone (journalctl -o cat of a syslog line)
+    "ALERT: qm_sums: qm_sums(): {}",
+    // kamailio/kamailio#4231: stderr with a two-digit process number, no blank before it
+    "20(204914) ALERT: qm_status: qm_status(): {}",
+    // kamailio/kamailio#3803: tlsf's own source file as the location
+    "Mar 30 19:46:46 localhost.localdomain sipproxy[2273]: INFO: <core> [mem/tlsf_malloc.c:1235]: tlsf_sums(): {}",
+    // the 5.x/6.x tlsf spelling (stand-in: no real paste of it was found)
+    " 6(7245) ALERT: tlsf_sums: tlsf_sums(): {}",
+    // kamailio/kamailio#361: the location alone, its module cut away
+    "[core/mem/q_malloc.c:1179]: qm_status(): {}",
 ];
 
 /// Payload lines of a dump (3.x to 6.x spellings, wide numbers, collapsed blanks).

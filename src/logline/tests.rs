@@ -517,3 +517,56 @@ proptest::proptest! {
         let _ = parse_site(s.as_bytes());
     }
 }
+
+/// tlsf's summary header, as posted in kamailio/kamailio#3803
+/// (tests/fixtures/real/k3803-tlsf-sums-pool-header-sipproxy.log): the
+/// location is tlsf_malloc.c, so it was taken for a per-allocation line.
+#[test]
+fn tlsf_sums_pool_header_is_a_summary_start() {
+    let real = "Mar 30 19:46:46 localhost.localdomain sipproxy[2273]: INFO: <core> [mem/tlsf_malloc.c:1219]: tlsf_sums(): pool (0x7f1a3eec1000) summarizing all alloc'ed. fragments:";
+    let l = parse_line(real.as_bytes());
+    assert_eq!(l.body, Body::SumsStart { allocator: None });
+    assert_eq!(l.prefix.pid, Some(2273));
+    // stand-in (built here): the 5.x/6.x spelling, allocator word first
+    assert_eq!(
+        body("ALERT: tlsf_sums: tlsf_sums(): pool (0x7f1a3eec1000) summarizing all alloc'ed. fragments:"),
+        Body::SumsStart { allocator: None }
+    );
+    assert_eq!(
+        body(" 3(99) ALERT: tlsf_sums: tlsf_sums():  count=     2 size=       336 bytes from tls: tls_init.c: crypto/evp/evp_enc.c(43)"),
+        Body::SumRow {
+            count: 2,
+            size: 336,
+            site: b"tls: tls_init.c: crypto/evp/evp_enc.c(43)"
+        }
+    );
+    // not a dump header: no block address, or another sentence
+    assert!(!body("pool (nothing) summarizing all alloc'ed. fragments:").is_dump_line());
+    assert!(!body("pool (0x7f1a3eec1000) is full").is_dump_line());
+}
+
+/// A 3.2.3 corruption report as quoted in kamailio/kamailio#361
+/// (tests/fixtures/real/k361-3.2.3-end-overwritten-wrapped.txt): the module
+/// is cut away (the line starts at `[file:line]: `) and the line is wrapped
+/// before `overwritten`; q_malloc's `fragm. 0x.. (address 0x..)` is enough.
+#[test]
+fn corruption_wrapped_after_a_bare_location() {
+    let real = "[mem/q_malloc.c:149]: BUG: qm_*: fragm. 0x4cee3b88 (address 0x4cee3ba0) end";
+    let l = parse_line(real.as_bytes());
+    assert!(matches!(l.body, Body::Corruption { .. }), "{:?}", l.body);
+    assert!(l.prefix.log_line);
+    // q_malloc 5.6.3's other checks of the same shape (text from q_malloc.c)
+    for m in [
+        "CRITICAL: <core> [core/mem/q_malloc.c:803]: qm_check(): BUG: qm: fragm. 0x7f1 (address 0x7f2) bad size: 24 (frag end: 0x7f3 > end of block: 0x7f4)",
+        "CRITICAL: <core> [core/mem/q_malloc.c:813]: qm_check(): BUG: qm: fragm. 0x7f1 (address 0x7f2) size in qm_frag and qm_frag_end does not match: frag->size=8, frag_end->size=16)",
+    ] {
+        assert!(matches!(body(m), Body::Corruption { .. }), "{m}");
+    }
+    // a bracket that is no source location stays as it was
+    assert!(!body("[not a location]: count= 1 size= 8 bytes from x: y.c: f(1)").is_dump_line());
+    assert!(!body("[mem/q_malloc.c:x9]: alloc'd from core: a.c: f(1)").is_dump_line());
+    assert_eq!(
+        body("[core/mem/q_malloc.c:1179]: qm_status(): heap size= 33554432"),
+        Body::HeapSize(33_554_432)
+    );
+}

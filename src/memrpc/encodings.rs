@@ -1,6 +1,8 @@
 //! The three encodings of an RPC answer, turned into one shape: a sequence
 //! of [`Item`]s (a bare string such as `Module: core`, or a struct of
-//! scalar fields). Pure; never panics.
+//! scalar fields). Pure; never panics. Also the single lines of a record
+//! pasted out of its answer: kamcmd's `key: value` without braces, and a
+//! pretty-printed JSON member (`"PID": 12,`).
 
 /// A scalar as printed: a whole number (kept wide and signed, so a wrapped
 /// counter stays visible) or anything else as text.
@@ -210,4 +212,43 @@ pub fn xml_items(text: &str) -> Option<Vec<Item>> {
         }
     }
     Some(out)
+}
+
+/// The JSON member names that can start a record cut out of an answer.
+pub(super) const MEMBER_KEYS: [&str; 8] = [
+    "PID",
+    "IDX",
+    "entry",
+    "pid",
+    "total",
+    "total_size",
+    "free",
+    "used",
+];
+
+/// kamcmd's `key: value` (the key one word).
+pub(super) fn bare_field(t: &str) -> Option<(String, Value)> {
+    let (k, v) = t.split_once(':')?;
+    let k = k.trim();
+    if k.is_empty() || k.contains(char::is_whitespace) || k.starts_with('"') {
+        return None;
+    }
+    Some((k.to_string(), value(v.trim())))
+}
+
+/// One pretty-printed JSON member on its own line: `"KEY": 12,` or
+/// `"KEY": "text"`. Objects, arrays and escapes are not members here.
+pub(super) fn json_member(t: &str) -> Option<(String, Value)> {
+    let rest = t.strip_prefix('"')?;
+    let (k, v) = rest.split_once("\":")?;
+    if k.is_empty() || k.contains(['"', '\\']) {
+        return None;
+    }
+    let v = v.trim().trim_end_matches(',').trim_end();
+    let value = match v.strip_prefix('"').and_then(|x| x.strip_suffix('"')) {
+        Some(text) if !text.contains(['"', '\\']) => Value::Text(text.to_string()),
+        Some(_) => return None,
+        None => Value::Int(int(v)?),
+    };
+    Some((k.to_string(), value))
 }

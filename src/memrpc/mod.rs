@@ -21,8 +21,9 @@
 mod encodings;
 pub mod verdict;
 
+use crate::logline::prefix::strip_line_number;
 use crate::mem::Pool;
-use encodings::{json_items, xml_items, Item, Value};
+use encodings::{bare_field, json_items, json_member, xml_items, Item, Value, MEMBER_KEYS};
 use serde::Serialize;
 
 /// Longest JSON or XML answer kept to be read whole; a longer one is counted
@@ -237,6 +238,23 @@ enum State {
 struct OpenStruct {
     line: u64,
     fields: Vec<(String, Value)>,
+    /// How the record was opened: `{`, or a bare first field.
+    shape: Shape,
+}
+
+/// How a record's fields are printed when they do not come as a whole answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// kamcmd's `{` … `}`.
+    Braced,
+    /// kamcmd's `key: value` lines pasted without their braces (the record
+    /// starts at `entry:`, as `pkg.stats` prints it, and ends at a line that
+    /// is not a field or at the next `entry:`).
+    Bare,
+    /// JSON members cut out of a pretty-printed answer (`"PID": 12,`, as
+    /// `kamctl ps | grep -B1 …` leaves them): ends at a line that is not a
+    /// member (grep's `--`) or at a member seen twice.
+    JsonMembers,
 }
 
 #[derive(Debug)]
@@ -294,6 +312,7 @@ impl Reader {
     /// Lines that cannot start or continue an answer are passed over
     /// without allocating (this sits beside a log reader that sees every line).
     pub fn feed_tagged(&mut self, n: u64, raw: &[u8], unreadable: bool) {
+        let raw = strip_line_number(raw).unwrap_or(raw);
         if matches!(self.state, State::Idle) && !may_start(raw) {
             self.flush_stats();
             self.flush_loose();
@@ -332,6 +351,8 @@ impl Reader {
     /// Reads line `n` (1-based). Returns nothing: what was read is in
     /// [`Reader::finish`], which lines were used in [`Answers::used_line`].
     pub fn feed(&mut self, n: u64, raw: &[u8]) {
+        // a paste copied from a pastebin page: `  12. ` before each line
+        let raw = strip_line_number(raw).unwrap_or(raw);
         let text = String::from_utf8_lossy(raw);
         let line = text.trim_end_matches(['\r', '\n']);
         let state = std::mem::replace(&mut self.state, State::Idle);
@@ -348,6 +369,7 @@ impl Reader {
                         OpenStruct {
                             line: start,
                             fields: Vec::new(),
+                            shape: Shape::Braced,
                         },
                         n,
                         line,
@@ -378,6 +400,14 @@ impl Reader {
         }
         if t.starts_with("{\"") || t == "[" || t.starts_with("[{") || t.starts_with("[\"") {
             return self.chunk_line(Chunk::new(true, n, ""), n, line);
+        }
+        if let Some(shape) = bare_record_start(t) {
+            let s = OpenStruct {
+                line: n,
+                fields: Vec::new(),
+                shape,
+            };
+            return self.struct_line(s, n, line);
         }
         if let Some(name) = t.strip_prefix("Module:") {
             self.end_module();
@@ -423,6 +453,9 @@ impl Reader {
 
     fn struct_line(&mut self, mut s: OpenStruct, n: u64, line: &str) -> State {
         let t = line.trim();
+        if s.shape != Shape::Braced {
+            return self.bare_line(s, n, t);
+        }
         if t == "}" {
             self.mark(s.line, n);
             self.close_struct(s.line, s.fields, Encoding::KamcmdText, true);
@@ -453,6 +486,46 @@ impl Reader {
                 }
                 self.idle(n, line)
             }
+        }
+    }
+
+    /// A line of a record pasted without its braces ([`Shape::Bare`],
+    /// [`Shape::JsonMembers`]): a field, or the end of the record.
+    fn bare_line(&mut self, mut s: OpenStruct, n: u64, t: &str) -> State {
+        let field = match s.shape {
+            Shape::JsonMembers => json_member(t),
+            _ => bare_field(t),
+        };
+        let Some((k, v)) = field else {
+            if t.is_empty() && s.shape == Shape::Bare {
+                return State::Struct(s);
+            }
+            self.close_bare(s, n.saturating_sub(1));
+            return self.idle(n, t);
+        };
+        let again = s.fields.iter().any(|(key, _)| *key == k);
+        if again || (s.shape == Shape::Bare && k == "entry" && !s.fields.is_empty()) {
+            self.close_bare(s, n.saturating_sub(1));
+            return self.idle(n, t);
+        }
+        s.fields.push((k, v));
+        State::Struct(s)
+    }
+
+    fn close_bare(&mut self, s: OpenStruct, last: u64) {
+        if s.fields.is_empty() {
+            return;
+        }
+        let enc = match s.shape {
+            Shape::JsonMembers => Encoding::Json,
+            _ => Encoding::KamcmdText,
+        };
+        let before = self.counts();
+        // the last field's line: blank lines after a bare record are not part of it
+        let last = last.min(s.line + s.fields.len() as u64 - 1).max(s.line);
+        self.close_struct(s.line, s.fields, enc, false);
+        if self.counts() != before {
+            self.mark(s.line, last);
         }
     }
 
@@ -643,7 +716,10 @@ impl Reader {
     pub fn finish(mut self) -> Answers {
         let state = std::mem::replace(&mut self.state, State::Idle);
         if let State::Struct(s) = state {
-            if !s.fields.is_empty() {
+            if s.shape != Shape::Braced {
+                let last = s.line + s.fields.len() as u64;
+                self.close_bare(s, last);
+            } else if !s.fields.is_empty() {
                 let last = s.line + s.fields.len() as u64;
                 self.mark(s.line, last);
                 self.close_struct(s.line, s.fields, Encoding::KamcmdText, false);
@@ -699,6 +775,8 @@ fn may_start(raw: &[u8]) -> bool {
         b'{' | b'[' | b'<' => true,
         b'M' => t.starts_with(b"Module:"),
         b's' if t.starts_with(b"shmem:") => true,
+        b'e' if t.starts_with(b"entry:") => true,
+        b'"' => true,
         _ => {
             memchr::memmem::find(t, b"): ").is_some()
                 || memchr::memmem::find(t, b"mod.stats").is_some()
@@ -713,6 +791,18 @@ pub fn read_text(text: &str) -> Answers {
         r.feed(i as u64 + 1, line.as_bytes());
     }
     r.finish()
+}
+
+/// The first line of a record pasted without braces: `entry: N` (pkg.stats)
+/// or a JSON member naming a process or a pool figure.
+fn bare_record_start(t: &str) -> Option<Shape> {
+    if let Some((k, v)) = bare_field(t) {
+        return (k == "entry" && v.int().is_some()).then_some(Shape::Bare);
+    }
+    let (k, _) = json_member(t)?;
+    MEMBER_KEYS
+        .contains(&k.as_str())
+        .then_some(Shape::JsonMembers)
 }
 
 fn set_shm_statistic(s: &mut PoolFigures, key: &str, v: i128) {

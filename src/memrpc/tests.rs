@@ -198,7 +198,134 @@ fn near_full_shm() {
     );
 }
 
+#[test]
+fn real_pkg_stats_record_without_braces() {
+    // k3777: a pkg.stats record pasted without `{` `}`, a blank line, then a
+    // shell line and a syslog qm_sums line that are not part of it.
+    let a = read_text(real!("k3777-pkg-stats-no-braces-and-qm-sums-5.7.0.txt"));
+    assert_eq!(a.pools.len(), 1, "{a:?}");
+    let p = &a.pools[0];
+    assert_eq!((p.method, p.line), (Method::PkgStats, 3));
+    assert_eq!((p.pid, p.rank), (Some(378_355), Some(17)));
+    assert_eq!(p.desc.as_deref(), Some("tcp receiver (generic) child=0"));
+    assert_eq!(p.used, Some(7_467_640));
+    assert_eq!(p.free, Some(24_348_320));
+    assert_eq!(p.real_used, Some(9_206_112));
+    assert_eq!(p.total, Some(33_554_432));
+    assert_eq!(p.fragments, Some(66));
+    assert_eq!(a.used_ranges, vec![(3, 11)]);
+}
+
+#[test]
+fn real_kamctl_ps_grep_json_members() {
+    // k1172: `kamctl ps | grep -B1 …`: PID/DSC members of core.psx's JSON,
+    // groups split by grep's `--`.
+    let a = read_text(real!("k1172-kamctl-ps-grep-json-5.0.2.txt"));
+    assert_eq!(a.processes.len(), 8, "{a:?}");
+    assert_eq!(
+        a.processes[0],
+        Process {
+            index: None,
+            pid: 23_610,
+            desc: "tcp receiver (generic) child=0".into()
+        }
+    );
+    assert_eq!(a.processes[7].pid, 23_617);
+    assert_eq!(a.lines_used, 16);
+    assert!(a.pools.is_empty() && a.modules.is_empty());
+}
+
+#[test]
+fn bare_records_split_at_the_next_entry_and_at_a_repeated_member() {
+    let t = "entry: 1\npid: 10\nused: 1\nfree: 0\nreal_used: 8\ntotal_size: 8\nentry: 2\npid: 11\nused: 1\nfree: 7\nreal_used: 1\ntotal_size: 8\n";
+    let a = read_text(t);
+    assert_eq!(a.pools.len(), 2, "{a:?}");
+    assert_eq!((a.pools[0].pid, a.pools[1].pid), (Some(10), Some(11)));
+    assert_eq!(
+        judge(&a.pools[0], &Failures::default()).kind,
+        Kind::Exhausted
+    );
+    let j = "  \"PID\": 1,\n  \"DSC\": \"main process - attendant\"\n  \"PID\": 2,\n  \"DSC\": \"udp receiver\"\n";
+    let a = read_text(j);
+    assert_eq!(a.processes.len(), 2, "{a:?}");
+    assert_eq!(a.processes[1].desc, "udp receiver");
+    // a member with an escape or an object is not read as a field
+    assert!(read_text("\"PID\": {\n\"DSC\": \"a\\\"b\"\n").is_empty());
+    // `entry:` that is not a number starts nothing
+    assert!(read_text("entry: x\npid: 1\ntotal_size: 2\n").is_empty());
+}
+
+#[test]
+fn real_pastebin_numbered_mod_stats() {
+    // pastebin gHa803kB: `  12. ` before every line, `kamcmd mod.stats all shm`
+    // on line 1, the block cut after 44 entries.
+    let a = read_text(real!("pastebin-gHa803kB-mod-stats-shm-numbered-5.5.txt"));
+    assert_eq!(a.modules.len(), 1, "{a:?}");
+    let m = &a.modules[0];
+    assert_eq!(
+        (m.module.as_deref(), m.pool),
+        (Some("core"), Some(Pool::Shm))
+    );
+    assert_eq!(m.entries.len(), 44);
+    assert_eq!(m.entries_bytes(), 877_513_224);
+    assert_eq!(m.entries[2].site, "sip_msg_shm_clone(496)");
+    assert_eq!(m.entries[2].bytes, 875_908_656);
+    assert_eq!((m.total, m.complete), (None, false));
+    // `kamcmd> mod.stats all pkg` (kamcmd's own prompt) names the pool
+    let a = read_text(real!(
+        "pastebin-QLZ8mZdD-kamcmd-prompt-mod-stats-pkg-numbered.txt"
+    ));
+    assert_eq!(a.modules[0].pool, Some(Pool::Pkg));
+    assert_eq!(a.modules[0].entries.len(), 43);
+}
+
+#[test]
+fn pastebin_numbers_are_not_uniq_counts() {
+    use crate::logline::prefix::strip_line_number;
+    assert_eq!(strip_line_number(b"  3. {"), Some(&b"{"[..]));
+    assert_eq!(
+        strip_line_number(b"12: Module: core"),
+        Some(&b"Module: core"[..])
+    );
+    assert_eq!(strip_line_number(b"\tentry: 24"), None);
+    // GNU `uniq -c`: a count, not a line number
+    assert_eq!(strip_line_number(b"     12 alloc'd from core"), None);
+    assert_eq!(strip_line_number(b"12:34:56 host"), None);
+}
+
 proptest::proptest! {
+    /// Pastebin line numbers in front of every line of a real answer read
+    /// to the same figures as the answer without them.
+    #[test]
+    fn numbered_answer_reads_as_the_plain_one(first in 1u32..100_000, sep in "(\\. |: | \\| )") {
+        let plain = real!("k2270-pkg-stats-kamcmd.txt");
+        let numbered: String = plain
+            .lines()
+            .enumerate()
+            .map(|(i, l)| format!("{:>3}{sep}{l}\n", first as usize + i))
+            .collect();
+        let (a, b) = (read_text(plain), read_text(&numbered));
+        proptest::prop_assert_eq!(a.pools, b.pools);
+        proptest::prop_assert_eq!(a.lines_used, b.lines_used);
+    }
+
+    /// A pkg.stats record reads the same with and without its braces.
+    #[test]
+    fn bare_record_reads_as_the_braced_one(
+        pid in 1u32..4_000_000, used in 0u64..1 << 40, free in 0u64..1 << 40,
+        real in 0u64..1 << 40, total in 0u64..1 << 40, indent in "[ \t]{0,8}",
+    ) {
+        let fields = format!(
+            "{indent}entry: 3\n{indent}pid: {pid}\n{indent}used: {used}\n{indent}free: {free}\n{indent}real_used: {real}\n{indent}total_size: {total}\n{indent}desc: udp receiver child=0\n"
+        );
+        let braced = read_text(&format!("{{\n{fields}}}\n"));
+        let bare = read_text(&format!("kamcmd pkg.stats\n\n{fields}\n$ \n"));
+        proptest::prop_assert_eq!(braced.pools.len(), 1);
+        let (mut a, b) = (braced.pools[0].clone(), bare.pools[0].clone());
+        a.line = b.line;
+        proptest::prop_assert_eq!(a, b);
+    }
+
     #[test]
     fn never_panics(s in "(\\{|\\}|<[a-z/?]{0,12}>|\"|\\[|\\]|[a-z_:()= \\n\\t0-9-]){0,200}") {
         let a = read_text(&s);

@@ -74,6 +74,7 @@ mod tests {
                 max_used_bytes: 20,
                 free_bytes: 80,
                 total_bytes: 100,
+                fragments: None,
             },
             pkg: vec![PkgStat {
                 pid: 7,

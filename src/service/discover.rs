@@ -93,8 +93,7 @@ pub fn read_pidfile(path: &Path) -> Result<(u32, Option<Running>)> {
 
 /// The systemd unit a process belongs to (from `/proc/PID/cgroup`).
 pub fn cgroup_unit(pid: u32) -> Option<String> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).ok()?;
-    unit_from_cgroup(&text)
+    unit_from_cgroup(&crate::procfs::cgroup(pid)?)
 }
 
 /// `0::/system.slice/kamailio.service` -> `kamailio.service`.

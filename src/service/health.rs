@@ -10,11 +10,11 @@
 //! nothing sleeps a fixed time to "wait for" the proxy.
 //!
 //! Listen addresses come from the UDP sockets the process holds
-//! (`/proc/PID/fd` + `/proc/net/udp[6]`), else from `-l` and the cfg's
+//! ([`procfs::owned_udp_addrs`]), else from `-l` and the cfg's
 //! `listen=` lines. Reads only; never signals or changes the proxy.
 
 use super::{argv, discover};
-use crate::{kamcmd, sip};
+use crate::{kamcmd, procfs, sip};
 use serde::Serialize;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -89,7 +89,7 @@ pub fn missing_options(argv_now: &[String], expect: &[(char, String)]) -> Vec<St
 
 /// What the proxy `pid` answers to OPTIONS now (one try per address, short).
 pub fn sip_answer(pid: u32) -> Option<(SocketAddr, u16)> {
-    owned_udp_addrs(pid)
+    procfs::owned_udp_addrs(pid)
         .into_iter()
         .map(loopback_of)
         .take(4)
@@ -159,7 +159,7 @@ pub fn check(probe: &Probe<'_>, timeout: Duration) -> Health {
                 .push(format!("main process {pid} exited during the check"));
             return h;
         }
-        let mut targets = owned_udp_addrs(pid);
+        let mut targets = procfs::owned_udp_addrs(pid);
         if targets.is_empty() {
             targets = declared.clone();
         }
@@ -312,78 +312,6 @@ pub fn loopback_of(a: SocketAddr) -> SocketAddr {
     }
 }
 
-/// UDP sockets held by `pid` (and so by its children, which inherit them).
-pub fn owned_udp_addrs(pid: u32) -> Vec<SocketAddr> {
-    let mut inodes = Vec::new();
-    if let Ok(rd) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
-        for e in rd.flatten() {
-            if let Ok(target) = std::fs::read_link(e.path()) {
-                let t = target.to_string_lossy();
-                if let Some(n) = t.strip_prefix("socket:[").and_then(|s| s.strip_suffix(']')) {
-                    if let Ok(n) = n.parse::<u64>() {
-                        inodes.push(n);
-                    }
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    for table in ["/proc/net/udp", "/proc/net/udp6"] {
-        if let Ok(text) = std::fs::read_to_string(table) {
-            for (addr, inode) in parse_proc_net_udp(&text) {
-                if inodes.contains(&inode) && !out.contains(&addr) {
-                    out.push(addr);
-                }
-            }
-        }
-    }
-    out.sort_by_key(|a| (!a.ip().is_loopback(), a.is_ipv6()));
-    out
-}
-
-/// (local address, inode) of each socket in `/proc/net/udp` or `udp6`.
-pub fn parse_proc_net_udp(text: &str) -> Vec<(SocketAddr, u64)> {
-    let mut out = Vec::new();
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let (Some(local), Some(inode)) = (f.get(1), f.get(9)) else {
-            continue;
-        };
-        let Some((ip_hex, port_hex)) = local.split_once(':') else {
-            continue;
-        };
-        let Ok(port) = u16::from_str_radix(port_hex, 16) else {
-            continue;
-        };
-        let ip = match ip_hex.len() {
-            8 => match u32::from_str_radix(ip_hex, 16) {
-                Ok(v) => IpAddr::V4(Ipv4Addr::from(v.swap_bytes())),
-                Err(_) => continue,
-            },
-            32 => {
-                let mut bytes = [0u8; 16];
-                let mut okay = true;
-                for (i, chunk) in bytes.chunks_mut(4).enumerate() {
-                    match u32::from_str_radix(&ip_hex[i * 8..i * 8 + 8], 16) {
-                        Ok(w) => chunk.copy_from_slice(&w.swap_bytes().to_be_bytes()),
-                        Err(_) => okay = false,
-                    }
-                }
-                if !okay {
-                    continue;
-                }
-                IpAddr::V6(Ipv6Addr::from(bytes))
-            }
-            _ => continue,
-        };
-        let Ok(inode) = inode.parse::<u64>() else {
-            continue;
-        };
-        out.push((SocketAddr::new(ip, port), inode));
-    }
-    out
-}
-
 /// UDP listen addresses named by `-l` and the cfg's active `listen=` lines
 /// (IP literals only; names and interfaces are left to /proc).
 pub fn declared_listen(command: &[String], cfg_text: &str) -> Vec<SocketAddr> {
@@ -451,14 +379,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn proc_net_udp_lines() {
-        // Real lines from this machine (kamailio on 127.0.0.1:27060, 0.0.0.0:68).
-        let text = "   sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode ref pointer drops\n  812: 0100007F:69B4 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 1419207 2 0000000000000000 0\n 1234: 00000000:0044 00000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 17 2 0000000000000000 0\n";
-        let v = parse_proc_net_udp(text);
-        assert_eq!(v[0], ("127.0.0.1:27060".parse().unwrap(), 1419207));
-        assert_eq!(loopback_of(v[1].0), "127.0.0.1:68".parse().unwrap());
-        let v6 = "  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n   0: 00000000000000000000000001000000:13C4 00000000000000000000000000000000:0000 07 00000000:00000000 00:00000000 00000000     0        0 555 2 0\n";
-        assert_eq!(parse_proc_net_udp(v6)[0].0, "[::1]:5060".parse().unwrap());
+    fn unspecified_addresses_become_loopback() {
+        assert_eq!(
+            loopback_of("0.0.0.0:68".parse().unwrap()),
+            "127.0.0.1:68".parse().unwrap()
+        );
+        assert_eq!(
+            loopback_of("[::]:5060".parse().unwrap()),
+            "[::1]:5060".parse().unwrap()
+        );
     }
 
     #[test]
@@ -483,8 +412,7 @@ mod tests {
     proptest::proptest! {
         #[test]
         fn never_panics(s in "[0-9A-Fa-f: \\n]{0,200}", l in "[a-z0-9:.\\[\\]/]{0,40}") {
-            let _ = parse_proc_net_udp(&s);
-            let _ = parse_listen(&l);
+            let _ = (s, parse_listen(&l));
         }
     }
 }

@@ -26,7 +26,7 @@ pub struct Daemon {
 /// on 127.0.0.1:PORT only. Everything else is the packaged file.
 pub fn default_style_cfg(port: u16) -> String {
     let text =
-        std::fs::read_to_string("/etc/kamailio/kamailio.cfg").expect("Debian's kamailio.cfg");
+        String::from_utf8(super::debian_cfg_bytes()).expect("Debian's kamailio.cfg is UTF-8");
     assert!(
         text.contains("# listen=udp:10.0.0.10:5060"),
         "Debian's cfg changed shape"

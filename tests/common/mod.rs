@@ -76,6 +76,63 @@ pub fn debian_kamailio(test: &str) -> Option<PathBuf> {
     .then_some(p)
 }
 
+/// Debian's packaged `/etc/kamailio/kamailio.cfg`.
+pub const DEBIAN_CFG: &str = "/etc/kamailio/kamailio.cfg";
+
+/// The bytes of Debian's kamailio.cfg as the package shipped it. The sd
+/// boxes of other tests (of any test binary or worktree on this machine)
+/// share the host's `/etc` and change this file while they live, restoring
+/// it when they end: a copy taken then is a converted cfg, not Debian's.
+/// The file is taken as read when its md5 is the one dpkg recorded for the
+/// conffile; otherwise it is read again under the boxes' lock (no box runs,
+/// every host file is back), waiting as long as a box lives.
+pub fn debian_cfg_bytes() -> Vec<u8> {
+    let read = || std::fs::read(DEBIAN_CFG).unwrap_or_else(|e| panic!("{DEBIAN_CFG}: {e}"));
+    let first = read();
+    if packaged_md5(DEBIAN_CFG).is_some_and(|want| md5_hex(&first).as_deref() == Some(&want)) {
+        return first;
+    }
+    let lock = std::fs::File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open("/tmp/kmemdbg-sdbox.lock")
+        .expect("open /tmp/kmemdbg-sdbox.lock");
+    // SAFETY: flock on an fd this File owns; released when it closes.
+    let rc = unsafe { libc::flock(std::os::unix::io::AsRawFd::as_raw_fd(&lock), libc::LOCK_SH) };
+    assert_eq!(rc, 0, "flock /tmp/kmemdbg-sdbox.lock");
+    read()
+}
+
+/// The md5 dpkg recorded for a conffile (`None` off Debian).
+pub fn packaged_md5(path: &str) -> Option<String> {
+    let out = Command::new("dpkg-query")
+        .args(["-W", "-f=${Conffiles}\n", "kamailio"])
+        .output()
+        .ok()?;
+    String::from_utf8_lossy(&out.stdout).lines().find_map(|l| {
+        let mut w = l.split_whitespace();
+        (w.next() == Some(path)).then(|| w.next().map(str::to_string))?
+    })
+}
+
+/// `md5sum` of `bytes` (`None` without md5sum).
+pub fn md5_hex(bytes: &[u8]) -> Option<String> {
+    use std::io::Write;
+    let mut child = Command::new("md5sum")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .ok()?;
+    child.stdin.take()?.write_all(bytes).ok()?;
+    let out = child.wait_with_output().ok()?;
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .map(str::to_string)
+}
+
 pub fn have_program(name: &str) -> bool {
     Command::new("sh")
         .args(["-c", &format!("command -v {name}")])

@@ -1,0 +1,193 @@
+//! Real memory-dump and log pastes of the corpus (`tests/fixtures/real/`,
+//! the rows under "Dumps and logs (added)" in its README, with sources and
+//! counts): `kmemdbg analyze` (text and `--json`) must read the fragments,
+//! sites and sizes the README counted with awk and grep, say what a paste
+//! cannot carry (pool, heap size, pid) instead of inventing it, and
+//! `kmemdbg dump`'s block scanner must keep the same lines (the agreement
+//! over every corpus file is in tests/real_pastes.rs).
+
+mod common;
+#[path = "support/corpus.rs"]
+mod corpus;
+#[path = "support/json_doc.rs"]
+mod json_doc;
+
+use corpus::{analyze, analyze_text, dump_keeps, lines};
+
+/// kamailio/kamailio#4231, 6.0.1: stderr `20(204914)` lines from the middle
+/// of a q_malloc status dump (fragments 28500..28503 of shm, header cut off).
+#[test]
+fn k4231_stderr_qm_status_6_0_1_headless() {
+    let name = "k4231-stderr-qm-status-6.0.1.log";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "{err}");
+    let l = lines(&v);
+    assert_eq!(l["lines"], 12);
+    assert_eq!(l["dump_lines"], 12);
+    assert_eq!(l["unreadable_lines"], 0, "{l}");
+    let dumps = v["dumps"].as_array().expect("dumps");
+    assert_eq!(dumps.len(), 1);
+    let d = &dumps[0];
+    assert_eq!(
+        (d["pid"].as_u64(), d["process_no"].as_u64()),
+        (Some(204_914), Some(20))
+    );
+    assert_eq!(d["kind"], "status");
+    assert_eq!(d["allocator"], "q_malloc");
+    // 4 fragments of 112 + 48 + 32 + 32 bytes, all from one site
+    assert_eq!(d["total_count"], 4);
+    assert_eq!(d["total_bytes"], 224);
+    assert_eq!(d["distinct_sites"], 1);
+    assert_eq!(d["fragments_without_site"], 0);
+    assert_eq!(d["groups"][0]["key"], "tls: tls_init.c: ser_malloc(364)");
+    assert_eq!(d["groups"][0]["count"], 4);
+    // the header is not in the paste: no pool, no heap size, a lower bound
+    assert_eq!(d["headless"], true);
+    assert_eq!(d["complete"], false);
+    assert!(d.get("pool").is_none(), "no pool is invented: {d}");
+    assert_eq!(
+        d["heap"],
+        serde_json::json!({}),
+        "no heap figure is invented"
+    );
+    let w = v["warnings"].to_string();
+    assert!(w.contains("starts before the input does"), "{w}");
+    assert!(w.contains("lower bound"), "{w}");
+
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(text.contains("pid 204914 (process 20), pool ?"), "{text}");
+    assert!(
+        text.contains("224 bytes in 4 fragments from 1 sites"),
+        "{text}"
+    );
+    assert!(!text.contains("heap size"), "{text}");
+    // a capture starts at a dump's header: the scanner keeps nothing of a
+    // paste that has none (and analyze reports it headless)
+    assert!(dump_keeps(name).is_empty());
+}
+
+/// kamailio/kamailio#3803: tlsf's `tlsf_sums(): pool (0x..) summarizing`
+/// header behind a location in tlsf_malloc.c (read before as a
+/// per-allocation debug line), then one summary row; tag `sipproxy`.
+#[test]
+fn k3803_tlsf_sums_header_and_row() {
+    let name = "k3803-tlsf-sums-pool-header-sipproxy.log";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "{err}");
+    let l = lines(&v);
+    assert_eq!(l["lines"], 2);
+    assert_eq!(l["dump_lines"], 2);
+    assert_eq!(
+        l["alloc_debug_lines"], 0,
+        "the header is no per-allocation line"
+    );
+    assert_eq!(l["unreadable_lines"], 0, "{l}");
+    let d = &v["dumps"][0];
+    assert_eq!(d["pid"], 2273);
+    assert_eq!(d["kind"], "summary");
+    assert_eq!(d["headless"], false, "the header is read");
+    assert_eq!(
+        (d["first_line"].as_u64(), d["last_line"].as_u64()),
+        (Some(1), Some(2))
+    );
+    assert_eq!(d["total_count"], 2);
+    assert_eq!(d["total_bytes"], 336);
+    assert_eq!(d["distinct_sites"], 1);
+    assert_eq!(
+        d["groups"][0]["key"],
+        "tls: tls_init.c: crypto/evp/evp_enc.c(43)"
+    );
+    // tlsf is neither q_malloc nor f_malloc, and the pool is not printed
+    assert!(
+        d.get("allocator").is_none(),
+        "no allocator is invented: {d}"
+    );
+    assert!(d.get("pool").is_none(), "no pool is invented: {d}");
+    assert_eq!(d["complete"], false, "no end marker in the paste");
+
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(text.contains("pid 2273, pool ? summary"), "{text}");
+    assert!(!text.contains("per-allocation"), "{text}");
+    // `dump` keeps the same two lines
+    assert_eq!(dump_keeps(name), vec![1, 2]);
+}
+
+/// kamailio/kamailio#3159 (5.3.9 to 5.5.4): one `qm_sums` row with only the
+/// level in front (no date, no host, no pid).
+#[test]
+fn k3159_one_sums_row_level_only() {
+    let name = "k3159-qm-sums-level-only-5.3-5.5.txt";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(lines(&v)["dump_lines"], 1);
+    let d = &v["dumps"][0];
+    assert_eq!(d["kind"], "summary");
+    assert_eq!(d["allocator"], "q_malloc");
+    assert_eq!(d["total_count"], 48_161);
+    assert_eq!(d["total_bytes"], 1_789_640);
+    assert_eq!(
+        d["groups"][0]["key"],
+        "core: core/rvalue.c: rval_get_str(1293)"
+    );
+    assert!(d.get("pid").is_none(), "no pid is invented: {d}");
+    assert!(d.get("pool").is_none(), "no pool is invented: {d}");
+
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(text.contains("pid ?, pool ?"), "{text}");
+    assert!(
+        text.contains("1,789,640 bytes in 48,161 fragments"),
+        "{text}"
+    );
+    assert!(
+        dump_keeps(name).is_empty(),
+        "no header, no pid: nothing to capture"
+    );
+}
+
+/// kamailio/kamailio#361: a 3.2.3 (SIP Router era) corruption report, its
+/// module cut away and the line wrapped before `overwritten`: found as
+/// corruption (exit 0, a finding), the wrapped rest counted as not read.
+#[test]
+fn k361_3x_corruption_wrapped() {
+    let name = "k361-3.2.3-end-overwritten-wrapped.txt";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "corruption is a finding, not an error: {err}");
+    let c = v["corruption"].as_array().expect("corruption");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["line"], 1);
+    assert!(c[0].get("pid").is_none(), "no pid is invented: {}", c[0]);
+    let l = lines(&v);
+    assert_eq!(l["lines"], 2);
+    assert_eq!(l["unreadable_lines"], 1);
+    assert_eq!(l["unreadable_samples"][0]["line"], 2);
+    assert_eq!(v["dumps"].as_array().map(Vec::len), Some(0));
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(text.contains("MEMORY CORRUPTION: 1 marker"), "{text}");
+    assert!(dump_keeps(name).is_empty());
+}
+
+/// kamailio/kamailio#1635 (5.1): `service kamailio status`, i.e. systemd's
+/// unit header and the journal's last lines as `systemctl status` prints
+/// them (short format, cut at the terminal width), four of them systemd's
+/// own. No memory figures at all, though a tls warning says "mem leaks on
+/// low memory": exit 2, and the counts say what was there.
+#[test]
+fn k1635_systemctl_status_journal_has_no_memory_data() {
+    let name = "k1635-systemctl-status-journal-5.1.log";
+    let (code, out, err) = analyze_text(name);
+    assert_eq!(code, 2, "{out}");
+    // 16 lines: 9 journal lines, 2 blank, 5 of the unit header and prompt
+    assert!(
+        err.contains("not a Kamailio memory dump: 16 lines, 9 log lines without memory figures, 5 unreadable (line 1:  sudo service kamailio status)"),
+        "{err}"
+    );
+    assert!(!err.contains("out of memory"), "{err}");
+    assert!(err.contains("pkg.stats"), "says what to paste: {err}");
+    let (code, v, _) = analyze(name);
+    assert_eq!((code, v), (2, serde_json::Value::Null));
+    assert!(dump_keeps(name).is_empty());
+}
