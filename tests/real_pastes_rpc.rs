@@ -210,3 +210,95 @@ fn pastebin_qlz8mzdd_kamcmd_prompt_mod_stats_pkg() {
         ("mk_rval_expr_v(2540)", 485_888),
     );
 }
+
+/// The processes named in a paste, as (IDX, PID, DSC).
+fn processes(v: &Value) -> Vec<(Option<i64>, i64, String)> {
+    rpc(v)["processes"]
+        .as_array()
+        .expect("processes")
+        .iter()
+        .map(|p| {
+            (
+                p["index"].as_i64(),
+                p["pid"].as_i64().expect("pid"),
+                p["desc"].as_str().expect("desc").to_string(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn pastebin_cparylar_kamctl_ps_whole_json_answer() {
+    let (v, text) = analyze("pastebin-CpaRYLAR-kamctl-ps-json-numbered.txt");
+    let ps = processes(&v);
+    assert_eq!(ps.len(), 13, "{ps:?}");
+    for (i, (idx, _, _)) in ps.iter().enumerate() {
+        assert_eq!(*idx, Some(i as i64));
+    }
+    assert_eq!(
+        ps[0],
+        (Some(0), 3_826_296, "main process - attendant".into())
+    );
+    assert_eq!(ps[7].2, "SNMP AgentX");
+    assert_eq!(ps[12], (Some(12), 3_826_309, "tcp main process".into()));
+    let pids: Vec<i64> = ps.iter().map(|p| p.1).collect();
+    assert!(!pids.contains(&3_826_304), "no PID invented in the gap");
+    let l = lines(&v);
+    assert_eq!(
+        (l["lines"].as_u64(), l["rpc_lines"].as_u64()),
+        (Some(60), Some(59))
+    );
+    assert_eq!(l["unreadable_lines"], 1, "the prompt line: {l}");
+    assert!(!v["warnings"].to_string().contains("cut short"));
+    assert!(text.contains("13 process(es) named"), "{text}");
+}
+
+#[test]
+fn pastebin_aabwyjwx_cut_json_answer_keeps_complete_records() {
+    let (v, text) = analyze("pastebin-AabwyJwx-kamctl-ps-json-cut-numbered.txt");
+    let ps = processes(&v);
+    assert_eq!(
+        ps.len(),
+        11,
+        "the 12th record has no DSC in the paste: {ps:?}"
+    );
+    for (i, (idx, pid, desc)) in ps.iter().enumerate() {
+        assert_eq!(*idx, Some(i as i64));
+        assert_eq!(*pid, 3_576_080 + i as i64);
+        if i > 0 {
+            assert_eq!(
+                *desc,
+                format!("udp receiver child={} sock=192.168.2.107:5060", i - 1)
+            );
+        }
+    }
+    let l = lines(&v);
+    assert_eq!(l["lines"], 51);
+    assert_eq!(l["rpc_lines"], 33);
+    let w = v["warnings"].to_string();
+    assert!(w.contains(":2: a JSON answer is cut short"), "{w}");
+    assert!(text.contains("11 process(es) named"), "{text}");
+}
+
+#[test]
+fn srdev_2011_sercmd_core_psx_3_x() {
+    let (v, text) = analyze("srdev-2011-sercmd-core-psx-3.x.txt");
+    assert_eq!(
+        processes(&v),
+        vec![
+            (Some(0), 73_408, "attendant".to_string()),
+            (
+                Some(1),
+                73_409,
+                "udp receiver child=0 sock=127.0.0.1:5060".to_string()
+            ),
+        ]
+    );
+    let l = lines(&v);
+    assert_eq!(
+        (l["lines"].as_u64(), l["rpc_lines"].as_u64()),
+        (Some(11), Some(10))
+    );
+    assert_eq!(l["unreadable_lines"], 1, "the `sercmd>` prompt: {l}");
+    assert!(text.contains("2 process(es) named"), "{text}");
+}

@@ -334,6 +334,12 @@ so the pool, the process and the dump's boundaries are not in this paste (shown 
                 ));
             }
         }
+        for line in &i.log.rpc.cut_answers {
+            w.push(format!(
+                "{}:{line}: a JSON answer is cut short (the paste stops inside it): only its complete records were read",
+                i.path.display()
+            ));
+        }
         if nothing_read(&i.log) {
             w.push(not_a_dump(&i.path, &i.log));
         }

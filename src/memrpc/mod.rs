@@ -209,6 +209,10 @@ pub struct Answers {
     /// Of the lines used, how many the caller had found unreadable (see [`Reader::feed_tagged`]).
     #[serde(skip)]
     pub used_unreadable: u64,
+    /// First lines of JSON answers the input stops inside: only their
+    /// complete records were read (as members, see [`Shape::JsonMembers`]).
+    #[serde(skip)]
+    pub cut_answers: Vec<u64>,
 }
 
 impl Answers {
@@ -328,7 +332,30 @@ impl Reader {
     /// Appends what a reader of a later part of the same input read, its
     /// lines shifted by `offset` (an answer cut by the boundary between the
     /// parts is lost; its lines stay counted as the caller counted them).
-    pub fn append(&mut self, later: Reader, offset: u64) {
+    /// An answer the later part leaves open stays open here, to be ended by
+    /// the next part's boundary or read by [`Reader::finish`].
+    pub fn append(&mut self, mut later: Reader, offset: u64) {
+        // what the later part left open continues into the part after it (or
+        // is cut by the end of the input, seen by the last `finish`); what
+        // this part left open was cut by the boundary and is dropped
+        self.state = match std::mem::replace(&mut later.state, State::Idle) {
+            State::Idle => State::Idle,
+            State::Brace { line } => State::Brace {
+                line: line + offset,
+            },
+            State::Struct(mut s) => {
+                s.line += offset;
+                State::Struct(s)
+            }
+            State::Chunk(mut c) => {
+                c.line += offset;
+                State::Chunk(c)
+            }
+        };
+        self.tags = std::mem::take(&mut later.tags)
+            .into_iter()
+            .map(|(n, unreadable)| (n + offset, unreadable))
+            .collect();
         let a = later.finish();
         for mut p in a.pools {
             p.line += offset;
@@ -339,6 +366,9 @@ impl Reader {
             self.out.modules.push(m);
         }
         self.out.processes.extend(a.processes);
+        self.out
+            .cut_answers
+            .extend(a.cut_answers.iter().map(|l| l + offset));
         self.out.lines_used += a.lines_used;
         self.out.used_unreadable += a.used_unreadable;
         self.out.used_ranges.extend(
@@ -510,6 +540,35 @@ impl Reader {
         }
         s.fields.push((k, v));
         State::Struct(s)
+    }
+
+    /// A JSON answer the input stops inside (a paste cut mid-answer): its
+    /// complete records are read from their members, line by line.
+    fn salvage_json(&mut self, c: Chunk) {
+        let mut open: Option<OpenStruct> = None;
+        let mut last = c.line;
+        for (i, l) in c.text.lines().enumerate() {
+            let n = c.line + i as u64;
+            let t = l.trim();
+            last = n;
+            let s = match open.take() {
+                Some(s) => s,
+                None if bare_record_start(t) == Some(Shape::JsonMembers) => OpenStruct {
+                    line: n,
+                    fields: Vec::new(),
+                    shape: Shape::JsonMembers,
+                },
+                None => continue,
+            };
+            if let State::Struct(s) = self.bare_line(s, n, t) {
+                open = Some(s);
+            }
+        }
+        if let Some(s) = open {
+            self.close_bare(s, last);
+        }
+        self.state = State::Idle;
+        self.out.cut_answers.push(c.line);
     }
 
     fn close_bare(&mut self, s: OpenStruct, last: u64) {
@@ -715,15 +774,18 @@ impl Reader {
     /// Ends the input: a struct still open (a paste cut short) is kept, marked incomplete.
     pub fn finish(mut self) -> Answers {
         let state = std::mem::replace(&mut self.state, State::Idle);
-        if let State::Struct(s) = state {
-            if s.shape != Shape::Braced {
+        match state {
+            State::Struct(s) if s.shape != Shape::Braced => {
                 let last = s.line + s.fields.len() as u64;
                 self.close_bare(s, last);
-            } else if !s.fields.is_empty() {
+            }
+            State::Struct(s) if !s.fields.is_empty() => {
                 let last = s.line + s.fields.len() as u64;
                 self.mark(s.line, last);
                 self.close_struct(s.line, s.fields, Encoding::KamcmdText, false);
             }
+            State::Chunk(c) if c.json => self.salvage_json(c),
+            _ => {}
         }
         self.flush_stats();
         self.flush_loose();

@@ -293,6 +293,54 @@ fn pastebin_numbers_are_not_uniq_counts() {
     assert_eq!(strip_line_number(b"12:34:56 host"), None);
 }
 
+#[test]
+fn real_cut_json_answer_keeps_its_complete_records() {
+    // pastebin AabwyJwx: `kamctl ps` (core.psx) cut after `"PID": 3576091,`
+    let a = read_text(real!("pastebin-AabwyJwx-kamctl-ps-json-cut-numbered.txt"));
+    assert_eq!(a.processes.len(), 11, "{a:?}");
+    assert_eq!(
+        a.processes[10],
+        Process {
+            index: Some(10),
+            pid: 3_576_090,
+            desc: "udp receiver child=9 sock=192.168.2.107:5060".into()
+        }
+    );
+    assert_eq!(a.cut_answers, vec![2]);
+    assert_eq!(a.lines_used, 33);
+    // the same answer whole: read as JSON, nothing cut
+    let a = read_text(real!("pastebin-CpaRYLAR-kamctl-ps-json-numbered.txt"));
+    assert_eq!(a.processes.len(), 13);
+    assert!(a.cut_answers.is_empty());
+}
+
+/// A boundary between parts of the input (read in parallel, then
+/// appended) is not the end of the paste: no answer is reported cut there;
+/// an answer the last part leaves open is.
+#[test]
+fn append_reports_a_cut_answer_only_at_the_end_of_the_input() {
+    let text = real!("pastebin-CpaRYLAR-kamctl-ps-json-numbered.txt");
+    let lines: Vec<&str> = text.lines().collect();
+    let read = |part: &[&str]| {
+        let mut r = Reader::new();
+        for (i, l) in part.iter().enumerate() {
+            r.feed(i as u64 + 1, l.as_bytes());
+        }
+        r
+    };
+    for cut in [5, 30, 59] {
+        let mut first = read(&lines[..cut]);
+        first.append(read(&lines[cut..]), cut as u64);
+        let joined = first.finish();
+        assert!(joined.cut_answers.is_empty(), "{cut}: {joined:?}");
+        // the last part stops inside the answer: cut at the end of the input
+        let mut first = read(&lines[..1]);
+        first.append(read(&lines[1..cut]), 1);
+        let joined = first.finish();
+        assert_eq!(joined.cut_answers, vec![2], "{cut}");
+    }
+}
+
 proptest::proptest! {
     /// Pastebin line numbers in front of every line of a real answer read
     /// to the same figures as the answer without them.
