@@ -397,7 +397,7 @@ fn real_sample_lines_per_fragment_match_the_table() {
 /// counts for that PID.
 #[test]
 fn real_pkg_all_dump_is_sized_and_complete() {
-    let Some(bin) = prerequisites("real_pkg_all_dump_is_sized_and_complete") else {
+    let Some(bin) = kamailio_and_sipp("real_pkg_all_dump_is_sized_and_complete") else {
         return;
     };
     let (dir, p) = start_registrar(&bin);
