@@ -327,6 +327,185 @@ fn real_stderr_file_has_no_limit_so_the_fragment_list_is_taken() {
         "estimate {est} lines vs {frags} fragments"
     );
     assert_eq!(mem_summary(&p), "3", "the status route changes nothing");
+    // Lines per fragment of this real dump, counted by awk, are the table's.
+    assert_eq!(
+        awk_lines_per_fragment(&out_file),
+        vec![qm_563().lines_per_fragment],
+        "lines per fragment of the shm list"
+    );
+}
+
+/// The table's row for Debian's 5.6.3 with `-x qm`.
+fn qm_563() -> &'static kmemdbg::capture::layout::Layout {
+    let v = kmemdbg::probe::version::Version::parse("5.6.3").expect("version");
+    kmemdbg::capture::layout::lookup(kmemdbg::capture::layout::Allocator::Qm, &v)
+        .expect("a q_malloc row for 5.6.3")
+}
+
+/// For each status dump in `log` (by awk, not kmemdbg): the lines between
+/// `dumping all alloc'ed. fragments` and `dumping free list stats`, divided
+/// by the `address=` lines among them (one per fragment).
+fn awk_lines_per_fragment(log: &Path) -> Vec<u64> {
+    let prog = r#"/dumping all alloc.ed. fragments/ {on=1; b++; next}
+        /dumping free list stats/ {on=0}
+        on {n[b]++} on && / address=/ {a[b]++}
+        END {for (i = 1; i <= b; i++) if (a[i] > 0) printf "%d %d\n", n[i], a[i]}"#;
+    let out = Command::new("awk")
+        .arg(prog)
+        .arg(log)
+        .output()
+        .expect("awk");
+    assert!(out.status.success(), "awk failed");
+    let mut per: Vec<u64> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let mut it = l
+                .split_whitespace()
+                .map(|n| n.parse::<u64>().expect("number"));
+            let (lines, frags) = (it.next().expect("lines"), it.next().expect("frags"));
+            assert_eq!(lines % frags, 0, "{lines} lines for {frags} fragments");
+            lines / frags
+        })
+        .collect();
+    per.sort_unstable();
+    per.dedup();
+    per
+}
+
+/// The real 5.6.3 log in ../shared/samples (a status dump of 53 fragments):
+/// awk counts 3 lines per fragment, the table's 5.6.3 q_malloc row.
+#[test]
+fn real_sample_lines_per_fragment_match_the_table() {
+    let name = "samples/kamailio-5.6.3-stderr-dumps.log";
+    let sample = [
+        repo().join("../shared").join(name),
+        PathBuf::from("/work/shared").join(name),
+    ]
+    .into_iter()
+    .find(|p| p.is_file());
+    if !require_real(
+        "real_sample_lines_per_fragment_match_the_table",
+        "../shared/samples/kamailio-5.6.3-stderr-dumps.log",
+        sample.is_some(),
+    ) {
+        return;
+    }
+    let sample = sample.expect("checked");
+    assert_eq!(
+        awk_lines_per_fragment(&sample),
+        vec![qm_563().lines_per_fragment]
+    );
+    assert!(qm_563().cite.contains("5.6.3"), "{:?}", qm_563());
+}
+
+/// `dump --pkg all` on a real proxy logging to a file: every process but
+/// main is sized from its `pkg.stats` counters before anything is
+/// triggered, the fragment lists fit (a file has no limit), each that
+/// answers arrives whole, and each estimate is close to the lines awk
+/// counts for that PID.
+#[test]
+fn real_pkg_all_dump_is_sized_and_complete() {
+    let Some(bin) = prerequisites("real_pkg_all_dump_is_sized_and_complete") else {
+        return;
+    };
+    let (dir, p) = start_registrar(&bin);
+    register(dir.path(), p.port, "k", 200);
+    let out_file = dir.path().join("pkg.log");
+    let poke = format!("127.0.0.1:{}", p.port);
+    let (code, out, err) = run_kmemdbg(&[
+        "dump",
+        "--pkg",
+        "all",
+        "--poke",
+        &poke,
+        "--ctl",
+        p.ctl.to_str().unwrap(),
+        "--stderr",
+        p.log.to_str().unwrap(),
+        "--out",
+        out_file.to_str().unwrap(),
+        "--json",
+    ]);
+    assert!(code == 0 || code == 1, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("json");
+    json_doc::assert_documented(&v);
+    let ch = &v["pkg_choice"];
+    assert_eq!(
+        ch["shape"], "status",
+        "mem_summary=3 asks for the lists: {out}"
+    );
+    assert_eq!(ch["fits"], true, "{out}");
+    assert_eq!(ch["budget"]["burst"], serde_json::Value::Null);
+    assert!(
+        err.contains("kmemdbg: pkg of "),
+        "said before triggering: {err}"
+    );
+    let pkg: Vec<&serde_json::Value> = v["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| r["target"]["kind"] == "pkg")
+        .collect();
+    let psx = kamcmd(&p, &["core.psx"]);
+    let others = psx.matches("PID:").count() - 1;
+    assert_eq!(pkg.len(), others, "every process but main: {psx}");
+    assert!(
+        pkg.iter().all(|r| r["expected_lines"].as_u64().is_some()),
+        "each sized: {out}"
+    );
+    let total: u64 = pkg
+        .iter()
+        .map(|r| r["expected_lines"].as_u64().unwrap())
+        .sum();
+    assert_eq!(ch["status_lines"].as_u64(), Some(total), "{out}");
+    // On an idle proxy the slow timer and tcp main do not wake: said, not hidden.
+    let (answered, asleep): (Vec<&serde_json::Value>, Vec<&serde_json::Value>) =
+        pkg.iter().copied().partition(|r| r["status"] == "ok");
+    for r in &asleep {
+        let d = r["target"]["description"].as_str().unwrap_or_default();
+        assert!(d.contains("slow timer") || d.contains("tcp main"), "{out}");
+        assert_eq!(r["status"], "missing", "{out}");
+    }
+    assert!(answered.len() >= 4, "{out}");
+    assert_eq!(
+        code,
+        i32::from(!asleep.is_empty()),
+        "exit 1 only for the sleepers"
+    );
+    // Independent count: the qm_status lines each PID wrote (awk on `N(PID)`).
+    let counted = Command::new("awk")
+        .arg(
+            r#"/qm_status/ { if (match($0, /\([0-9]+\)/)) n[substr($0, RSTART+1, RLENGTH-2)]++ }
+            END { for (p in n) print p, n[p] }"#,
+        )
+        .arg(&out_file)
+        .output()
+        .expect("awk");
+    let by_pid: std::collections::BTreeMap<u64, u64> = String::from_utf8_lossy(&counted.stdout)
+        .lines()
+        .filter_map(|l| {
+            let (p, n) = l.split_once(' ')?;
+            Some((p.parse().ok()?, n.parse().ok()?))
+        })
+        .collect();
+    for r in &answered {
+        assert_eq!(r["complete"], true, "{out}");
+        let pid = r["target"]["pid"].as_u64().expect("pid");
+        let actual = *by_pid
+            .get(&pid)
+            .unwrap_or_else(|| panic!("no status lines of {pid}: {by_pid:?}"));
+        let est = r["expected_lines"].as_u64().expect("expected_lines");
+        assert!(
+            est + 10 >= actual && est <= actual + 45 + actual / 10,
+            "PID {pid}: estimate {est} lines vs {actual} printed"
+        );
+    }
+    assert_eq!(
+        awk_lines_per_fragment(&out_file),
+        vec![qm_563().lines_per_fragment],
+        "lines per fragment of the pkg lists"
+    );
+    assert_eq!(mem_summary(&p), "3", "the status route changes nothing");
 }
 
 /// A dump whose log dropped lines reads as LOST in analyze and diff (text
@@ -389,6 +568,58 @@ fn real_inspect_points_a_dbg_sr_memory_build_to_mod_stats_first() {
         .expect("mod.stats route");
     let qm = next.find("-x qm").expect("-x qm route");
     assert!(mod_stats < qm, "{next}");
+    // The same route, machine-readable, in the JSON.
+    let (code, out, err) = run_kmemdbg(&["inspect", "--binary", bin.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("inspect JSON");
+    json_doc::check_if_schema(&v);
+    assert_eq!(v["verdict"]["flag"], "DBG_SR_MEMORY", "{out}");
+    let route = v["verdict"]["log_free_route"].as_str().unwrap_or_default();
+    assert!(route.contains("kmemdbg dump --mod-stats"), "{out}");
+}
+
+/// `convert --check` on a running Debian proxy (DBG_SR_MEMORY, started
+/// without `-x qm`, memlog above debug): the text and the JSON both point
+/// to `dump --mod-stats` first, and nothing changes.
+#[test]
+fn real_convert_check_points_a_dbg_sr_memory_box_to_mod_stats_in_text_and_json() {
+    let test = "real_convert_check_points_a_dbg_sr_memory_box_to_mod_stats_in_text_and_json";
+    let Some(bin) = debian_kamailio(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = daemon::free_port();
+    let d = daemon::Daemon::start(
+        &bin,
+        dir.path(),
+        port,
+        &daemon::default_style_cfg(port),
+        &[],
+    );
+    let argv = cmdline(d.pid().expect("daemon pid"));
+    assert!(
+        !argv.windows(2).any(|w| w[0] == "-x" && w[1] == "qm"),
+        "the box must start without -x qm: {argv:?}"
+    );
+    let before = d.files();
+    let cfg = d.cfg.display().to_string();
+    let pidfile = d.pidfile.display().to_string();
+    let base = ["convert", "--cfg", &cfg, "--pidfile", &pidfile, "--check"];
+    let (code, out, err) = run_kmemdbg(&base);
+    assert_eq!(code, 3, "{out}\n{err}");
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("before converting: this build has DBG_SR_MEMORY"))
+        .unwrap_or_else(|| panic!("no mod.stats route in the text: {out}"));
+    assert!(line.contains("kmemdbg dump --mod-stats"), "{line}");
+    let (code, out, err) = run_kmemdbg(&[&base[..], &["--json"]].concat());
+    assert_eq!(code, 3, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).expect("convert JSON");
+    json_doc::check_if_schema(&v);
+    assert_eq!(v["changed"], true, "{out}");
+    let route = v["log_free_route"].as_str().unwrap_or_default();
+    assert!(route.contains("kmemdbg dump --mod-stats"), "{out}");
+    assert_eq!(d.files(), before, "--check must not write");
 }
 
 /// `watch --snapshots DIR` records a mod.stats snapshot per sample that

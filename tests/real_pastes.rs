@@ -333,6 +333,9 @@ fn dump_and_analyze_agree_on_every_corpus_file() {
             .filter(|s| !s.headless && s.pid.is_some())
         {
             let mut last_pid = None;
+            // the writer's last line before the dump, if it is its heading
+            // (`Memory status (shm):`; other processes' lines may come between)
+            let mut heading = None;
             for (i, line) in text.lines().enumerate() {
                 let n = i as u64 + 1;
                 let mut l = kmemdbg::logline::parse_line(line.as_bytes());
@@ -341,16 +344,17 @@ fn dump_and_analyze_agree_on_every_corpus_file() {
                     l.prefix.pid = last_pid;
                 }
                 last_pid = l.prefix.pid;
-                // the dump's lines, and the heading just before it (`Memory status (shm):`)
-                let heading = n + 1 == s.first_line
-                    && matches!(l.body, kmemdbg::logline::Body::PoolHeader { .. });
-                if ((s.first_line..=s.last_line).contains(&n) || heading)
-                    && l.prefix.pid == s.pid
-                    && l.body.is_dump_line()
-                {
+                if l.prefix.pid != s.pid {
+                    continue;
+                }
+                if n < s.first_line {
+                    heading =
+                        matches!(l.body, kmemdbg::logline::Body::PoolHeader { .. }).then_some(n);
+                } else if n <= s.last_line && l.body.is_dump_line() {
                     read.push(n);
                 }
             }
+            read.extend(heading);
         }
         read.sort_unstable();
         read.dedup();

@@ -191,3 +191,54 @@ fn k1635_systemctl_status_journal_has_no_memory_data() {
     assert_eq!((code, v), (2, serde_json::Value::Null));
     assert!(dump_keeps(name).is_empty());
 }
+
+/// OpenSIPS/opensips#194 (OpenSIPS 1.11, Kamailio's sister project with the
+/// same f_malloc): a pkg status of one process with the tail of another
+/// process's dump between its lines; the bucket line was written with the
+/// time and host but no tag, and `TOTAL:` has no printer word in front.
+#[test]
+fn opensips194_fm_status_interleaved_with_a_tagless_continuation() {
+    let name = "opensips194-fm-status-interleaved-1.11.log";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "{err}");
+    let l = lines(&v);
+    assert_eq!(l["lines"], 15);
+    assert_eq!(l["dump_lines"], 15, "{l}");
+    assert_eq!(l["unreadable_lines"], 0, "{l}");
+    let dumps = v["dumps"].as_array().expect("dumps");
+    assert_eq!(dumps.len(), 1, "pid 10302's tail has no figures");
+    let d = &dumps[0];
+    assert_eq!(d["pid"], 10311);
+    assert_eq!(d["pool"], "pkg", "printed in `Memory status (pkg):`");
+    assert_eq!(d["kind"], "status");
+    assert_eq!(d["allocator"], "f_malloc");
+    assert_eq!(
+        (d["first_line"].as_u64(), d["last_line"].as_u64()),
+        (Some(3), Some(15))
+    );
+    let h = &d["heap"];
+    assert_eq!(h["size_bytes"], 2_097_152);
+    assert_eq!(h["used_bytes"], 175_720);
+    assert_eq!(h["used_with_overhead_bytes"], 286_648);
+    assert_eq!(h["free_bytes"], 1_921_432);
+    assert_eq!(h["max_used_bytes"], 286_648);
+    // f_malloc's status lists no fragments: no site is invented
+    assert_eq!(d["distinct_sites"], 0);
+    assert_eq!(d["total_bytes"], 0);
+    assert!(v["warnings"].to_string().contains("lists no fragments"));
+    let verdict = &v["verdicts"][0];
+    assert_eq!(verdict["kind"], "ok");
+    let share = verdict["use_share"].as_f64().unwrap_or(0.0);
+    assert!((share - 286_648.0 / 2_097_152.0).abs() < 1e-9, "{verdict}");
+
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(text.contains("pid 10311, pkg status"), "{text}");
+    assert!(!text.contains("not understood"), "{text}");
+    // `dump` keeps the heading and every line of pid 10311, the tagless
+    // bucket line (12) included, and none of pid 10302's
+    assert_eq!(
+        dump_keeps(name),
+        vec![1, 3, 5, 8, 9, 10, 11, 12, 13, 14, 15]
+    );
+}

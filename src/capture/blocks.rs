@@ -126,6 +126,11 @@ fn classify(message: &str) -> Mark {
     if message.contains("dumping all alloc'ed. fragments") {
         return Mark::FragmentList;
     }
+    // f_malloc's free list follows its header; 3.x and 4.x print it with no
+    // printer word in front (OpenSIPS/opensips#194 keeps that layout)
+    if message.contains("dumping free list") {
+        return Mark::Body;
+    }
     // `qm_status: qm_status(): (0x7f52..):` (5.x), `qm_status (0xb5a7e000):` (4.x),
     // `fm_status: fm_status(): fm_status (0x..):` (f_malloc).
     for p in ["qm_status", "fm_status"] {

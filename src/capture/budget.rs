@@ -3,12 +3,13 @@
 //! `kmemdbg dump` can pick a summary when a fragment list would be cut, and
 //! say so before triggering.
 //!
-//! Lines a dump prints come from the proxy's own counters: a q_malloc
-//! status prints 3 lines per used fragment, and the fragment count follows
-//! from `core.shmmem` / `pkg.stats` (`real_used - used` is the allocator's
-//! fixed overhead plus one header per fragment, `core/mem/q_malloc.c`); a
-//! summary prints one line per allocation site, about as many as
-//! `mod.stats all shm` lists.
+//! Lines a dump prints come from the proxy's own counters and the
+//! allocator's layout ([`super::layout`]: lines per fragment and header
+//! bytes, per allocator and version, each row citing Kamailio's sources):
+//! the fragment count follows from `core.shmmem` / `pkg.stats`
+//! (`real_used - used` is the pool's fixed overhead plus one header per
+//! fragment); a summary prints one line per allocation site, about as many
+//! as `mod.stats all shm|pkg` lists.
 //!
 //! What the log carries: journald drops lines of a unit beyond
 //! `RateLimitBurst` per `RateLimitIntervalSec` (journald.conf and its `.d/`
@@ -21,20 +22,15 @@
 //! Pure: text in, numbers out. No I/O here (the caller reads the files and
 //! runs `systemctl show`); never panics (fuzzed below).
 
+use super::layout::Layout;
 use serde::Serialize;
 use std::time::Duration;
 
-/// q_malloc with DBG_QM_MALLOC on 64-bit (Debian's 5.6.3, `-x qm`): bytes of
-/// `struct qm_frag` + `struct qm_frag_end` per fragment, measured on a real
-/// proxy here (7000 new fragments raised `real_used - used` by 728,000 bytes).
-pub const QM_FRAG_OVERHEAD: u64 = 104;
-/// The same build's fixed overhead of a pool (`qm_block` with its free hash),
-/// measured: `real_used - used` = 235,256 + 104 x (fragments - 1).
-pub const QM_INIT_OVERHEAD: u64 = 235_256;
-/// Lines a status dump prints per used fragment (`N address=`, `alloc'd from`,
-/// `start check=`), and around the list (heading, heap header, free-list stats).
-pub const STATUS_LINES_PER_FRAGMENT: u64 = 3;
+/// Lines around a status's fragment list (heading, heap header, end marker).
 const STATUS_EXTRA_LINES: u64 = 40;
+/// Lines the free-list stats print per free fragment at most (a bucket's
+/// two-line entry, or an `unused fragm.` line).
+const FREE_LIST_LINES: u64 = 2;
 /// Lines around a summary's site lines (heading, `summarizing`, end marker).
 const SUMMARY_EXTRA_LINES: u64 = 4;
 /// A dump "fits" only with this share of the budget left for other lines.
@@ -49,21 +45,53 @@ pub struct PoolCounters {
     pub free_fragments: u64,
 }
 
-/// Used fragments of a q_malloc pool, from its counters (`None` when they do
-/// not fit q_malloc's accounting, e.g. f_malloc or tlsf).
-pub fn used_fragments(c: &PoolCounters) -> Option<u64> {
+/// Used fragments of a pool, from its counters and the allocator's layout
+/// ([`layout::TABLE`]): `real_used - used` is the fixed overhead of the pool
+/// plus one header per fragment. `None` when the layout has no byte counts
+/// (f_malloc, tlsf) or the counters do not fit them.
+pub fn used_fragments(c: &PoolCounters, l: &Layout) -> Option<u64> {
+    let (per, init) = (l.frag_overhead?, l.init_overhead?);
     let overhead = c.real_used_bytes.checked_sub(c.used_bytes)?;
-    let frags = overhead.checked_sub(QM_INIT_OVERHEAD)? / QM_FRAG_OVERHEAD + 1;
+    let frags = overhead.checked_sub(init)? / per + 1;
     Some(frags.saturating_sub(c.free_fragments))
 }
 
-/// Lines a status dump of that pool prints. Without q_malloc counters, one
-/// fragment per 64 bytes in use is assumed (small strings dominate real heaps).
-pub fn status_lines(c: &PoolCounters) -> u64 {
-    let frags = used_fragments(c).unwrap_or(c.used_bytes / 64);
-    frags
-        .saturating_mul(STATUS_LINES_PER_FRAGMENT)
+/// Lines a status dump of that pool prints. When the counters do not give
+/// the fragment count, one fragment per 64 bytes in use is assumed (small
+/// strings dominate real heaps).
+pub fn status_lines(c: &PoolCounters, l: &Layout) -> u64 {
+    let listed = if l.lines_per_fragment == 0 {
+        0
+    } else {
+        used_fragments(c, l)
+            .unwrap_or(c.used_bytes / 64)
+            .saturating_mul(l.lines_per_fragment)
+    };
+    listed
         .saturating_add(STATUS_EXTRA_LINES)
+        .saturating_add(c.free_fragments.saturating_mul(FREE_LIST_LINES))
+}
+
+/// Each process's pkg counters from `pkg.stats` (kex), read by
+/// [`crate::memrpc`]: `(pid, counters)`. `total_frags` is q_malloc's
+/// `ffrags` (`qm_info`), the free fragments.
+pub fn pkg_counters(text: &str) -> Vec<(u32, PoolCounters)> {
+    let fit = |v: Option<i128>| v.and_then(|v| u64::try_from(v).ok());
+    crate::memrpc::read_text(text)
+        .pools
+        .iter()
+        .filter(|p| p.method == crate::memrpc::Method::PkgStats)
+        .filter_map(|p| {
+            Some((
+                u32::try_from(p.pid?).ok()?,
+                PoolCounters {
+                    used_bytes: fit(p.used)?,
+                    real_used_bytes: fit(p.real_used)?,
+                    free_fragments: fit(p.fragments).unwrap_or(0),
+                },
+            ))
+        })
+        .collect()
 }
 
 /// Lines a summary prints for `sites` allocation sites.
@@ -108,6 +136,18 @@ impl Budget {
             None => true,
             Some(b) => (lines as f64) <= (b as f64) * HEADROOM,
         }
+    }
+
+    /// What is left of the budget once `lines` of another dump in the same
+    /// interval have gone through (`what` says which, for `from`).
+    pub fn after(&self, lines: u64, what: &str) -> Budget {
+        let mut b = self.clone();
+        if let Some(burst) = b.burst {
+            b.burst = Some(burst.saturating_sub(lines));
+            b.from
+                .push(format!("less about {lines} lines of {what} taken first"));
+        }
+        b
     }
 
     /// The tighter of two limits in a chain (journald, then rsyslog).
@@ -495,7 +535,73 @@ pub fn choose(status: u64, summary: Option<u64>, budget: &Budget, full: bool) ->
     }
 }
 
-fn remedies_for(status: u64, budget: &Budget) -> Vec<String> {
+/// Sizes the pkg dumps of several processes together (they are taken one
+/// after another, within one interval of the log's limit). `per_process`
+/// holds each process's PID and status lines; `status` is false when
+/// `mem_summary` has no bit 1 (each pkg dump is a summary anyway);
+/// `summary_each` is the lines of one process's summary. When the status
+/// lists do not fit, the remedies start with how many of them would.
+pub fn choose_pkg(
+    per_process: &[(u32, u64)],
+    status: bool,
+    summary_each: u64,
+    budget: &Budget,
+    full: bool,
+) -> Choice {
+    let n = per_process.len() as u64;
+    let status_total = per_process
+        .iter()
+        .fold(0u64, |a, (_, l)| a.saturating_add(*l));
+    let summary_total = summary_each.saturating_mul(n);
+    let label = format!("pkg of {n} process{}", if n == 1 { "" } else { "es" });
+    if !status {
+        let fits = budget.fits(summary_total);
+        return Choice {
+            shape: Shape::Summary,
+            status_lines: status_total,
+            summary_lines: Some(summary_total),
+            budget: budget.clone(),
+            fits,
+            why: format!(
+                "{label}: mem_summary has no bit 1, so each prints a summary: about {summary_total} lines, {}",
+                if fits { "fits" } else { "will not fit" }
+            ),
+            remedies: if fits {
+                Vec::new()
+            } else {
+                remedies_for(summary_total, budget)
+            },
+        };
+    }
+    let mut c = choose(status_total, Some(summary_total), budget, full);
+    c.why = format!("{label}: {}", c.why);
+    if !budget.fits(status_total) {
+        let mut by_size: Vec<(u32, u64)> = per_process.to_vec();
+        by_size.sort_by_key(|&(pid, l)| (l, pid));
+        let mut sum = 0u64;
+        let fitting: Vec<String> = by_size
+            .iter()
+            .take_while(|(_, l)| {
+                sum = sum.saturating_add(*l);
+                budget.fits(sum)
+            })
+            .map(|(pid, _)| pid.to_string())
+            .collect();
+        let fewer = if fitting.is_empty() {
+            "not even one process's fragment list fits: use a summary (drop --full) or one of the routes below".to_string()
+        } else {
+            format!(
+                "fewer processes at a time: {} of the {n} fragment lists fit (`--pkg {}`, the smallest)",
+                fitting.len(),
+                fitting.join(",")
+            )
+        };
+        c.remedies.insert(0, fewer);
+    }
+    c
+}
+
+pub(crate) fn remedies_for(status: u64, budget: &Budget) -> Vec<String> {
     let need = ((status as f64) / HEADROOM).ceil() as u64;
     let mut r = Vec::new();
     if budget.sink == "journald" {
@@ -515,6 +621,7 @@ fn remedies_for(status: u64, budget: &Budget) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::capture::layout;
 
     fn files(list: &[(&str, &str)]) -> Vec<(String, String)> {
         list.iter()
@@ -526,29 +633,53 @@ mod tests {
     /// fragments its status dump listed right after (counted with grep -c address=).
     #[test]
     fn fragments_from_qm_counters() {
+        let l = layout::fallback();
         let start = PoolCounters {
             used_bytes: 2_530_824,
             real_used_bytes: 2_772_632,
             free_fragments: 1,
         };
-        assert_eq!(used_fragments(&start), Some(63));
+        assert_eq!(used_fragments(&start, l), Some(63));
         let after_1000_registrations = PoolCounters {
             used_bytes: 2_930_888,
             real_used_bytes: 3_900_696,
             free_fragments: 1,
         };
-        assert_eq!(used_fragments(&after_1000_registrations), Some(7063));
+        assert_eq!(used_fragments(&after_1000_registrations, l), Some(7063));
         // the dump had 21,200 lines
-        let l = status_lines(&after_1000_registrations);
-        assert!((21_189..=21_300).contains(&l), "{l}");
+        let n = status_lines(&after_1000_registrations, l);
+        assert!((21_189..=21_300).contains(&n), "{n}");
         // not q_malloc's accounting: falls back on bytes
         let odd = PoolCounters {
             used_bytes: 6400,
             real_used_bytes: 6400,
             free_fragments: 0,
         };
-        assert_eq!(used_fragments(&odd), None);
-        assert_eq!(status_lines(&odd), 100 * 3 + STATUS_EXTRA_LINES);
+        assert_eq!(used_fragments(&odd, l), None);
+        assert_eq!(status_lines(&odd, l), 100 * 3 + STATUS_EXTRA_LINES);
+    }
+
+    /// f_malloc's and tlsf's status list no fragments: only the header and
+    /// the free list, however many fragments are in use.
+    #[test]
+    fn fm_and_tlsf_status_lines_do_not_grow_with_fragments() {
+        let v = crate::probe::version::Version::parse("5.6.3").expect("version");
+        let fm = layout::lookup(layout::Allocator::Fm, &v).expect("fm row");
+        let c = PoolCounters {
+            used_bytes: 50_000_000,
+            real_used_bytes: 60_000_000,
+            free_fragments: 10,
+        };
+        assert_eq!(status_lines(&c, fm), STATUS_EXTRA_LINES + 20);
+        // q_malloc of 6.0 (112-byte headers): 1000 used fragments
+        let v6 = crate::probe::version::Version::parse("6.0.1").expect("version");
+        let qm6 = layout::lookup(layout::Allocator::Qm, &v6).expect("qm row");
+        let c6 = PoolCounters {
+            used_bytes: 100_000,
+            real_used_bytes: 100_000 + 268_720 + 112 * 1000,
+            free_fragments: 1,
+        };
+        assert_eq!(used_fragments(&c6, qm6), Some(1000));
     }
 
     /// journald's scaling, checked on a real journald here: 3.9G free let
@@ -655,6 +786,57 @@ mod tests {
         assert_eq!(c.shape, Shape::Status);
         let f = Budget::unlimited("file", "stderr capture");
         assert_eq!(choose(10_000_000, None, &f, false).shape, Shape::Status);
+    }
+
+    /// pkg.stats records give each process's fragments (4.4 - 5.7 q_malloc:
+    /// 104 bytes a fragment over 235,256); the dumps add up over the
+    /// processes asked for, after what the shm dump took from the interval.
+    #[test]
+    fn pkg_dumps_add_up_and_say_what_fits() {
+        let text = "{\n\tentry: 0\n\tpid: 101\n\trank: 1\n\tused: 500000\n\tfree: 7000000\n\treal_used: 839152\n\ttotal_size: 8388608\n\ttotal_frags: 2\n\tdesc: udp receiver child=0\n}\n{\n\tentry: 1\n\tpid: 102\n\trank: 2\n\tused: 100000\n\tfree: 8053352\n\treal_used: 335256\n\ttotal_size: 8388608\n\ttotal_frags: 1\n\tdesc: timer\n}\n";
+        let c = pkg_counters(text);
+        assert_eq!(c.len(), 2);
+        let l = layout::fallback();
+        // by hand: (839152 - 500000 - 235256) / 104 + 1 = 1000 fragments, 2 free
+        assert_eq!(used_fragments(&c[0].1, l), Some(998));
+        assert_eq!(status_lines(&c[0].1, l), 998 * 3 + 40 + 2 * 2);
+        // (335256 - 100000 - 235256) / 104 + 1 = 1, 1 free: none used
+        assert_eq!(used_fragments(&c[1].1, l), Some(0));
+
+        let j = Budget {
+            sink: "journald".into(),
+            burst: Some(10_000),
+            interval: Some(Duration::from_secs(30)),
+            from: vec![],
+        };
+        let left = j.after(2_000, "the shm dump");
+        assert_eq!(left.burst, Some(8_000));
+        let per = [(101, 3_000), (102, 2_500), (103, 4_000)];
+        // 9,500 > 90% of 8,000: summaries instead, 3 x 100 lines
+        let ch = choose_pkg(&per, true, 100, &left, false);
+        assert_eq!(ch.shape, Shape::Summary);
+        assert_eq!((ch.status_lines, ch.summary_lines), (9_500, Some(300)));
+        assert!(
+            ch.fits && ch.why.starts_with("pkg of 3 processes"),
+            "{ch:?}"
+        );
+        // 2,500 + 3,000 = 5,500 <= 7,200 < 9,500: the two smallest fit
+        assert!(
+            ch.remedies[0].contains("2 of the 3") && ch.remedies[0].contains("--pkg 102,101"),
+            "{:?}",
+            ch.remedies
+        );
+        let full = choose_pkg(&per, true, 100, &left, true);
+        assert_eq!(full.shape, Shape::Status);
+        assert!(!full.fits);
+        // the whole budget: 9,500 > 9,000 still does not fit; 2 processes do
+        let two = choose_pkg(&per[..2], true, 100, &j, false);
+        assert_eq!(two.shape, Shape::Status);
+        assert!(two.fits && two.remedies.is_empty(), "{two:?}");
+        // mem_summary without bit 1: each pkg dump is a summary already
+        let sums = choose_pkg(&per, false, 100, &left, false);
+        assert_eq!(sums.shape, Shape::Summary);
+        assert_eq!(sums.summary_lines, Some(300));
     }
 
     proptest::proptest! {

@@ -218,6 +218,17 @@ impl Loss {
         self.reports.push(d);
     }
 
+    /// `; N fragments missing from the numbered list` when the numbering has gaps.
+    fn gaps(&self) -> String {
+        if self.missing_fragments == 0 {
+            return String::new();
+        }
+        format!(
+            "; {} fragments are missing from the numbered list (gaps in the fragment indexes)",
+            self.missing_fragments
+        )
+    }
+
     /// One sentence: how many, and who dropped them.
     pub fn cause(&self) -> String {
         if let Some(r) = self.reports.iter().find(|r| r.lines.is_some()) {
@@ -226,12 +237,20 @@ impl Loss {
                     .map(|o| format!(" of {o}"))
                     .unwrap_or_default();
             return format!(
-                "{} dropped {} lines{whose} (rate limit): {:?}",
-                r.by, self.reported_lines, r.text
+                "{} dropped {} lines{whose} (rate limit): {:?}{}",
+                r.by,
+                self.reported_lines,
+                r.text,
+                self.gaps()
             );
         }
         if let Some(r) = self.reports.first() {
-            return format!("{} started dropping lines (rate limit): {:?}", r.by, r.text);
+            return format!(
+                "{} started dropping lines (rate limit): {:?}{}",
+                r.by,
+                r.text,
+                self.gaps()
+            );
         }
         format!(
             "{} fragments are missing from the numbered list: the log dropped their lines",
@@ -359,6 +378,14 @@ not json"#;
         assert!(
             l.cause()
                 .contains("journald dropped 88960 lines of kamailio.service"),
+            "{}",
+            l.cause()
+        );
+        // the gaps are said beside the log's own count
+        assert!(
+            l.cause().ends_with(
+                "; 10 fragments are missing from the numbered list (gaps in the fragment indexes)"
+            ),
             "{}",
             l.cause()
         );

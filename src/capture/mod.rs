@@ -15,13 +15,16 @@
 pub mod blocks;
 pub mod budget;
 pub mod explain;
+pub mod layout;
 pub mod loss;
 pub mod route;
 mod session;
+mod sizing;
 pub mod source;
 #[cfg(test)]
 mod tests;
 pub mod trigger;
+mod verdict;
 
 use crate::kamcmd::{Kamcmd, Process};
 use crate::mem::Pool;
@@ -115,6 +118,9 @@ pub struct Request {
     pub target: Target,
     /// Blocks the proxy's settings say it prints (`None`: unknown, 1 assumed).
     pub expected_blocks: Option<usize>,
+    /// Lines it was sized at before triggering (from the pool's counters).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expected_lines: Option<u64>,
     /// Indexes into [`Outcome::blocks`].
     pub blocks: Vec<usize>,
     pub status: Status,
@@ -136,6 +142,10 @@ pub struct Request {
     /// Who dropped them and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost_cause: Option<String>,
+    /// Fragments missing inside the dump's numbered list (gaps in the
+    /// fragment indexes), when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_fragments: Option<u64>,
     /// A summary asked for instead of the shm fragment list (mem_summary 12 + SIGUSR1).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub summary: bool,
@@ -150,6 +160,7 @@ impl Request {
         Request {
             target,
             expected_blocks: expected,
+            expected_lines: None,
             blocks: Vec::new(),
             status: Status::Missing,
             causes: Vec::new(),
@@ -159,6 +170,7 @@ impl Request {
             complete: false,
             lost_lines: None,
             lost_cause: None,
+            missing_fragments: None,
             summary: false,
             triggered: false,
             exited: false,
@@ -201,6 +213,8 @@ pub struct Outcome {
     pub notes: Vec<String>,
     /// The shm dump chosen before triggering: lines expected vs the log's budget.
     pub choice: Option<budget::Choice>,
+    /// The pkg dumps chosen before triggering, all processes asked for together.
+    pub pkg_choice: Option<budget::Choice>,
     /// Lines the log dropped, with the evidence.
     pub loss: loss::Loss,
     /// `mem_summary` could not be put back (the message says how).
@@ -243,17 +257,89 @@ pub enum Event<'a> {
 
 /// Runs a capture: triggers every requested dump and writes the lines of
 /// the dumps that answered to `out`, in the order they were logged.
+///
+/// The steps, in order: reach the proxy ([`connect`]), plan the requests
+/// ([`plan`]), size them against the log ([`sizing::size_to_log`]), start
+/// reading the log ([`Session::open`]), trigger each request and wait for it
+/// ([`trigger_and_wait`], which sets `mem_summary` for a summary and puts it
+/// back), collect late drop reports ([`collect_late_drops`]), and judge each
+/// request ([`verdict::judge`]).
 pub fn capture(
     opts: &Options,
     out: &mut dyn Write,
     on_event: &mut dyn FnMut(Event<'_>),
 ) -> Result<Outcome> {
+    let proxy = connect(opts)?;
+    let processes = proxy.processes.as_deref();
+    let (mut requests, mut notes) = plan(opts, processes, &proxy.settings)?;
+    let mut settings = proxy.settings.clone();
+    let sized = sizing::size_to_log(opts, &proxy, &mut requests, &mut notes, &mut settings)?;
+    for r in requests.iter_mut() {
+        r.expected_lines = sized.expected_lines(r);
+    }
+    for ch in sized.choice.iter().chain(&sized.pkg_choice) {
+        on_event(Event::Planned { choice: ch });
+    }
+    let mut s = Session::open(opts, out, &settings, processes)?;
+    on_event(Event::Following {
+        source: &opts.source,
+        offset: s.follower.stats().start_offset,
+    });
+    let started = Instant::now();
+    let mut restore_error = None;
+    for r in 0..requests.len() {
+        if let Some(e) = trigger_and_wait(opts, &proxy, &mut s, &mut requests, r, on_event)? {
+            restore_error = Some(e);
+        }
+    }
+    // Lines already read may still finish a late dump.
+    s.drain(&mut requests, None);
+    collect_late_drops(&mut s, &proxy, &sized, started, &mut requests, &mut notes)?;
+    s.scanner.finish();
+    s.out.flush().context("cannot write the captured dump")?;
+
+    let blocks = s.scanner.blocks().to_vec();
+    for r in requests.iter_mut() {
+        verdict::judge(r, &blocks, &s, &sized, opts, &settings);
+    }
+    if restore_error.is_none() {
+        restore_error = trigger::RESTORE_FAILED
+            .lock()
+            .ok()
+            .and_then(|mut f| f.take());
+    }
+    Ok(Outcome {
+        choice: sized.choice,
+        pkg_choice: sized.pkg_choice,
+        loss: s.loss.clone(),
+        restore_error,
+        source: opts.source.clone(),
+        stats: s.follower.stats().clone(),
+        settings,
+        processes: proxy.processes.unwrap_or_default(),
+        requests,
+        blocks,
+        owners: s.owners,
+        kept_lines: s.kept_lines,
+        notes,
+    })
+}
+
+/// The proxy as reached over RPC: the ctl client, its processes and its
+/// logging settings (each `None`/unreadable when RPC is not available).
+pub(crate) struct Rpc {
+    kamcmd: Option<Kamcmd>,
+    processes: Option<Vec<Process>>,
+    settings: Settings,
+}
+
+/// Reaches the proxy. RPC is needed for --shm/--pkg; for --signal alone it
+/// only adds the process list and the settings.
+fn connect(opts: &Options) -> Result<Rpc> {
     let wants_rpc = opts.shm || opts.pkg != PkgSelection::None;
     if !wants_rpc && !opts.signal {
         bail!("nothing to dump: give --shm, --pkg PID|all or --signal");
     }
-    // RPC: needed for --shm/--pkg; for --signal alone it only adds the
-    // process list and the settings.
     let kamcmd = match Kamcmd::new(opts.ctl.as_deref()) {
         Ok(k) => Some(k),
         Err(e) if wants_rpc => return Err(e),
@@ -276,351 +362,133 @@ pub fn capture(
             ..Settings::default()
         },
     };
+    Ok(Rpc {
+        kamcmd,
+        processes,
+        settings,
+    })
+}
 
-    let (mut requests, mut notes) = plan(opts, processes.as_deref(), &settings)?;
-    let mut settings = settings;
-    let mut choice = None;
-    let mut free_fragments = 0;
-    if let (true, Some(k)) = (opts.shm, kamcmd.as_ref()) {
-        if let Ok(c) = route::shm_counters(k) {
-            free_fragments = c.free_fragments;
-            let sites = route::shm_sites(k);
-            let b = route::budget_of(&opts.source);
-            let mut ch = budget::choose(
-                budget::status_lines(&c),
-                sites.map(budget::summary_lines),
-                &b,
-                opts.full,
-            );
-            if opts.summary && ch.shape == budget::Shape::Status {
-                ch.shape = budget::Shape::Summary;
-                ch.fits = ch.summary_lines.map_or(true, |l| ch.budget.fits(l));
-                ch.why = format!("--summary: one line per allocation site ({})", ch.why);
-            }
-            if ch.shape == budget::Shape::Summary {
-                let memlog_ok =
-                    matches!((settings.memlog, settings.debug), (Some(m), Some(d)) if m <= d);
-                if memlog_ok {
-                    switch_to_summary(&mut requests, processes.as_deref(), opts, &mut settings)?;
-                } else if opts.summary {
-                    bail!(
-                        "--summary: a summary is printed only when memlog <= debug (memlog={}, debug={}): `kamcmd cfg.set_now_int core memlog {}` first, or use --mod-stats (no log needed)",
-                        show(settings.memlog),
-                        show(settings.debug),
-                        settings.debug.unwrap_or(1)
-                    );
-                } else {
-                    notes.push(format!(
-                        "the shm fragment list (about {} lines) will not fit ({}), and a summary needs memlog <= debug (memlog={}, debug={}): taking the list anyway. Routes that work: `kmemdbg dump --mod-stats` (no log, no change), or `kamcmd cfg.set_now_int core memlog {}` then dump again for a summary, or `kmemdbg gdb` on a build with symbols",
-                        ch.status_lines,
-                        ch.budget.sink,
-                        show(settings.memlog),
-                        show(settings.debug),
-                        settings.debug.unwrap_or(1)
-                    ));
-                }
-            }
-            on_event(Event::Planned { choice: &ch });
-            choice = Some(ch);
+/// Triggers request `r` and waits for its lines. A summary request sets
+/// `mem_summary` first and puts it back after the wait (the guard also puts
+/// it back on Ctrl-C or error). Returns a failure to put it back.
+fn trigger_and_wait(
+    opts: &Options,
+    proxy: &Rpc,
+    s: &mut Session<'_>,
+    requests: &mut [Request],
+    r: usize,
+    on_event: &mut dyn FnMut(Event<'_>),
+) -> Result<Option<String>> {
+    if requests[r].expected_blocks == Some(0) {
+        requests[r].status = Status::Skipped;
+        return Ok(None);
+    }
+    // Owned blocks need `triggered`; lines can only follow the trigger anyway.
+    requests[r].triggered = true;
+    let mut guard = None;
+    if requests[r].summary {
+        guard = Some(trigger::MemSummaryGuard::set(
+            rpc(&proxy.kamcmd)?,
+            trigger::SUMMARY_BITS,
+        )?);
+        crate::interrupt::pause_hook("dump:summary-set");
+        if crate::interrupt::requested() {
+            bail!("interrupted (Ctrl-C) before the summary was asked for; mem_summary put back");
         }
     }
-    let proxy_pids: Option<HashSet<u32>> = processes
-        .as_ref()
-        .map(|ps| ps.iter().map(|p| p.pid).collect());
-
-    let follower = Follower::start(&opts.source)?;
-    let unit = match &opts.source {
-        SourceInfo::Journal { unit } => Some(loss::unit_name(unit)),
-        _ => None,
-    };
-    on_event(Event::Following {
-        source: &opts.source,
-        offset: follower.stats().start_offset,
+    fire(opts, proxy, s, requests, r)?;
+    on_event(Event::Triggered {
+        target: &requests[r].target,
     });
-    let mut s = Session {
-        follower,
-        scanner: Scanner::new(settings.short_status()),
-        queue: VecDeque::new(),
-        out,
-        owners: Vec::new(),
-        kept_lines: 0,
-        lines_since_trigger: 0,
-        proxy_pids,
-        main_pid: trigger::main_pid(processes.as_deref(), &opts.pid_file).ok(),
-        last_kept: None,
-        poll_every: match opts.source {
-            SourceInfo::Journal { .. } => Duration::from_millis(400),
-            _ => Duration::from_millis(50),
-        },
-        loss: loss::Loss::default(),
-        numbering: loss::Numbering::default(),
-        unit,
-        last_line_at: None,
-        closed: false,
-    };
-    let started = Instant::now();
-    let mut restore_error = None;
-
-    let receivers = processes
+    let receivers = proxy
+        .processes
         .as_ref()
         .map(|ps| ps.iter().filter(|p| p.is_receiver()).count())
         .unwrap_or(1)
         .max(1) as u32;
-    for r in 0..requests.len() {
-        if requests[r].expected_blocks == Some(0) {
-            requests[r].status = Status::Skipped;
-            continue;
-        }
-        // Owned blocks need `triggered`; lines can only follow the trigger anyway.
-        requests[r].triggered = true;
-        let mut guard = None;
-        if requests[r].summary {
-            guard = Some(trigger::MemSummaryGuard::set(
-                rpc(&kamcmd)?,
-                trigger::SUMMARY_BITS,
-            )?);
-            crate::interrupt::pause_hook("dump:summary-set");
-            if crate::interrupt::requested() {
-                bail!(
-                    "interrupted (Ctrl-C) before the summary was asked for; mem_summary put back"
-                );
+    let is_receiver = matches!(&requests[r].target,
+        Target::Pkg { description, .. } if description.contains("receiver"));
+    let max_pokes = 10 + 5 * receivers;
+    let poke = opts.poke.filter(|_| is_receiver);
+    s.wait_for(requests, r, opts.timeout, |req| {
+        if let Some(addr) = poke {
+            if req.pokes < max_pokes {
+                req.pokes += 1;
+                // A failed poke only costs a try; the timeout bounds the wait.
+                let _ = trigger::poke(addr);
             }
         }
-        let fired = match &requests[r].target {
-            Target::Shm => trigger::shm(rpc(&kamcmd)?),
-            Target::Pkg { pid, .. } => trigger::pkg(rpc(&kamcmd)?, *pid),
-            Target::Signal { pid } => trigger::sigusr1(*pid),
-        };
-        if let Err(e) = fired {
-            // The shm dump runs inside the RPC: when the process printing it
-            // dies, the RPC fails but half a dump is in the log. Look first.
-            s.wait_for(
-                &mut requests,
-                r,
-                opts.timeout.min(Duration::from_secs(2)),
-                |_| {},
-            )?;
-            if requests[r].blocks.is_empty() {
-                return Err(e);
-            }
-            requests[r].trigger_error = Some(format!("{e:#}"));
-            requests[r].exited = true;
-        }
-        on_event(Event::Triggered {
-            target: &requests[r].target,
-        });
-        let is_receiver = matches!(&requests[r].target,
-            Target::Pkg { description, .. } if description.contains("receiver"));
-        let max_pokes = 10 + 5 * receivers;
-        let poke = opts.poke.filter(|_| is_receiver);
-        s.wait_for(&mut requests, r, opts.timeout, |req| {
-            if let Some(addr) = poke {
-                if req.pokes < max_pokes {
-                    req.pokes += 1;
-                    // A failed poke only costs a try; the timeout bounds the wait.
-                    let _ = trigger::poke(addr);
-                }
-            }
-        })?;
-        if let Some(mut g) = guard.take() {
-            if let Err(e) = g.restore() {
-                restore_error = Some(format!("{e:#}"));
-            }
-        }
-        requests[r].status = if s.satisfied(&requests, r) {
-            Status::Ok
-        } else if requests[r].blocks.is_empty() {
-            Status::Missing
-        } else {
-            Status::Truncated
-        };
-        on_event(Event::Done {
-            request: &requests[r],
-        });
-    }
-    // Lines already read may still finish a late dump.
-    s.drain(&mut requests, None);
-    if let (Some(ch), Some(k)) = (&choice, kamcmd.as_ref()) {
-        let cut = (0..requests.len()).any(|i| {
-            matches!(requests[i].target, Target::Shm)
-                && requests[i].triggered
-                && !s.satisfied(&requests, i)
-        });
-        if cut && !ch.fits {
-            s.collect_journald_drops(k, ch, started, &mut requests, &mut notes)?;
-        }
-    }
-    s.scanner.finish();
-    s.out.flush().context("cannot write the captured dump")?;
-
-    let blocks = s.scanner.blocks().to_vec();
-    let stats = s.follower.stats().clone();
-    let any_dump_seen = !blocks.is_empty();
-    for r in requests.iter_mut() {
-        if r.status == Status::Skipped || !r.triggered {
-            r.causes = explain::causes(
-                r.method(),
-                &settings,
-                &opts.source,
-                &Evidence {
-                    lines_since_trigger: s.lines_since_trigger,
-                    any_dump_seen: true,
-                    description: description_of(r),
-                    timeout_s: opts.timeout.as_secs_f64(),
-                    ..Evidence::default()
-                },
-            );
-            continue;
-        }
-        let complete = r
-            .blocks
-            .iter()
-            .filter(|&&i| blocks[i].state == State::Complete)
-            .count();
-        let cut = r
-            .blocks
-            .iter()
-            .any(|&i| matches!(blocks[i].state, State::Truncated | State::Open));
-        r.status = if complete >= r.expected_blocks.unwrap_or(1) && !cut {
-            Status::Ok
-        } else if r.blocks.is_empty() {
-            Status::Missing
-        } else {
-            Status::Truncated
-        };
-        let holes = if matches!(r.target, Target::Shm) {
-            s.numbering.holes(free_fragments)
-        } else {
-            0
-        };
-        let over_budget = matches!(r.target, Target::Shm)
-            && choice
-                .as_ref()
-                .is_some_and(|c| !c.fits && c.shape == budget::Shape::Status);
-        let quiet = !s.still_growing();
-        if r.status != Status::Missing
-            && (s.loss.any()
-                || holes > 0
-                || (r.status == Status::Truncated && over_budget && quiet))
-        {
-            let mut l = s.loss.clone();
-            l.missing_fragments = l.missing_fragments.max(holes);
-            r.status = Status::Lost;
-            let estimate = choice.as_ref().map(|c| {
-                c.status_lines
-                    .saturating_sub(r.blocks.iter().map(|&i| blocks[i].lines as u64).sum())
-            });
-            r.lost_lines = Some(if l.lost_lines() > 0 {
-                l.lost_lines()
-            } else {
-                estimate.unwrap_or(0)
-            });
-            r.lost_cause = Some(if l.any() {
-                l.cause()
-            } else {
-                format!(
-                    "the log's rate limit ({}): about {} lines expected, the dump stopped and the log went quiet; the log has not yet said how many it dropped",
-                    choice.as_ref().map_or("unknown".into(), |c| c.budget.sink.clone()),
-                    choice.as_ref().map_or(0, |c| c.status_lines)
-                )
-            });
-        }
-        r.complete = r.status == Status::Ok;
-        if r.status != Status::Ok {
-            let partial: Vec<&Block> = r
-                .blocks
-                .iter()
-                .map(|&i| &blocks[i])
-                .filter(|b| b.state != State::Complete)
-                .collect();
-            let poke_target = opts.poke.map(|a| a.to_string());
-            r.causes = explain::causes(
-                r.method(),
-                &settings,
-                &opts.source,
-                &Evidence {
-                    triggered: true,
-                    lines_since_trigger: s.lines_since_trigger,
-                    any_dump_seen,
-                    description: description_of(r),
-                    pokes: r.pokes,
-                    poke_target,
-                    exited: r.exited,
-                    partial,
-                    timeout_s: opts.timeout.as_secs_f64(),
-                    still_growing: s.still_growing(),
-                },
-            );
-            if let Some(c) = &r.lost_cause {
-                r.causes.insert(0, format!("LOST: {c}"));
-                if let Some(ch) = &choice {
-                    r.causes.extend(ch.remedies.iter().cloned());
-                }
-            }
-            if let Some(e) = &r.trigger_error {
-                r.causes.push(format!(
-                    "the trigger failed after the dump had started: {e}"
-                ));
-            }
-        }
-    }
-    if restore_error.is_none() {
-        restore_error = trigger::RESTORE_FAILED
-            .lock()
-            .ok()
-            .and_then(|mut f| f.take());
-    }
-    Ok(Outcome {
-        choice,
-        loss: s.loss.clone(),
-        restore_error,
-        source: opts.source.clone(),
-        stats,
-        settings,
-        processes: processes.unwrap_or_default(),
-        requests,
-        blocks,
-        owners: s.owners,
-        kept_lines: s.kept_lines,
-        notes,
-    })
+    })?;
+    let restore_error = guard
+        .take()
+        .and_then(|mut g| g.restore().err())
+        .map(|e| format!("{e:#}"));
+    requests[r].status = if s.satisfied(requests, r) {
+        Status::Ok
+    } else if requests[r].blocks.is_empty() {
+        Status::Missing
+    } else {
+        Status::Truncated
+    };
+    on_event(Event::Done {
+        request: &requests[r],
+    });
+    Ok(restore_error)
 }
 
-fn show(v: Option<i64>) -> String {
-    v.map(|v| v.to_string()).unwrap_or_else(|| "?".into())
-}
-
-/// Replaces the shm fragment list with a summary: SIGUSR1 to main with
-/// `mem_summary` 12 (pkg and shm summaries), set and put back around it.
-fn switch_to_summary(
-    requests: &mut Vec<Request>,
-    processes: Option<&[Process]>,
+/// Sends request `r`'s trigger. The shm dump runs inside the RPC: when the
+/// process printing it dies, the RPC fails but half a dump is in the log,
+/// so a failed trigger looks at the log before it counts as an error.
+fn fire(
     opts: &Options,
-    settings: &mut Settings,
+    proxy: &Rpc,
+    s: &mut Session<'_>,
+    requests: &mut [Request],
+    r: usize,
 ) -> Result<()> {
-    requests.retain(|r| !matches!(r.target, Target::Shm));
-    settings.mem_summary = Some(trigger::SUMMARY_BITS);
-    let expected = settings.expected_blocks(Method::Signal);
-    if let Some(r) = requests
-        .iter_mut()
-        .find(|r| matches!(r.target, Target::Signal { .. }))
-    {
-        r.summary = true;
-        r.expected_blocks = expected;
-        return Ok(());
+    let fired = match &requests[r].target {
+        Target::Shm => trigger::shm(rpc(&proxy.kamcmd)?),
+        Target::Pkg { pid, .. } => trigger::pkg(rpc(&proxy.kamcmd)?, *pid),
+        Target::Signal { pid } => trigger::sigusr1(*pid),
+    };
+    if let Err(e) = fired {
+        s.wait_for(
+            requests,
+            r,
+            opts.timeout.min(Duration::from_secs(2)),
+            |_| {},
+        )?;
+        if requests[r].blocks.is_empty() {
+            return Err(e);
+        }
+        requests[r].trigger_error = Some(format!("{e:#}"));
+        requests[r].exited = true;
     }
-    let pid = trigger::main_pid(processes, &opts.pid_file)?;
-    let mut r = Request::new(Target::Signal { pid }, expected);
-    r.summary = true;
-    requests.insert(0, r);
     Ok(())
 }
 
-fn description_of(r: &Request) -> Option<&str> {
-    match &r.target {
-        Target::Pkg { description, .. } if !description.is_empty() => Some(description),
-        _ => None,
+/// When a dump that was known not to fit came out cut, waits for the log's
+/// own report of how many lines it dropped (journald, rsyslog).
+fn collect_late_drops(
+    s: &mut Session<'_>,
+    proxy: &Rpc,
+    sized: &sizing::Sized,
+    started: Instant,
+    requests: &mut [Request],
+    notes: &mut Vec<String>,
+) -> Result<()> {
+    let Some(k) = proxy.kamcmd.as_ref() else {
+        return Ok(());
+    };
+    let cut_over_budget = (0..requests.len()).find_map(|i| {
+        let ch = sized.choice_for(&requests[i])?;
+        (requests[i].triggered && !s.satisfied(requests, i) && !ch.fits).then_some(ch)
+    });
+    if let Some(ch) = cut_over_budget {
+        s.collect_journald_drops(k, ch, started, requests, notes)?;
     }
+    Ok(())
 }
 
 fn rpc(k: &Option<Kamcmd>) -> Result<&Kamcmd> {

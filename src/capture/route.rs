@@ -43,6 +43,27 @@ pub fn shm_sites(k: &Kamcmd) -> Option<u64> {
     Some(snap.section("shm").map_or(0, |s| s.sites.len() as u64))
 }
 
+/// Each process's pkg counters from `pkg.stats` (kex).
+pub fn pkg_counters(k: &Kamcmd) -> Result<Vec<(u32, PoolCounters)>> {
+    let text = k.call(&["pkg.stats"])?;
+    let c = budget::pkg_counters(&text);
+    anyhow::ensure!(
+        !c.is_empty(),
+        "pkg.stats answered no process records: {:?}",
+        text.trim()
+    );
+    Ok(c)
+}
+
+/// Allocation sites of the pkg pool of the process that answers the RPC
+/// (`mod.stats all pkg`): the lines of one pkg summary, about; `None` without kex.
+pub fn pkg_sites(k: &Kamcmd) -> Option<u64> {
+    let text = k.call(&["mod.stats", "all", "pkg"]).ok()?;
+    // A bare answer names no pool: its one section is the pkg asked for.
+    let snap = modstats::parse(&text);
+    Some(snap.sections.first().map_or(0, |s| s.sites.len() as u64))
+}
+
 /// What the log `source` lets through, from the files that configure it.
 pub fn budget_of(source: &SourceInfo) -> Budget {
     match source {

@@ -8,6 +8,43 @@ use super::*;
 /// How long the log must stay quiet before a dump of unknown length counts as done.
 pub(super) const QUIET: Duration = Duration::from_secs(1);
 
+impl<'o> Session<'o> {
+    /// Starts following the log at its current end, before any trigger.
+    pub(super) fn open(
+        opts: &Options,
+        out: &'o mut dyn Write,
+        settings: &Settings,
+        processes: Option<&[Process]>,
+    ) -> Result<Session<'o>> {
+        let follower = Follower::start(&opts.source)?;
+        let unit = match &opts.source {
+            SourceInfo::Journal { unit } => Some(loss::unit_name(unit)),
+            _ => None,
+        };
+        Ok(Session {
+            follower,
+            scanner: Scanner::new(settings.short_status()),
+            queue: VecDeque::new(),
+            out,
+            owners: Vec::new(),
+            kept_lines: 0,
+            lines_since_trigger: 0,
+            proxy_pids: processes.map(|ps| ps.iter().map(|p| p.pid).collect()),
+            main_pid: trigger::main_pid(processes, &opts.pid_file).ok(),
+            last_kept: None,
+            poll_every: match opts.source {
+                SourceInfo::Journal { .. } => Duration::from_millis(400),
+                _ => Duration::from_millis(50),
+            },
+            loss: loss::Loss::default(),
+            numbering: loss::Numbering::default(),
+            unit,
+            last_line_at: None,
+            closed: false,
+        })
+    }
+}
+
 impl Session<'_> {
     pub(super) fn pump(&mut self) -> Result<()> {
         if crate::interrupt::requested() {

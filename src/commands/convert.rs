@@ -23,6 +23,10 @@ struct ConvertJson<'a> {
     restart: Option<&'a crate::service::restart::Outcome>,
     #[serde(skip_serializing_if = "Option::is_none")]
     undo: Option<&'a str>,
+    /// `--check` on a DBG_SR_MEMORY build that still needs changes: the
+    /// route that needs none (`dump --mod-stats`), to take first.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    log_free_route: Option<&'static str>,
 }
 
 fn render_steps(steps: &[Step]) -> String {
@@ -66,6 +70,7 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
     let json = args.guided.json;
     if args.check {
         let pending = prepared.pending();
+        let log_free_route = prepared.verdict.log_free_route.filter(|_| pending);
         if json {
             crate::commands::print_json(&ConvertJson {
                 schema: "kmemdbg.convert/1",
@@ -76,14 +81,12 @@ pub fn run(args: &ConvertArgs) -> Result<ExitStatus> {
                 steps: &prepared.steps,
                 restart: None,
                 undo: None,
+                log_free_route,
             })?;
         } else {
             print!("{}", render_steps(&prepared.steps));
-            if pending && prepared.verdict.kind == crate::probe::verdict::VerdictKind::SrMemory {
-                println!(
-                    "before converting: this build has DBG_SR_MEMORY, so {}",
-                    crate::probe::verdict::MOD_STATS_ROUTE
-                );
+            if let Some(route) = log_free_route {
+                println!("before converting: this build has DBG_SR_MEMORY, so {route}");
             }
             println!(
                 "{}",
@@ -219,6 +222,7 @@ fn finish(report: &Report, json: bool, ran: bool) -> Result<ExitStatus> {
             steps: &report.steps,
             restart: report.restart.as_ref(),
             undo: report.undo.as_deref(),
+            log_free_route: None,
         })?;
         return Ok(code);
     }

@@ -43,6 +43,8 @@ pub struct DumpReport<'a> {
     pub cause: Option<String>,
     /// The shm dump chosen before triggering (status or summary) and why.
     pub choice: &'a Option<capture::budget::Choice>,
+    /// The pkg dumps chosen before triggering (all processes asked for together).
+    pub pkg_choice: &'a Option<capture::budget::Choice>,
     /// `--settle`: what the wait for in-flight transactions saw.
     pub settle: Option<capture::route::Settled>,
     /// mem_summary could not be put back (with the command that does it).
@@ -111,6 +113,7 @@ pub fn run(args: &DumpArgs) -> Result<ExitStatus> {
             lost_lines: lost_lines(&outcome),
             cause: outcome.requests.iter().find_map(|r| r.lost_cause.clone()),
             choice: &outcome.choice,
+            pkg_choice: &outcome.pkg_choice,
             settle,
             restore_error: &outcome.restore_error,
         })?;
@@ -448,7 +451,7 @@ fn status_word(s: Status) -> &'static str {
 /// The human report: one line per request, causes under each failure.
 pub fn render_text(o: &Outcome, out: Option<&Path>) -> String {
     let mut s = String::new();
-    if let Some(c) = &o.choice {
+    for c in o.choice.iter().chain(&o.pkg_choice) {
         s.push_str(&format!("route: {}\n", c.why));
     }
     for r in &o.requests {

@@ -395,6 +395,14 @@ pub(super) fn strip_syslog<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8]
         return s;
     }
     let rest = &rest[h + 1..];
+    // the second line of a multi-line message, as some syslog daemons write
+    // it: the time and host, then blanks where the tag would be
+    // (`Apr  7 15:21:58 PROXY01                  bucket size: ..`). No writer
+    // is named: like a bare continuation line, it continues the last one.
+    if rest.first() == Some(&b' ') {
+        prefix.time = Some(time);
+        return rest;
+    }
     // tag up to ": "
     let limit = rest.len().min(256);
     let Some(c) = find(&rest[..limit], b": ").or_else(|| {
@@ -454,6 +462,11 @@ pub(super) fn strip_level<'a>(mut s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [
     if (3..=10).contains(&n) && s.get(n) == Some(&b':') && s.get(n + 1) == Some(&b' ') {
         // "BUG: qm_*: ..." in 3.x/4.x is a message, not a level: keep it.
         if &s[..n] == b"BUG" && !prefix.log_line {
+            return s;
+        }
+        // f_malloc's "TOTAL: .. free fragments" with no allocator word in
+        // front (3.x, OpenSER and OpenSIPS) is the message, not its level
+        if &s[..n] == b"TOTAL" {
             return s;
         }
         prefix.level = Some(&s[..n]);

@@ -132,7 +132,7 @@ fn out_of_memory_wordings() {
 
 /// The prefixes the reader promises to read (docs/inputs.md), each in front
 /// of a payload; `{}` marks where the payload goes.
-const PREFIXES: [&str; 27] = [
+const PREFIXES: [&str; 28] = [
     "{}",
     " 6(7245) ALERT: qm_status: {}",
     " 6(7245) ALERT: qm_status: qm_status(): {}",
@@ -165,6 +165,8 @@ const PREFIXES: [&str; 27] = [
     " 6(7245) ALERT: tlsf_sums: tlsf_sums(): {}",
     // kamailio/kamailio#361: the location alone, its module cut away
     "[core/mem/q_malloc.c:1179]: qm_status(): {}",
+    // OpenSIPS#194: a continuation line, time and host but no tag
+    "Apr  7 15:21:58 PROXY01                  {}",
 ];
 
 /// Payload lines of a dump (3.x to 6.x spellings, wide numbers, collapsed blanks).

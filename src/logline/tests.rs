@@ -570,3 +570,50 @@ fn corruption_wrapped_after_a_bare_location() {
         Body::HeapSize(33_554_432)
     );
 }
+
+/// The second line of f_malloc's `hash = ..` message as a syslog daemon
+/// wrote it (OpenSIPS/opensips#194,
+/// tests/fixtures/real/opensips194-fm-status-interleaved-1.11.log): time
+/// and host, blanks instead of a tag. It continues the last writer.
+#[test]
+fn syslog_continuation_without_a_tag() {
+    let real = "Apr  7 15:21:58 PROXY01                  bucket size:   1048576 -   2097152 (first   1810504)";
+    let l = parse_line(real.as_bytes());
+    assert_eq!(
+        l.body,
+        Body::FreeBucket {
+            high: 2_097_152,
+            first: 1_810_504
+        }
+    );
+    assert_eq!(l.prefix.pid, None);
+    assert!(!l.prefix.log_line, "no writer is named");
+    assert_eq!(l.prefix.time, Some(&b"Apr  7 15:21:58"[..]));
+    // one blank after the host is a tag's place: not a continuation
+    assert!(!body("Apr  7 15:21:58 PROXY01 bucket size:   1 -   2 (first   1)").is_dump_line());
+}
+
+/// `TOTAL:` starts f_malloc's free-list totals; without an allocator word
+/// in front (3.x stderr, OpenSIPS/opensips#194) it was taken for a level.
+#[test]
+fn total_is_no_level() {
+    for line in [
+        "Apr  7 15:21:58 PROXY01 /usr/local/sbin/opensips[10311]: TOTAL:      1 free fragments = 1810504 free bytes",
+        " 0(17665) TOTAL:      1 free fragments = 1810504 free bytes",
+    ] {
+        assert_eq!(
+            body(line),
+            Body::FreeTotal {
+                fragments: 1,
+                bytes: 1_810_504
+            },
+            "{line}"
+        );
+    }
+    assert_eq!(
+        parse_line(b" 0(17665) INFO: TOTAL:      1 free fragments = 8 free bytes")
+            .prefix
+            .level,
+        Some(&b"INFO"[..])
+    );
+}

@@ -35,6 +35,10 @@ pub struct Verdict {
     pub next_step: String,
     /// Run-time options the proxy needs for the best dumps (e.g. `-x qm`).
     pub runtime_options: Vec<String>,
+    /// On a `DBG_SR_MEMORY` build: the route that needs no change at all
+    /// ([`MOD_STATS_ROUTE`]), to take before `-x qm` and memlog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub log_free_route: Option<&'static str>,
 }
 
 /// The route that needs no change at all on a `DBG_SR_MEMORY` build: kex's
@@ -55,6 +59,7 @@ pub fn verdict(info: &BuildInfo) -> Verdict {
                 "set memlog <= debug in the config (kmemdbg cfg), then take dumps (kmemdbg dump)"
                     .into(),
             runtime_options: vec![],
+            log_free_route: None,
         };
     }
     if flag == Some("DBG_SR_MEMORY") {
@@ -70,6 +75,7 @@ pub fn verdict(info: &BuildInfo) -> Verdict {
             },
             next_step: format!("{MOD_STATS_ROUTE}; for dumps with files and counts: start kamailio with `-x qm` (pkg follows shm unless -X says otherwise), set memlog <= debug (kmemdbg cfg), then kmemdbg dump"),
             runtime_options: vec!["-x".into(), "qm".into()],
+            log_free_route: Some(MOD_STATS_ROUTE),
         };
     }
     if flag == Some("DBG_F_MALLOC") {
@@ -80,6 +86,7 @@ pub fn verdict(info: &BuildInfo) -> Verdict {
             summary: "memory debugging ready with f_malloc (DBG_F_MALLOC); q_malloc (DBG_QM_MALLOC) is preferred".into(),
             next_step: "dumps work as is (fm_status); for q_malloc's checks rebuild with kmemdbg convert".into(),
             runtime_options: vec![],
+            log_free_route: None,
         };
     }
     Verdict {
@@ -89,6 +96,7 @@ pub fn verdict(info: &BuildInfo) -> Verdict {
         summary: "NOT ready: no memory-debug flag (DBG_QM_MALLOC, DBG_F_MALLOC or DBG_SR_MEMORY) in this build".into(),
         next_step: "rebuild with memory debugging: kmemdbg convert --source DIR --cfg FILE (or kmemdbg patch + kmemdbg build)".into(),
         runtime_options: vec![],
+        log_free_route: None,
     }
 }
 
@@ -105,6 +113,8 @@ mod tests {
         let deb = verdict(&parse_version_output(v::DEBIAN_563).unwrap());
         assert_eq!(deb.kind, VerdictKind::SrMemory);
         assert_eq!(deb.runtime_options, ["-x", "qm"]);
+        assert_eq!(deb.log_free_route, Some(MOD_STATS_ROUTE));
+        assert_eq!(seed.log_free_route, None);
         assert!(deb
             .next_step
             .starts_with("first, with no change at all: `kmemdbg dump --mod-stats`"));
