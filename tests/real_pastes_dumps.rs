@@ -242,3 +242,31 @@ fn opensips194_fm_status_interleaved_with_a_tagless_continuation() {
         vec![1, 3, 5, 8, 9, 10, 11, 12, 13, 14, 15]
     );
 }
+
+/// kamailio/kamailio#3859 (5.6): stderr captured by the journal and written
+/// to syslog, so each line has the tag `kamailio[PID]:` and Kamailio's own
+/// `N(PID) `; script lines with a `{..}` log prefix, UTF-8 text and a
+/// literal `\n` joining two messages. No memory data: exit 2, every line
+/// read as a log line, the writer taken from both prefixes.
+#[test]
+fn k3859_syslog_tag_and_stderr_prefix_no_memory_data() {
+    let name = "k3859-syslog-tag-and-stderr-prefix-5.6.log";
+    let (code, out, err) = analyze_text(name);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        err.contains(
+            "not a Kamailio memory dump: 6 lines, 6 log lines without memory figures, 0 unreadable"
+        ),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(corpus::path(name)).expect("corpus file");
+    for line in text.lines() {
+        let l = kmemdbg::logline::parse_line(line.as_bytes());
+        assert_eq!(
+            (l.prefix.pid, l.prefix.process_no),
+            (Some(45289), Some(35)),
+            "{line}"
+        );
+        assert!(!l.body.is_dump_line(), "{line}");
+    }
+}

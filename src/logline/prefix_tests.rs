@@ -132,7 +132,7 @@ fn out_of_memory_wordings() {
 
 /// The prefixes the reader promises to read (docs/inputs.md), each in front
 /// of a payload; `{}` marks where the payload goes.
-const PREFIXES: [&str; 28] = [
+const PREFIXES: [&str; 29] = [
     "{}",
     " 6(7245) ALERT: qm_status: {}",
     " 6(7245) ALERT: qm_status: qm_status(): {}",
@@ -167,6 +167,8 @@ const PREFIXES: [&str; 28] = [
     "[core/mem/q_malloc.c:1179]: qm_status(): {}",
     // OpenSIPS#194: a continuation line, time and host but no tag
     "Apr  7 15:21:58 PROXY01                  {}",
+    // kamailio/kamailio#3859: stderr captured by the journal, tag and `N(PID)`
+    "May 28 10:08:30 sip1 kamailio[7245]: 35(7245) ALERT: qm_status: qm_status(): {}",
 ];
 
 /// Payload lines of a dump (3.x to 6.x spellings, wide numbers, collapsed blanks).

@@ -341,6 +341,31 @@ fn append_reports_a_cut_answer_only_at_the_end_of_the_input() {
     }
 }
 
+#[test]
+fn real_kamcmd_core_ps_pairs() {
+    // netkiller: `kamcmd core.ps` prints a PID line, then its description
+    let a = read_text(real!("netkiller-kamcmd-core-ps-5.x.txt"));
+    assert_eq!(a.processes.len(), 26, "{a:?}");
+    assert_eq!(
+        a.processes[0],
+        Process {
+            index: None,
+            pid: 133_723,
+            desc: "main process - attendant".into()
+        }
+    );
+    assert_eq!(a.processes[25].pid, 133_763);
+    assert_eq!(a.processes[25].desc, "tcp main process");
+    assert_eq!(a.lines_used, 53);
+    // without the command line, bare numbers are not PIDs
+    let t = real!("netkiller-kamcmd-core-ps-5.x.txt");
+    let rest: String = t.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    assert!(read_text(&rest).is_empty());
+    // two numbers in a row end the answer
+    let a = read_text("kamcmd core.ps\n1\nmain\n2\n3\nudp\n");
+    assert_eq!(a.processes.len(), 1, "{a:?}");
+}
+
 proptest::proptest! {
     /// Pastebin line numbers in front of every line of a real answer read
     /// to the same figures as the answer without them.
