@@ -78,20 +78,10 @@ fn sipp_register(dir: &Path, port: u16, n: u32) {
     let _ = run_cmd(cmd, Duration::from_secs(90));
 }
 
-fn prerequisites(test: &str) -> Option<PathBuf> {
-    let bin = debian_kamailio(test)?;
-    require_real(
-        test,
-        "sipp (apt-get install sip-tester)",
-        have_program("sipp"),
-    )
-    .then_some(bin)
-}
-
 #[test]
 fn real_shm_exhausted_by_registrations_is_found_and_grouped() {
     let test = "real_shm_exhausted_by_registrations_is_found_and_grouped";
-    let Some(bin) = prerequisites(test) else {
+    let Some(bin) = kamailio_and_sipp(test) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
