@@ -13,7 +13,7 @@ use common::daemon;
 mod json_doc;
 
 use common::{debian_kamailio, kmemdbg, set_memdbg_off, source_tree};
-use daemon::{default_style_cfg, free_port, Daemon};
+use daemon::{free_port, Daemon};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -47,8 +47,7 @@ fn real_source_standin_binary_convert_check_lists_patch_and_build() {
     )
     .unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let port = free_port();
-    let d = Daemon::start(&wrapper, dir.path(), port, &default_style_cfg(port), &[]);
+    let d = Daemon::start_default(&wrapper, dir.path());
     let files_before = d.files();
     let pid = d.pid().unwrap();
     let cfg = d.cfg.to_str().unwrap().to_string();

@@ -599,14 +599,7 @@ fn json_of_commands_on_a_running_proxy_matches_docs_json_md() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = daemon::free_port();
-    let d = daemon::Daemon::start(
-        &kamailio,
-        dir.path(),
-        port,
-        &daemon::default_style_cfg(port),
-        &[],
-    );
+    let d = daemon::Daemon::start_default(&kamailio, dir.path());
     let cfg = d.cfg.display().to_string();
     let pidfile = d.pidfile.display().to_string();
     let ctl = d.ctl();

@@ -47,14 +47,7 @@ fn real_proxy_inspect_ends_with_the_convert_command_that_works_as_pasted() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = daemon::free_port();
-    let d = daemon::Daemon::start(
-        &kamailio,
-        dir.path(),
-        port,
-        &daemon::default_style_cfg(port),
-        &[],
-    );
+    let d = daemon::Daemon::start_default(&kamailio, dir.path());
     let before = d.files();
     let (code, out, err) =
         common::run_kmemdbg(&["inspect", "--binary", kamailio.to_str().unwrap()]);
@@ -92,14 +85,7 @@ fn real_proxy_watch_with_a_wrong_ctl_names_the_socket_that_answers() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = daemon::free_port();
-    let d = daemon::Daemon::start(
-        &kamailio,
-        dir.path(),
-        port,
-        &daemon::default_style_cfg(port),
-        &[],
-    );
+    let d = daemon::Daemon::start_default(&kamailio, dir.path());
     let wrong = format!("unix:{}", dir.path().join("no-such-ctl").display());
     let (code, out, err) = common::run_kmemdbg(&[
         "watch",

@@ -11,7 +11,7 @@ use common::daemon;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 
-use daemon::{alive, cmdline, default_style_cfg, free_port, Daemon};
+use daemon::{alive, cmdline, Daemon};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
@@ -47,8 +47,7 @@ fn has_pair(argv: &[String], a: &str, b: &str) -> bool {
 fn start_daemon(test: &str) -> Option<(tempfile::TempDir, Daemon)> {
     let kamailio = common::debian_kamailio(test)?;
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let d = Daemon::start(&kamailio, dir.path(), port, &default_style_cfg(port), &[]);
+    let d = Daemon::start_default(&kamailio, dir.path());
     Some((dir, d))
 }
 

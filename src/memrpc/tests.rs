@@ -407,6 +407,31 @@ proptest::proptest! {
         }
     }
 
+    /// Pieces of answers in any order (records without braces, JSON
+    /// members, `core.ps` pairs, pastebin numbers, cut answers): never a
+    /// panic, never more lines used than fed, every PID read is one fed.
+    #[test]
+    fn pieces_never_panic(parts in proptest::collection::vec(proptest::prop_oneof![
+        proptest::prelude::Just("kamcmd core.ps".to_string()),
+        proptest::prelude::Just("entry: 3".to_string()),
+        proptest::prelude::Just("\tpid: 77".to_string()),
+        proptest::prelude::Just("total_size: 100".to_string()),
+        proptest::prelude::Just("  \"PID\": 77,".to_string()),
+        proptest::prelude::Just("  \"DSC\": \"udp receiver\"".to_string()),
+        proptest::prelude::Just("}, {".to_string()),
+        proptest::prelude::Just("--".to_string()),
+        "[0-9]{1,8}",
+        "  [0-9]{1,3}\\. [a-z{}\":, 0-9]{0,20}",
+        "[{}\\[\\]\" :a-z0-9,]{0,12}",
+    ], 0..60)) {
+        let text = parts.join("\n");
+        let a = read_text(&text);
+        proptest::prop_assert!(a.lines_used <= parts.len() as u64);
+        for p in &a.processes {
+            proptest::prop_assert!(text.contains(&p.pid.to_string()));
+        }
+    }
+
     #[test]
     fn never_panics_on_bytes(b in proptest::collection::vec(proptest::num::u8::ANY, 0..400)) {
         let mut r = Reader::new();

@@ -287,6 +287,39 @@ pub fn journal_drops(unit: &str, since: Option<f64>) -> Vec<super::Drop> {
     }
 }
 
+/// How much of a stderr file's end is read to see whether the proxy logs there.
+const STDERR_TAIL: u64 = 256 << 10;
+
+/// The file the running proxy's stderr goes to, when the proxy logs there
+/// (`-E` or `log_stderror=yes`, stderr sent to a file): the target of
+/// `/proc/PID/fd/2` of its first process, a regular file whose last lines
+/// carry the `N(PID)` of one of `pids` (its processes, from `core.psx`). A
+/// stderr that only holds the startup messages of a proxy logging to syslog
+/// has none of them, and is not taken. Reads only.
+pub fn proxy_stderr(pids: &[u32]) -> Option<std::path::PathBuf> {
+    use std::io::{Seek, SeekFrom};
+    let main = *pids.first()?;
+    let path = std::fs::read_link(format!("/proc/{main}/fd/2")).ok()?;
+    let mut f = std::fs::File::open(&path).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    f.seek(SeekFrom::Start(meta.len().saturating_sub(STDERR_TAIL)))
+        .ok()?;
+    let mut tail = Vec::new();
+    f.take(STDERR_TAIL).read_to_end(&mut tail).ok()?;
+    let marks: Vec<String> = pids.iter().map(|p| format!("({p}) ")).collect();
+    let finder: Vec<memchr::memmem::Finder> = marks
+        .iter()
+        .map(|m| memchr::memmem::Finder::new(m.as_bytes()))
+        .collect();
+    finder
+        .iter()
+        .any(|f| f.find(&tail).is_some())
+        .then_some(path)
+}
+
 /// Scans the log kamailio writes to, found as `kmemdbg dump` finds it
 /// ([`crate::capture::source::discover`]): a syslog file, a stderr capture
 /// or journald. Returns what was read (and why it was chosen).

@@ -170,6 +170,7 @@ impl Scanner {
                     pkg_bytes: pkg,
                     findings: 0,
                     first_after_s: None,
+                    per_pool: [0; 4],
                 });
             }
             SeenClass::Ignored { why } => {

@@ -299,6 +299,7 @@ mod tests {
                 pkg_bytes: None,
                 findings: 1,
                 first_after_s: Some(7200.0),
+                per_pool: [1, 0, 0, 0],
             }],
             before_first_start: 0,
             first_unstarted_epoch: None,

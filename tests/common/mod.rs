@@ -330,19 +330,7 @@ impl Proxy {
     /// SIGTERM, wait up to 15 s (the shutdown dump happens here), then SIGKILL.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.pid.to_string())
-                .status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(15) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            stop_child(&mut c);
         }
     }
 }
@@ -351,6 +339,54 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Ends a child this test started: SIGTERM, up to 15 s to exit (a proxy
+/// prints its shutdown dump then), then SIGKILL; reaped either way.
+pub fn stop_child(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    if wait_for(Duration::from_secs(15), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    }) {
+        return;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Ends a kamailio this test started but holds no handle of (a daemon):
+/// only when `pid` still runs a binary named kamailio (a PID reused by
+/// another program is left alone); SIGTERM, up to 15 s, then SIGKILL.
+pub fn stop_kamailio_pid(pid: u32) {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    if !alive(pid) || !exe.file_name().is_some_and(|n| n == "kamailio") {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    if !wait_for(Duration::from_secs(15), || !alive(pid)) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
+/// Debian's kamailio and sipp, for a test that sends SIP load (`None`:
+/// skipped, or a failure under `KMEMDBG_REQUIRE_REAL=1`).
+pub fn kamailio_and_sipp(test: &str) -> Option<PathBuf> {
+    let bin = debian_kamailio(test)?;
+    require_real(
+        test,
+        "sipp (apt-get install sip-tester)",
+        have_program("sipp"),
+    )
+    .then_some(bin)
 }
 
 /// Runs a command with a deadline, its output in files (no pipe to fill);
