@@ -275,6 +275,11 @@ fn real_pkg_exhausted_by_a_growing_var_is_found_with_its_pool() {
     assert_eq!(f("rval_str_add2")["module"], "<core>");
     assert_eq!(v["starts"][0]["pkg_bytes"].as_u64(), Some(2 * 1024 * 1024));
     assert_eq!(v["verdict"]["pool"], "pkg");
+    // a stderr log has no timestamps: the verdict says what that hides
+    assert_eq!(v["verdict"]["pattern"], "unknown");
+    assert!(v["verdict"]["reasons"]
+        .to_string()
+        .contains("burst or steadily"));
 }
 
 fn look_alike_cfg(port: u16, ctl: &Path) -> String {
