@@ -270,3 +270,50 @@ fn k3859_syslog_tag_and_stderr_prefix_no_memory_data() {
         assert!(!l.body.is_dump_line(), "{line}");
     }
 }
+
+/// kamailio/kamailio#1040 (4.4.5, 32-bit): f_malloc's out-of-memory lines
+/// under a custom `log_name` (`adx-webrtc[PID]`) with the `{..}` log prefix
+/// *before* the level (4.x), after the kernel's segfault line that names
+/// `kamailio[2963]` inside its message. Five out-of-memory lines, none of
+/// them naming a pool (f_malloc does not say which): read, none invented.
+#[test]
+fn k1040_fm_malloc_out_of_memory_custom_tag_prefix_before_level() {
+    let name = "k1040-fm-malloc-oom-custom-tag-log-prefix-4.4.5.log";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "{err}");
+    let l = lines(&v);
+    assert_eq!(l["lines"], 6);
+    assert_eq!(l["out_of_memory_lines"], 5);
+    assert_eq!(l["out_of_memory_pkg"], 0, "no pool is invented");
+    assert_eq!(l["out_of_memory_shm"], 0, "no pool is invented");
+    assert_eq!(l["unreadable_lines"], 0, "{l}");
+    assert_eq!(v["dumps"].as_array().map(Vec::len), Some(0));
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("5 out-of-memory line(s) (naming pkg 0, shm 0, no pool 5)"),
+        "{text}"
+    );
+    let file = std::fs::read_to_string(corpus::path(name)).expect("corpus file");
+    let mut lines_of = file
+        .lines()
+        .map(|s| kmemdbg::logline::parse_line(s.as_bytes()));
+    let kernel = lines_of.next().expect("line 1");
+    assert_ne!(
+        kernel.prefix.pid,
+        Some(2963),
+        "the kernel's line is not kamailio's"
+    );
+    for l in lines_of {
+        assert_eq!(l.prefix.pid, Some(2963));
+        assert_eq!(l.prefix.level, Some(&b"ERROR"[..]));
+        assert!(
+            matches!(
+                l.body,
+                kmemdbg::logline::Body::OutOfMemory { pool: None, .. }
+            ),
+            "{:?}",
+            l.body
+        );
+    }
+}
