@@ -13,10 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 /// The registrar proxy (tests/fixtures/capture/registrar.cfg) with -x qm, logging to a file.
 fn start_registrar(bin: &Path) -> (tempfile::TempDir, Proxy) {
     let dir = tempfile::tempdir().expect("temp dir");

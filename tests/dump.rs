@@ -21,10 +21,6 @@ use std::time::Duration;
 /// The allocation site of one htable cell in Debian's 5.6.3 (the leak).
 const HT_SITE: &str = "alloc'd from htable: ht_api.c: ht_cell_new(";
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn leak_cfg() -> PathBuf {
     repo().join("ci/demo/leak-demo.cfg")
 }

@@ -9,15 +9,7 @@
 mod common;
 use common::daemon;
 
-use std::path::PathBuf;
-
-fn fixture(rel: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-        .display()
-        .to_string()
-}
+use common::fixture;
 
 /// `max used (+overhead)= N` of the first heap header in `file` (grep's job).
 fn max_used(file: &str) -> String {

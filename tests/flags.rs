@@ -11,11 +11,11 @@ use common::daemon;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 
+use common::fixture;
 use daemon::{alive, cmdline, Daemon};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
-use std::path::PathBuf;
 use std::time::Duration;
 
 fn run_json(args: &[&str], codes: &[i32]) -> Value {
@@ -181,14 +181,6 @@ fn real_proxy_revert_dry_run_and_json() {
     assert_eq!(d.files(), original, "revert did not restore every byte");
     assert_eq!(d.argv(), original_argv);
     assert!(d.answers());
-}
-
-fn fixture(rel: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-        .display()
-        .to_string()
 }
 
 /// PIDs that printed `qm_sums` lines (pkg summaries), read as grep would.

@@ -14,14 +14,10 @@ mod json_doc;
 use kmemdbg::kamcmd::Kamcmd;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// Starts Debian's kamailio with `tests/fixtures/hunt/NAME` on a free port
 /// of 127.0.0.1 (q_malloc: allocation sites in dumps).

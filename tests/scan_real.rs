@@ -18,13 +18,9 @@ use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn scan_json(args: &[&str]) -> (i32, Value) {
     let mut cmd = kmemdbg();

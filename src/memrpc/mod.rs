@@ -294,6 +294,8 @@ pub struct Reader {
     /// Lines fed since the reader left `Idle`, with the caller's tag
     /// (`true`: the caller found the line unreadable).
     tags: Vec<(u64, bool)>,
+    /// Whether any line was fed at all (see [`Reader::append`]).
+    fed: bool,
 }
 
 impl Default for Reader {
@@ -312,6 +314,7 @@ impl Reader {
             loose: None,
             stats: None,
             tags: Vec::new(),
+            fed: false,
         }
     }
 
@@ -321,6 +324,7 @@ impl Reader {
     /// Lines that cannot start or continue an answer are passed over
     /// without allocating (this sits beside a log reader that sees every line).
     pub fn feed_tagged(&mut self, n: u64, raw: &[u8], unreadable: bool) {
+        self.fed = true;
         let raw = strip_line_number(raw).unwrap_or(raw);
         if matches!(self.state, State::Idle) && !may_start(raw) {
             self.flush_stats();
@@ -342,26 +346,30 @@ impl Reader {
     pub fn append(&mut self, mut later: Reader, offset: u64) {
         // what the later part left open continues into the part after it (or
         // is cut by the end of the input, seen by the last `finish`); what
-        // this part left open was cut by the boundary and is dropped
-        self.state = match std::mem::replace(&mut later.state, State::Idle) {
-            State::Idle => State::Idle,
-            State::Ps(p) => State::Ps(p.map(|(pid, at)| (pid, at + offset))),
-            State::Brace { line } => State::Brace {
-                line: line + offset,
-            },
-            State::Struct(mut s) => {
-                s.line += offset;
-                State::Struct(s)
-            }
-            State::Chunk(mut c) => {
-                c.line += offset;
-                State::Chunk(c)
-            }
-        };
-        self.tags = std::mem::take(&mut later.tags)
-            .into_iter()
-            .map(|(n, unreadable)| (n + offset, unreadable))
-            .collect();
+        // this part left open was then cut by the boundary and is dropped.
+        // A later part with no lines at all changes nothing.
+        let open = std::mem::replace(&mut later.state, State::Idle);
+        if later.fed {
+            self.state = match open {
+                State::Idle => State::Idle,
+                State::Ps(p) => State::Ps(p.map(|(pid, at)| (pid, at + offset))),
+                State::Brace { line } => State::Brace {
+                    line: line + offset,
+                },
+                State::Struct(mut s) => {
+                    s.line += offset;
+                    State::Struct(s)
+                }
+                State::Chunk(mut c) => {
+                    c.line += offset;
+                    State::Chunk(c)
+                }
+            };
+            self.tags = std::mem::take(&mut later.tags)
+                .into_iter()
+                .map(|(n, unreadable)| (n + offset, unreadable))
+                .collect();
+        }
         let a = later.finish();
         for mut p in a.pools {
             p.line += offset;
@@ -387,6 +395,7 @@ impl Reader {
     /// Reads line `n` (1-based). Returns nothing: what was read is in
     /// [`Reader::finish`], which lines were used in [`Answers::used_line`].
     pub fn feed(&mut self, n: u64, raw: &[u8]) {
+        self.fed = true;
         // a paste copied from a pastebin page: `  12. ` before each line
         let raw = strip_line_number(raw).unwrap_or(raw);
         let text = String::from_utf8_lossy(raw);

@@ -314,6 +314,21 @@ fn real_cut_json_answer_keeps_its_complete_records() {
     assert!(a.cut_answers.is_empty());
 }
 
+/// Appending a part with no lines changes nothing: a struct left open
+/// stays open and is read by `finish` as in one pass (found by
+/// `dump::aggregate`'s join property with a cut after the last line).
+#[test]
+fn append_of_an_empty_part_changes_nothing() {
+    let text = "{\nkey: 1\nother: x";
+    let one = read_text(text);
+    let mut first = Reader::new();
+    for (i, l) in text.lines().enumerate() {
+        first.feed(i as u64 + 1, l.as_bytes());
+    }
+    first.append(Reader::new(), 3);
+    assert_eq!(format!("{:?}", first.finish()), format!("{one:?}"));
+}
+
 /// A boundary between parts of the input (read in parallel, then
 /// appended) is not the end of the paste: no answer is reported cut there;
 /// an answer the last part leaves open is.

@@ -15,6 +15,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The repository's root (where Cargo.toml is).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under tests/fixtures, as an argument for kmemdbg.
+pub fn fixture(rel: &str) -> String {
+    repo()
+        .join("tests/fixtures")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
 /// The kmemdbg binary under test.
 pub fn kmemdbg() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kmemdbg"))
