@@ -140,6 +140,16 @@ fn kamailio_5_4_errors_right_after_start_mean_a_small_pool() {
     assert!(next.starts_with("kmemdbg size --shm 128"), "{next}");
     assert_eq!(v["lost"]["lines"].as_u64(), Some(141));
     assert_eq!(v["lost"]["reports"][0]["by"], "rsyslog imuxsock");
+    // lost lines count only in the scanned range: the report is at 10:03:30
+    let fixture_54 = fixture("kamailio-5.4-syslog-small-pool.log");
+    let (code, cut) = scan(&[&fixture_54, "--since", "2026-12-06T10:03:20Z"]);
+    assert_eq!((code, cut["findings"].as_u64()), (0, Some(0)));
+    assert_eq!(cut["lost"]["lines"].as_u64(), Some(141));
+    let summary = cut["verdict"]["summary"].as_str().unwrap();
+    assert!(summary.contains("141 line(s) were lost"), "{summary}");
+    let (_, cut) = scan(&[&fixture_54, "--since", "2026-12-06T10:03:40Z"]);
+    assert_eq!(cut["lost"]["lines"].as_u64(), Some(0));
+    assert_eq!(cut["verdict"]["summary"], "no out-of-memory errors");
     // 8 errors of PID 5403 between 10:00:40 and 10:00:58: 7 intervals in 18 s
     let g = v["groups"]
         .as_array()

@@ -184,7 +184,14 @@ pub fn decide(scan: &Scan, ctx: &Context) -> Verdict {
             pool: None,
             first_error_after_s: None,
             pattern: Pattern::Unknown,
-            summary: "no out-of-memory errors".into(),
+            summary: if scan.loss.reported_lines > 0 {
+                format!(
+                    "no out-of-memory errors in the lines the log kept; {} line(s) were lost to rate limits and may have held some",
+                    scan.loss.reported_lines
+                )
+            } else {
+                "no out-of-memory errors".into()
+            },
             reasons: Vec::new(),
             next: Vec::new(),
         };
