@@ -1,10 +1,15 @@
 #!/usr/bin/env bash
 # kmemdbg scan against what operators run today, on the same generated log,
 # side by side: `grep -c 'memory'` (count the lines) and
-# `grep 'memory' | sort | uniq -c` (count each distinct line). Medians of
-# RUNS runs each, wall time, and the ratios to `grep -c`. Then the memory
-# (max RSS) of scan on a quarter of the log and on all of it: flat, not
-# growing with the input.
+# `grep 'memory' | sort | uniq -c` (count each distinct line). RUNS rounds;
+# in each round the three run one after the other, the order rotating from
+# round to round (so that none always runs first, or right after another),
+# each timed for wall and CPU (user + system) time. Prints every round's
+# times and its ratios to `grep -c`, then the medians of the ratios. Then
+# the memory (max RSS) of scan on a quarter of the log and on all of it:
+# flat, not growing with the input. States the machine's load before and
+# after: on a shared machine the wall ratios move with it, the CPU ratios
+# much less.
 #
 #   ci/bench-scan.sh [SIZE_MB (default 2048)] [RUNS (default 5)]
 #
@@ -23,35 +28,54 @@ trap 'rm -rf "$dir"' EXIT
 log=$dir/kamailio.log
 expected=$(ci/gen-oom-log.sh "$log" "$size_mb")
 bytes=$(stat -c %s "$log")
+echo "machine: $(nproc) cores, $(uname -sr); kmemdbg $("$bin" --version 2>/dev/null | head -1)"
 echo "input: $log, $bytes bytes, $expected error lines (generator's count)"
 cat "$log" > /dev/null   # warm the page cache for every contender alike
 
-wall() { # wall seconds of "$@", output to $dir/out
-    local t0 t1
-    t0=$(date +%s.%N)
-    "$@" > "$dir/out" 2>&1 || true
-    t1=$(date +%s.%N)
-    echo "$t1 - $t0" | bc -l
+# timed NAME CMD...: appends "wall cpu" of CMD to $dir/NAME, output to $dir/out
+timed() {
+    local name=$1
+    shift
+    /usr/bin/time -f '%e %U %S' -o "$dir/time" "$@" > "$dir/out" 2>/dev/null || true
+    # the last line: GNU time writes "Command exited with non-zero status" above
+    tail -1 "$dir/time" | awk '{printf "%.3f %.3f\n", $1, $2 + $3}' >> "$dir/$name"
 }
+run_grep_c() { timed grep_c grep -c memory "$log"; }
+run_grep_sort() { timed grep_sort sh -c "grep memory '$log' | sort | uniq -c"; }
+run_scan() { timed scan "$bin" scan "$log"; }
 median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 : > "$dir/grep_c"; : > "$dir/grep_sort"; : > "$dir/scan"
-for _ in $(seq 1 "$runs"); do
-    wall grep -c memory "$log" >> "$dir/grep_c"
-    wall sh -c "grep memory '$log' | sort | uniq -c" >> "$dir/grep_sort"
-    wall "$bin" scan "$log" >> "$dir/scan"
+order=(run_grep_c run_scan run_grep_sort)
+for r in $(seq 1 "$runs"); do
+    for k in 0 1 2; do
+        "${order[$(( (k + r) % 3 ))]}"
+    done
 done
+echo "load after:  $(cut -d' ' -f1-3 /proc/loadavg)"
+
 "$bin" scan --json "$log" > "$dir/scan.json" || true
 found=$(awk -F': ' '/"findings"/ {gsub(/,/, "", $2); print $2; exit}' "$dir/scan.json")
 if [ "$found" != "$expected" ]; then
     echo "scan found $found error lines, the generator wrote $expected" >&2
     exit 1
 fi
-g=$(median < "$dir/grep_c"); s=$(median < "$dir/grep_sort"); k=$(median < "$dir/scan")
-printf '\n%-36s %10s %8s\n' "command (median of $runs)" "wall s" "ratio"
-printf '%-36s %10.3f %8.2f\n' "grep -c memory" "$g" 1
-printf '%-36s %10.3f %8.2f\n' "grep memory | sort | uniq -c" "$s" "$(echo "$s / $g" | bc -l)"
-printf '%-36s %10.3f %8.2f\n' "kmemdbg scan" "$k" "$(echo "$k / $g" | bc -l)"
+
+printf '\n%-5s %21s %21s %21s %14s %14s\n' round "grep -c (wall/cpu s)" "grep|sort|uniq -c" "kmemdbg scan" "scan/grep wall" "scan/grep cpu"
+paste -d' ' "$dir/grep_c" "$dir/grep_sort" "$dir/scan" | awk '{
+    printf "%-5d %10.3f %10.3f %10.3f %10.3f %10.3f %10.3f %14.2f %14.2f\n", NR, $1, $2, $3, $4, $5, $6, $5 / $1, $6 / $2
+}' | tee "$dir/rounds"
+# columns of $dir/rounds: 1 round, 2-3 grep -c, 4-5 grep|sort, 6-7 scan, 8-9 ratios
+col() { awk "{print $1}" "$dir/rounds" | median; }
+printf '\nmedians of %s rounds:\n' "$runs"
+printf '  kmemdbg scan / grep -c, per-round ratios: wall %.2fx, cpu %.2fx  (aim: wall <= 1.5x)\n' \
+    "$(col '$8')" "$(col '$9')"
+printf '  grep|sort|uniq -c / grep -c:             wall %.2fx\n' "$(col '$4 / $2')"
+printf '  wall s: grep -c %.3f, grep|sort|uniq -c %.3f, kmemdbg scan %.3f\n' \
+    "$(col '$2')" "$(col '$4')" "$(col '$6')"
+printf '  cpu s:  grep -c %.3f, grep|sort|uniq -c %.3f, kmemdbg scan %.3f\n' \
+    "$(col '$3')" "$(col '$5')" "$(col '$7')"
 
 quarter=$dir/quarter.log
 head -c $((bytes / 4)) "$log" > "$quarter"

@@ -331,8 +331,7 @@ fn real_proxy_ansible_converts_then_reports_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let proxy_dir = dir.path().join("proxy-a");
     std::fs::create_dir(&proxy_dir).unwrap();
-    let port = free_port();
-    let d = Daemon::start(&bin, &proxy_dir, port, &default_style_cfg(port), &[]);
+    let d = Daemon::start_default(&bin, &proxy_dir);
     let old_pid = d.pid().unwrap();
     real_inventory(dir.path(), &[("proxy-a", &d, "")]);
 

@@ -13,20 +13,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn prerequisites(test: &str) -> Option<PathBuf> {
-    let bin = debian_kamailio(test)?;
-    require_real(
-        test,
-        "sipp (apt-get install sip-tester)",
-        have_program("sipp"),
-    )
-    .then_some(bin)
-}
-
 /// The registrar proxy (tests/fixtures/capture/registrar.cfg) with -x qm, logging to a file.
 fn start_registrar(bin: &Path) -> (tempfile::TempDir, Proxy) {
     let dir = tempfile::tempdir().expect("temp dir");
@@ -95,7 +81,7 @@ fn mem_summary(p: &Proxy) -> String {
 
 #[test]
 fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
-    let Some(bin) = prerequisites("real_mod_stats_snapshots_and_diff_rank_usrloc_first") else {
+    let Some(bin) = kamailio_and_sipp("real_mod_stats_snapshots_and_diff_rank_usrloc_first") else {
         return;
     };
     let (dir, p) = start_registrar(&bin);
@@ -222,7 +208,8 @@ fn real_mod_stats_snapshots_and_diff_rank_usrloc_first() {
 
 #[test]
 fn real_summary_puts_mem_summary_back_after_dump_and_after_ctrl_c() {
-    let Some(bin) = prerequisites("real_summary_puts_mem_summary_back_after_dump_and_after_ctrl_c")
+    let Some(bin) =
+        kamailio_and_sipp("real_summary_puts_mem_summary_back_after_dump_and_after_ctrl_c")
     else {
         return;
     };
@@ -293,7 +280,8 @@ fn real_summary_puts_mem_summary_back_after_dump_and_after_ctrl_c() {
 
 #[test]
 fn real_stderr_file_has_no_limit_so_the_fragment_list_is_taken() {
-    let Some(bin) = prerequisites("real_stderr_file_has_no_limit_so_the_fragment_list_is_taken")
+    let Some(bin) =
+        kamailio_and_sipp("real_stderr_file_has_no_limit_so_the_fragment_list_is_taken")
     else {
         return;
     };
@@ -405,7 +393,7 @@ fn real_sample_lines_per_fragment_match_the_table() {
 /// counts for that PID.
 #[test]
 fn real_pkg_all_dump_is_sized_and_complete() {
-    let Some(bin) = prerequisites("real_pkg_all_dump_is_sized_and_complete") else {
+    let Some(bin) = kamailio_and_sipp("real_pkg_all_dump_is_sized_and_complete") else {
         return;
     };
     let (dir, p) = start_registrar(&bin);
@@ -626,7 +614,7 @@ fn real_convert_check_points_a_dbg_sr_memory_box_to_mod_stats_in_text_and_json()
 /// `diff` reads; registrations between samples show as usrloc growth.
 #[test]
 fn real_watch_records_mod_stats_snapshots_over_time() {
-    let Some(bin) = prerequisites("real_watch_records_mod_stats_snapshots_over_time") else {
+    let Some(bin) = kamailio_and_sipp("real_watch_records_mod_stats_snapshots_over_time") else {
         return;
     };
     let (dir, p) = start_registrar(&bin);

@@ -488,21 +488,13 @@ fn documented_json(args: &[&str], codes: &[i32]) -> BTreeSet<String> {
     json_doc::assert_documented(&v)
 }
 
-fn fixture(rel: &str) -> String {
-    root()
-        .join("tests/fixtures")
-        .join(rel)
-        .display()
-        .to_string()
-}
-
 #[test]
 fn json_of_analyze_and_diff_matches_docs_json_md() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let excerpt = fixture("dumps/kamailio-5.6.3-excerpt.log");
-    let killed = fixture("capture/killed-mid-dump-shm.log");
-    let before = fixture("capture/leak-htable-before.log");
-    let after = fixture("capture/leak-htable-after.log");
+    let excerpt = common::fixture("dumps/kamailio-5.6.3-excerpt.log");
+    let killed = common::fixture("capture/killed-mid-dump-shm.log");
+    let before = common::fixture("capture/leak-htable-before.log");
+    let after = common::fixture("capture/leak-htable-after.log");
     let seen = documented_json(&["analyze", &excerpt, &killed, "--json"], &[0]);
     assert!(seen.contains("dumps[].heap.size_bytes"), "{seen:?}");
     documented_json(&["analyze", &before, "--by", "module", "--json"], &[0]);
@@ -567,7 +559,9 @@ fn json_of_patch_and_build_matches_docs_json_md() {
     let (code, _, err) = common::run_cmd(
         {
             let mut c = std::process::Command::new("cp");
-            c.arg("-r").arg(fixture("patch/5.x-6.x-make")).arg(&tree);
+            c.arg("-r")
+                .arg(common::fixture("patch/5.x-6.x-make"))
+                .arg(&tree);
             c
         },
         std::time::Duration::from_secs(30),
@@ -599,14 +593,7 @@ fn json_of_commands_on_a_running_proxy_matches_docs_json_md() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = daemon::free_port();
-    let d = daemon::Daemon::start(
-        &kamailio,
-        dir.path(),
-        port,
-        &daemon::default_style_cfg(port),
-        &[],
-    );
+    let d = daemon::Daemon::start_default(&kamailio, dir.path());
     let cfg = d.cfg.display().to_string();
     let pidfile = d.pidfile.display().to_string();
     let ctl = d.ctl();

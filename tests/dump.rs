@@ -16,14 +16,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The allocation site of one htable cell in Debian's 5.6.3 (the leak).
 const HT_SITE: &str = "alloc'd from htable: ht_api.c: ht_cell_new(";
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn leak_cfg() -> PathBuf {
     repo().join("ci/demo/leak-demo.cfg")
@@ -43,16 +39,6 @@ fn leak_args(port: u16, ctl: &Path) -> Vec<String> {
         "-A".into(),
         format!("CTL=\"unix:{}\"", ctl.display()),
     ]
-}
-
-fn prerequisites(test: &str) -> Option<PathBuf> {
-    let bin = debian_kamailio(test)?;
-    require_real(
-        test,
-        "sipp (apt-get install sip-tester)",
-        have_program("sipp"),
-    )
-    .then_some(bin)
 }
 
 /// `sipp` sends `n` OPTIONS with distinct Call-IDs to 127.0.0.1:port (bounded: -m, -timeout).
@@ -142,7 +128,7 @@ fn dump_json(args: &[&str]) -> (i32, serde_json::Value, String) {
 #[test]
 fn real_proxy_dump_measures_htable_leak() {
     const T: &str = "real_proxy_dump_measures_htable_leak";
-    let Some(bin) = prerequisites(T) else {
+    let Some(bin) = kamailio_and_sipp(T) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -367,7 +353,6 @@ fn real_proxy_dump_measures_htable_leak() {
 /// its dump into the full pipe).
 struct PipedProxy {
     child: Option<Child>,
-    pid: u32,
     log: PathBuf,
     ctl: PathBuf,
 }
@@ -429,7 +414,6 @@ impl PipedProxy {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn kamailio");
-        let pid = child.id();
         let stderr = child.stderr.take().unwrap();
         let mut relay = Relay {
             path: log.clone(),
@@ -453,7 +437,6 @@ impl PipedProxy {
         });
         let mut p = PipedProxy {
             child: Some(child),
-            pid,
             log,
             ctl,
         };
@@ -478,19 +461,7 @@ impl PipedProxy {
 impl Drop for PipedProxy {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.pid.to_string())
-                .status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(15) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            stop_child(&mut c);
         }
     }
 }
@@ -516,7 +487,7 @@ fn after_fragments(n: usize, mut at: impl FnMut(&mut Relay) + Send + 'static) ->
 #[test]
 fn real_proxy_dump_across_syslog_rotation() {
     const T: &str = "real_proxy_dump_across_syslog_rotation";
-    let Some(bin) = prerequisites(T) else {
+    let Some(bin) = kamailio_and_sipp(T) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -574,7 +545,7 @@ fn real_proxy_dump_across_syslog_rotation() {
 #[test]
 fn real_proxy_dump_of_killed_process_is_truncated() {
     const T: &str = "real_proxy_dump_of_killed_process_is_truncated";
-    let Some(bin) = prerequisites(T) else {
+    let Some(bin) = kamailio_and_sipp(T) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

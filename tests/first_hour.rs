@@ -9,15 +9,7 @@
 mod common;
 use common::daemon;
 
-use std::path::PathBuf;
-
-fn fixture(rel: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-        .display()
-        .to_string()
-}
+use common::fixture;
 
 /// `max used (+overhead)= N` of the first heap header in `file` (grep's job).
 fn max_used(file: &str) -> String {
@@ -47,14 +39,7 @@ fn real_proxy_inspect_ends_with_the_convert_command_that_works_as_pasted() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = daemon::free_port();
-    let d = daemon::Daemon::start(
-        &kamailio,
-        dir.path(),
-        port,
-        &daemon::default_style_cfg(port),
-        &[],
-    );
+    let d = daemon::Daemon::start_default(&kamailio, dir.path());
     let before = d.files();
     let (code, out, err) =
         common::run_kmemdbg(&["inspect", "--binary", kamailio.to_str().unwrap()]);
@@ -92,14 +77,7 @@ fn real_proxy_watch_with_a_wrong_ctl_names_the_socket_that_answers() {
         return;
     };
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = daemon::free_port();
-    let d = daemon::Daemon::start(
-        &kamailio,
-        dir.path(),
-        port,
-        &daemon::default_style_cfg(port),
-        &[],
-    );
+    let d = daemon::Daemon::start_default(&kamailio, dir.path());
     let wrong = format!("unix:{}", dir.path().join("no-such-ctl").display());
     let (code, out, err) = common::run_kmemdbg(&[
         "watch",

@@ -11,11 +11,11 @@ use common::daemon;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 
-use daemon::{alive, cmdline, default_style_cfg, free_port, Daemon};
+use common::fixture;
+use daemon::{alive, cmdline, Daemon};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::net::UdpSocket;
-use std::path::PathBuf;
 use std::time::Duration;
 
 fn run_json(args: &[&str], codes: &[i32]) -> Value {
@@ -47,8 +47,7 @@ fn has_pair(argv: &[String], a: &str, b: &str) -> bool {
 fn start_daemon(test: &str) -> Option<(tempfile::TempDir, Daemon)> {
     let kamailio = common::debian_kamailio(test)?;
     let dir = tempfile::tempdir().expect("temp dir");
-    let port = free_port();
-    let d = Daemon::start(&kamailio, dir.path(), port, &default_style_cfg(port), &[]);
+    let d = Daemon::start_default(&kamailio, dir.path());
     Some((dir, d))
 }
 
@@ -182,14 +181,6 @@ fn real_proxy_revert_dry_run_and_json() {
     assert_eq!(d.files(), original, "revert did not restore every byte");
     assert_eq!(d.argv(), original_argv);
     assert!(d.answers());
-}
-
-fn fixture(rel: &str) -> String {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures")
-        .join(rel)
-        .display()
-        .to_string()
 }
 
 /// PIDs that printed `qm_sums` lines (pkg summaries), read as grep would.

@@ -14,24 +14,10 @@ mod json_doc;
 use kmemdbg::kamcmd::Kamcmd;
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn prerequisites(test: &str) -> Option<PathBuf> {
-    let bin = debian_kamailio(test)?;
-    require_real(
-        test,
-        "sipp (apt-get install sip-tester)",
-        have_program("sipp"),
-    )
-    .then_some(bin)
-}
 
 /// Starts Debian's kamailio with `tests/fixtures/hunt/NAME` on a free port
 /// of 127.0.0.1 (q_malloc: allocation sites in dumps).
@@ -98,7 +84,7 @@ fn settings(ctl: &Path) -> (i64, i64) {
 #[test]
 fn real_hunt_htable_leak_shows_on_invite_only() {
     const T: &str = "real_hunt_htable_leak_shows_on_invite_only";
-    let Some(bin) = prerequisites(T) else {
+    let Some(bin) = kamailio_and_sipp(T) else {
         return;
     };
     let (dir, proxy) = start(&bin, "htable-invite.cfg");
@@ -193,7 +179,7 @@ fn real_hunt_htable_leak_shows_on_invite_only() {
 #[test]
 fn real_hunt_expiring_registrations_are_held_by_design() {
     const T: &str = "real_hunt_expiring_registrations_are_held_by_design";
-    let Some(bin) = prerequisites(T) else {
+    let Some(bin) = kamailio_and_sipp(T) else {
         return;
     };
     let (_dir, proxy) = start(&bin, "usrloc-register.cfg");
@@ -324,7 +310,7 @@ fn hunt_refuses_a_remote_target_with_exit_2() {
 #[test]
 fn real_hunt_every_shipped_class_and_a_users_scenario_complete() {
     const T: &str = "real_hunt_every_shipped_class_and_a_users_scenario_complete";
-    let Some(bin) = prerequisites(T) else {
+    let Some(bin) = kamailio_and_sipp(T) else {
         return;
     };
     // This cfg saves REGISTERs and answers everything else 200 statelessly:
@@ -472,7 +458,7 @@ fn sipp_to(port: u16) -> Vec<u32> {
 #[test]
 fn real_hunt_ctrl_c_stops_sipp_and_leaves_settings() {
     const T: &str = "real_hunt_ctrl_c_stops_sipp_and_leaves_settings";
-    let Some(bin) = prerequisites(T) else {
+    let Some(bin) = kamailio_and_sipp(T) else {
         return;
     };
     let (_dir, proxy) = start(&bin, "htable-invite.cfg");
@@ -537,7 +523,7 @@ fn real_hunt_ctrl_c_stops_sipp_and_leaves_settings() {
 #[test]
 fn real_hunt_says_after_which_class_the_proxy_stopped_answering() {
     const T: &str = "real_hunt_says_after_which_class_the_proxy_stopped_answering";
-    let Some(bin) = prerequisites(T) else {
+    let Some(bin) = kamailio_and_sipp(T) else {
         return;
     };
     let (_dir, mut proxy) = start(&bin, "htable-invite.cfg");
@@ -570,7 +556,7 @@ fn real_hunt_says_after_which_class_the_proxy_stopped_answering() {
 #[test]
 fn real_hunt_ctrl_c_while_mem_summary_is_switched_puts_it_back() {
     const T: &str = "real_hunt_ctrl_c_while_mem_summary_is_switched_puts_it_back";
-    let Some(bin) = prerequisites(T) else {
+    let Some(bin) = kamailio_and_sipp(T) else {
         return;
     };
     let (_dir, proxy) = start(&bin, "htable-invite.cfg");
@@ -616,7 +602,7 @@ fn real_hunt_ctrl_c_while_mem_summary_is_switched_puts_it_back() {
 #[test]
 fn real_hunt_does_not_start_a_class_that_would_overrun_max_time() {
     const T: &str = "real_hunt_does_not_start_a_class_that_would_overrun_max_time";
-    let Some(bin) = prerequisites(T) else {
+    let Some(bin) = kamailio_and_sipp(T) else {
         return;
     };
     let (_dir, proxy) = start(&bin, "usrloc-register.cfg");

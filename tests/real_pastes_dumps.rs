@@ -242,3 +242,130 @@ fn opensips194_fm_status_interleaved_with_a_tagless_continuation() {
         vec![1, 3, 5, 8, 9, 10, 11, 12, 13, 14, 15]
     );
 }
+
+/// kamailio/kamailio#3859 (5.6): stderr captured by the journal and written
+/// to syslog, so each line has the tag `kamailio[PID]:` and Kamailio's own
+/// `N(PID) `; script lines with a `{..}` log prefix, UTF-8 text and a
+/// literal `\n` joining two messages. No memory data: exit 2, every line
+/// read as a log line, the writer taken from both prefixes.
+#[test]
+fn k3859_syslog_tag_and_stderr_prefix_no_memory_data() {
+    let name = "k3859-syslog-tag-and-stderr-prefix-5.6.log";
+    let (code, out, err) = analyze_text(name);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        err.contains(
+            "not a Kamailio memory dump: 6 lines, 6 log lines without memory figures, 0 unreadable"
+        ),
+        "{err}"
+    );
+    let text = std::fs::read_to_string(corpus::path(name)).expect("corpus file");
+    for line in text.lines() {
+        let l = kmemdbg::logline::parse_line(line.as_bytes());
+        assert_eq!(
+            (l.prefix.pid, l.prefix.process_no),
+            (Some(45289), Some(35)),
+            "{line}"
+        );
+        assert!(!l.body.is_dump_line(), "{line}");
+    }
+}
+
+/// kamailio/kamailio#1040 (4.4.5, 32-bit): f_malloc's out-of-memory lines
+/// under a custom `log_name` (`adx-webrtc[PID]`) with the `{..}` log prefix
+/// *before* the level (4.x), after the kernel's segfault line that names
+/// `kamailio[2963]` inside its message. Five out-of-memory lines, none of
+/// them naming a pool (f_malloc does not say which): read, none invented.
+#[test]
+fn k1040_fm_malloc_out_of_memory_custom_tag_prefix_before_level() {
+    let name = "k1040-fm-malloc-oom-custom-tag-log-prefix-4.4.5.log";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "{err}");
+    let l = lines(&v);
+    assert_eq!(l["lines"], 6);
+    assert_eq!(l["out_of_memory_lines"], 5);
+    assert_eq!(l["out_of_memory_pkg"], 0, "no pool is invented");
+    assert_eq!(l["out_of_memory_shm"], 0, "no pool is invented");
+    assert_eq!(l["unreadable_lines"], 0, "{l}");
+    assert_eq!(v["dumps"].as_array().map(Vec::len), Some(0));
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(
+        text.contains("5 out-of-memory line(s) (naming pkg 0, shm 0, no pool 5)"),
+        "{text}"
+    );
+    let file = std::fs::read_to_string(corpus::path(name)).expect("corpus file");
+    let mut lines_of = file
+        .lines()
+        .map(|s| kmemdbg::logline::parse_line(s.as_bytes()));
+    let kernel = lines_of.next().expect("line 1");
+    assert_ne!(
+        kernel.prefix.pid,
+        Some(2963),
+        "the kernel's line is not kamailio's"
+    );
+    for l in lines_of {
+        assert_eq!(l.prefix.pid, Some(2963));
+        assert_eq!(l.prefix.level, Some(&b"ERROR"[..]));
+        assert!(
+            matches!(
+                l.body,
+                kmemdbg::logline::Body::OutOfMemory { pool: None, .. }
+            ),
+            "{:?}",
+            l.body
+        );
+    }
+}
+
+/// kamailio/kamailio#1400 (5.0.5, in a container): stderr lines, the first
+/// one copied without its leading blank and with an empty level
+/// (`4(30) : <core> …`), q_malloc's double-free abort, then the main
+/// process reporting the child's death. One corruption report, of pid 30,
+/// and the advice for a double free (not the one for an overrun end).
+#[test]
+fn k1400_double_free_behind_an_empty_level() {
+    let name = "k1400-stderr-double-free-empty-level-5.0.5.log";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "corruption is a finding: {err}");
+    let c = v["corruption"].as_array().expect("corruption");
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        (c[0]["line"].as_u64(), c[0]["pid"].as_u64()),
+        (Some(1), Some(30))
+    );
+    let l = lines(&v);
+    assert_eq!(l["lines"], 5);
+    assert_eq!(l["unreadable_lines"], 0, "{l}");
+    assert_eq!(v["dumps"].as_array().map(Vec::len), Some(0));
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(text.contains("next: a pointer freed twice"), "{text}");
+    assert!(!text.contains("`end overwritten` fragment"), "{text}");
+}
+
+/// kamailio/kamailio#3971 (5.6.4): a double free that q_malloc ignored
+/// (`- ignoring`, two different sites), pasted into the issue template
+/// between its placeholder and its next heading. One corruption report;
+/// the template's two lines are counted as not read, the blanks as blank.
+#[test]
+fn k3971_double_free_in_the_issue_template() {
+    let name = "k3971-double-free-in-issue-template-5.6.4.txt";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "{err}");
+    let c = v["corruption"].as_array().expect("corruption");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["line"], 3);
+    assert!(c[0].get("pid").is_none(), "no pid is invented: {}", c[0]);
+    let l = lines(&v);
+    assert_eq!(
+        (
+            l["lines"].as_u64(),
+            l["blank_lines"].as_u64(),
+            l["unreadable_lines"].as_u64()
+        ),
+        (Some(5), Some(2), Some(2))
+    );
+    let (_, text, _) = analyze_text(name);
+    assert!(text.contains("next: a pointer freed twice"), "{text}");
+}

@@ -302,3 +302,29 @@ fn srdev_2011_sercmd_core_psx_3_x() {
     assert_eq!(l["unreadable_lines"], 1, "the `sercmd>` prompt: {l}");
     assert!(text.contains("2 process(es) named"), "{text}");
 }
+
+#[test]
+fn netkiller_kamcmd_core_ps_pid_and_description_lines() {
+    let (v, text) = analyze("netkiller-kamcmd-core-ps-5.x.txt");
+    let ps = processes(&v);
+    assert_eq!(ps.len(), 26, "{ps:?}");
+    assert!(ps.iter().all(|p| p.0.is_none()), "core.ps prints no index");
+    assert_eq!(ps[0], (None, 133_723, "main process - attendant".into()));
+    assert_eq!(
+        ps[1].2,
+        "udp receiver child=0 sock=172.22.11.163:5061 (120.79.202.61:5061)"
+    );
+    assert_eq!(ps[25], (None, 133_763, "tcp main process".into()));
+    let receivers = ps
+        .iter()
+        .filter(|p| p.2.starts_with("udp receiver"))
+        .count();
+    assert_eq!(receivers, 8);
+    let l = lines(&v);
+    assert_eq!(
+        (l["lines"].as_u64(), l["rpc_lines"].as_u64()),
+        (Some(53), Some(53))
+    );
+    assert_eq!(l["unreadable_lines"], 0, "{l}");
+    assert!(text.contains("26 process(es) named"), "{text}");
+}

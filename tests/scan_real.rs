@@ -18,13 +18,9 @@ use common::*;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 fn scan_json(args: &[&str]) -> (i32, Value) {
     let mut cmd = kmemdbg();
@@ -78,20 +74,10 @@ fn sipp_register(dir: &Path, port: u16, n: u32) {
     let _ = run_cmd(cmd, Duration::from_secs(90));
 }
 
-fn prerequisites(test: &str) -> Option<PathBuf> {
-    let bin = debian_kamailio(test)?;
-    require_real(
-        test,
-        "sipp (apt-get install sip-tester)",
-        have_program("sipp"),
-    )
-    .then_some(bin)
-}
-
 #[test]
 fn real_shm_exhausted_by_registrations_is_found_and_grouped() {
     let test = "real_shm_exhausted_by_registrations_is_found_and_grouped";
-    let Some(bin) = prerequisites(test) else {
+    let Some(bin) = kamailio_and_sipp(test) else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
@@ -285,6 +271,11 @@ fn real_pkg_exhausted_by_a_growing_var_is_found_with_its_pool() {
     assert_eq!(f("rval_str_add2")["module"], "<core>");
     assert_eq!(v["starts"][0]["pkg_bytes"].as_u64(), Some(2 * 1024 * 1024));
     assert_eq!(v["verdict"]["pool"], "pkg");
+    // a stderr log has no timestamps: the verdict says what that hides
+    assert_eq!(v["verdict"]["pattern"], "unknown");
+    assert!(v["verdict"]["reasons"]
+        .to_string()
+        .contains("burst or steadily"));
 }
 
 fn look_alike_cfg(port: u16, ctl: &Path) -> String {
@@ -383,4 +374,96 @@ fn real_clean_log_with_look_alike_lines_exits_0() {
     );
     assert_eq!(code, 0);
     assert!(out.starts_with("0 out-of-memory error(s)"), "{out}");
+}
+
+/// `triage` starts by scanning the proxy's own log: a real proxy whose
+/// stderr log (`-E`, a file) already holds pkg errors from a script growing
+/// a `$var`. Its text and JSON report as many error lines as a plain
+/// substring count of the log finds, all pkg, counted from the run's start
+/// line (stderr lines have no timestamps).
+#[test]
+fn real_triage_reports_the_pkg_errors_already_in_the_proxy_log() {
+    let test = "real_triage_reports_the_pkg_errors_already_in_the_proxy_log";
+    let Some(bin) = debian_kamailio(test) else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_udp_port();
+    let ctl = dir.path().join("kamailio_ctl");
+    let mut proxy = Proxy::start(
+        &bin,
+        dir.path(),
+        port,
+        &pkg_cfg(port, &ctl),
+        &["-x", "qm", "-m", "32", "-M", "2"],
+    );
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let needle = "could not allocate private memory from pkg pool";
+    // the errors a plain count finds; every request's lines come before its
+    // reply (the loop runs before sl_send_reply)
+    let count = |log: &str| {
+        (log.matches(needle).count() + log.matches("rv eval out of memory").count()) as u64
+    };
+    for i in 0..2 {
+        sock.send_to(
+            &options(port, &format!("triage{i}"), "", ""),
+            ("127.0.0.1", port),
+        )
+        .unwrap();
+        let mut buf = [0u8; 4096];
+        let n = sock.recv(&mut buf).unwrap_or(0);
+        assert!(
+            String::from_utf8_lossy(&buf[..n]).starts_with("SIP/2.0 200"),
+            "no reply to request {i}:\n{}",
+            tail(&proxy.log_text())
+        );
+    }
+    let before = count(&proxy.log_text());
+    assert!(before > 0, "no pkg error:\n{}", tail(&proxy.log_text()));
+    let ctl_arg = format!("unix:{}", ctl.display());
+    let log_path = proxy.log.to_string_lossy().into_owned();
+    let triage = |json: bool| {
+        let mut c = kmemdbg();
+        c.args(["triage", "--ctl", &ctl_arg, "--traffic-stopped"])
+            .args(["--idle-seconds", "1", "--interval", "0.5s"])
+            .args(["--probe-calls", "2", "--settle", "1s"]);
+        if json {
+            c.arg("--json");
+        }
+        run_cmd(c, Duration::from_secs(120))
+    };
+
+    let (code, out, err) = triage(true);
+    let v: Value = serde_json::from_str(&out)
+        .unwrap_or_else(|e| panic!("triage --json: {e}, exit {code}\n{out}\n{err}"));
+    json_doc::assert_documented(&v);
+    let l = &v["log_errors"];
+    assert_eq!(l["findings"].as_u64(), Some(before), "{l}\n{err}");
+    assert_eq!(l["per_pool"]["pkg"].as_u64(), Some(before), "{l}");
+    assert_eq!(l["per_pool"].as_object().unwrap().len(), 1, "{l}");
+    assert!(l["source"].as_str().unwrap().contains(&log_path), "{l}");
+    assert!(l["range"].as_str().unwrap().contains("start line"), "{l}");
+
+    // the probes of that run failed the same way; once they are answered
+    // the log is complete again
+    let rounds = v["measurements"]["rounds"].as_array().unwrap();
+    let all_answered = rounds
+        .iter()
+        .all(|r| r["answered"].as_u64() == r["calls"].as_u64());
+    assert!(all_answered, "{rounds:?}");
+    let now = count(&proxy.log_text());
+    assert!(now >= before);
+    let (_, out, err) = triage(false);
+    proxy.stop();
+    let line = out
+        .lines()
+        .find(|l| l.starts_with("log: "))
+        .unwrap_or_else(|| panic!("no log line in triage's text:\n{out}\n{err}"));
+    assert!(
+        line.starts_with(&format!("log: {now} out-of-memory error lines ({now} pkg)")),
+        "{line}"
+    );
+    assert!(line.contains(&log_path), "{line}");
 }

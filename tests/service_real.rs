@@ -6,23 +6,10 @@ use common::daemon;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 
-use common::{debian_kamailio, kmemdbg};
+use common::{debian_kamailio, interrupt_when, run_kmemdbg};
 use daemon::{alive, cmdline, default_style_cfg, free_port, wait_for, Daemon};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
-
-fn run(args: &[&str]) -> (i32, String, String) {
-    let out = kmemdbg()
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("run kmemdbg");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
 
 fn kamcmd(ctl: &str, args: &[&str]) -> String {
     let out = Command::new("kamcmd")
@@ -44,8 +31,7 @@ fn real_proxy_convert_pidfile_mode_check_dump_revert() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let d = Daemon::start(&bin, dir.path(), port, &default_style_cfg(port), &[]);
+    let d = Daemon::start_default(&bin, dir.path());
     let before = d.files();
     let old_pid = d.pid().unwrap();
     let cfg = d.cfg.to_str().unwrap().to_string();
@@ -53,7 +39,7 @@ fn real_proxy_convert_pidfile_mode_check_dump_revert() {
     let base = ["convert", "--cfg", &cfg, "--pidfile", &pidfile];
 
     // Unconverted: --check says 3 and which steps would change.
-    let (code, out, err) = run(&[&base[..], &["--check", "--json"]].concat());
+    let (code, out, err) = run_kmemdbg(&[&base[..], &["--check", "--json"]].concat());
     assert_eq!(code, 3, "{out}{err}");
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     json_doc::check_if_schema(&v);
@@ -70,7 +56,7 @@ fn real_proxy_convert_pidfile_mode_check_dump_revert() {
     assert_eq!(d.files(), before, "--check must not write");
 
     // Convert.
-    let (code, out, err) = run(&[&base[..], &["--yes", "--json"]].concat());
+    let (code, out, err) = run_kmemdbg(&[&base[..], &["--yes", "--json"]].concat());
     assert_eq!(code, 0, "{out}{err}\nlog:\n{}", d.log_text());
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     json_doc::check_if_schema(&v);
@@ -107,19 +93,19 @@ fn real_proxy_convert_pidfile_mode_check_dump_revert() {
     );
 
     // Converted: --check 0, a rerun changes nothing and does not restart.
-    let (code, out, _) = run(&[&base[..], &["--check", "--json"]].concat());
+    let (code, out, _) = run_kmemdbg(&[&base[..], &["--check", "--json"]].concat());
     assert_eq!(code, 0, "{out}");
     assert_eq!(
         serde_json::from_str::<serde_json::Value>(&out).unwrap()["changed"],
         false
     );
-    let (code, out, _) = run(&[&base[..], &["--yes"]].concat());
+    let (code, out, _) = run_kmemdbg(&[&base[..], &["--yes"]].concat());
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("nothing to do"), "{out}");
     assert_eq!(d.pid(), Some(new_pid));
 
     // Revert: original command line, files byte-identical, no backups left.
-    let (code, out, err) = run(&["revert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
+    let (code, out, err) = run_kmemdbg(&["revert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
     let argv = cmdline(d.pid().unwrap());
     assert!(!argv.iter().any(|a| a == "-x"), "{argv:?}");
@@ -133,8 +119,7 @@ fn real_proxy_preflight_failure_stops_nothing() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let d = Daemon::start(&bin, dir.path(), port, &default_style_cfg(port), &[]);
+    let d = Daemon::start_default(&bin, dir.path());
     let pid = d.pid().unwrap();
     // The operator's cfg now names a module that does not exist.
     let bad = std::fs::read_to_string(&d.cfg).unwrap().replacen(
@@ -144,7 +129,8 @@ fn real_proxy_preflight_failure_stops_nothing() {
     );
     std::fs::write(&d.cfg, &bad).unwrap();
     let before = d.files();
-    let (code, out, err) = run(&["restart", "--pidfile", d.pidfile.to_str().unwrap(), "--yes"]);
+    let (code, out, err) =
+        run_kmemdbg(&["restart", "--pidfile", d.pidfile.to_str().unwrap(), "--yes"]);
     assert_eq!(code, 1, "{out}{err}");
     assert!(out.contains("PRE-FLIGHT FAILED"), "{out}");
     assert!(
@@ -164,11 +150,10 @@ fn real_proxy_size_pkg_too_small_rolls_back() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let d = Daemon::start(&bin, dir.path(), port, &default_style_cfg(port), &[]);
+    let d = Daemon::start_default(&bin, dir.path());
     let old_argv = d.argv();
     let before = d.files();
-    let (code, out, err) = run(&[
+    let (code, out, err) = run_kmemdbg(&[
         "size",
         "--pkg",
         "1",
@@ -200,8 +185,8 @@ fn real_proxy_rollback_when_listen_address_is_held() {
     };
     use kmemdbg::service::{discover, journal::FileChange, restart, Target};
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let d = Daemon::start(&bin, dir.path(), port, &default_style_cfg(port), &[]);
+    let d = Daemon::start_default(&bin, dir.path());
+    let port = d.port;
     let held = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
     let held_port = held.local_addr().unwrap().port();
     let old = discover::discover(&Target {
@@ -273,7 +258,7 @@ fn real_proxy_size_on_argv_then_already() {
         &["-x", "qm"],
     );
     let pidfile = d.pidfile.to_str().unwrap().to_string();
-    let (code, out, err) = run(&[
+    let (code, out, err) = run_kmemdbg(&[
         "size",
         "--shm",
         "96",
@@ -288,7 +273,7 @@ fn real_proxy_size_on_argv_then_already() {
         out.contains("-m 64 -> 96") && out.contains("-M 8 -> 12"),
         "{out}"
     );
-    let (code, out, err) = run(&[
+    let (code, out, err) = run_kmemdbg(&[
         "size",
         "--shm",
         "96",
@@ -306,12 +291,12 @@ fn real_proxy_size_on_argv_then_already() {
     );
     assert!(d.answers());
     let pid = d.pid();
-    let (code, out, _) = run(&["size", "--shm", "96", "--pidfile", &pidfile, "--yes"]);
+    let (code, out, _) = run_kmemdbg(&["size", "--shm", "96", "--pidfile", &pidfile, "--yes"]);
     assert_eq!(code, 0);
     assert!(out.contains("already"), "{out}");
     assert_eq!(d.pid(), pid);
     // --suggest reads the running proxy (core.shmmem, pkg.stats from kex).
-    let (code, out, err) = run(&["size", "--suggest", "--pidfile", &pidfile]);
+    let (code, out, err) = run_kmemdbg(&["size", "--suggest", "--pidfile", &pidfile]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(
         out.contains("shm: 96 MB now") && out.contains("pkg: 12 MB now"),
@@ -327,8 +312,7 @@ fn real_proxy_sigint_during_convert_each_step() {
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let d = Daemon::start(&bin, dir.path(), port, &default_style_cfg(port), &[]);
+    let d = Daemon::start_default(&bin, dir.path());
     let before = d.files();
     let cfg = d.cfg.to_str().unwrap().to_string();
     let pidfile = d.pidfile.to_str().unwrap().to_string();
@@ -341,47 +325,13 @@ fn real_proxy_sigint_during_convert_each_step() {
         "--yes",
     ];
     let interrupt_at = |point: &str| -> (i32, String) {
-        let mut child = kmemdbg()
-            .args(args)
-            .env("KMEMDBG_PAUSE_AT", point)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Read stderr to its end (closing it early would break kmemdbg's writes).
-        let reader = std::thread::spawn(move || {
-            use std::io::Read;
-            let mut buf = [0u8; 256];
-            let mut acc = String::new();
-            let mut told = false;
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                acc.push_str(&String::from_utf8_lossy(&buf[..n]));
-                if !told && acc.contains("paused at") {
-                    told = true;
-                    let _ = tx.send(());
-                }
-            }
-            acc
-        });
-        let paused = rx.recv_timeout(Duration::from_secs(60)).is_ok();
-        assert!(paused, "{point}: kmemdbg did not reach the pause point");
-        Command::new("kill")
-            .arg("-INT")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let _ = reader.join();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        let (code, out, _) = interrupt_when(
+            &args,
+            &[("KMEMDBG_PAUSE_AT", point)],
+            point,
+            &mut |stderr| stderr.contains("paused at"),
+        );
+        (code, out)
     };
     for step in ["step:patch", "step:cfg", "step:restart"] {
         let (code, out) = interrupt_at(step);
@@ -401,9 +351,9 @@ fn real_proxy_sigint_during_convert_each_step() {
     assert!(d.answers());
     assert!(has_pair(&d.argv(), "-x", "qm"));
     // The rerun finds nothing left to do; revert undoes it all.
-    let (code, out, _) = run(&[&args[..], &["--check"]].concat());
+    let (code, out, _) = run_kmemdbg(&[&args[..], &["--check"]].concat());
     assert_eq!(code, 0, "{out}");
-    let (code, out, err) = run(&["revert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
+    let (code, out, err) = run_kmemdbg(&["revert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
     assert_eq!(d.files(), before);
     assert!(d.answers());
@@ -434,7 +384,7 @@ fn real_proxy_cli_revert_rolls_back_when_listen_address_is_held() {
     let d = Daemon::start(&bin, dir.path(), port, &two, &[]);
     let cfg = d.cfg.to_str().unwrap().to_string();
     let pidfile = d.pidfile.to_str().unwrap().to_string();
-    let (code, out, err) = run(&["convert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
+    let (code, out, err) = run_kmemdbg(&["convert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(daemon::udp_bound(port2));
     // The operator moves the second address elsewhere and restarts.
@@ -444,7 +394,7 @@ fn real_proxy_cli_revert_rolls_back_when_listen_address_is_held() {
         text.replacen(&format!("\nlisten=udp:127.0.0.1:{port2}"), "", 1),
     )
     .unwrap();
-    let (code, out, err) = run(&["restart", "--pidfile", &pidfile, "--yes"]);
+    let (code, out, err) = run_kmemdbg(&["restart", "--pidfile", &pidfile, "--yes"]);
     assert_eq!(code, 0, "{out}{err}");
     assert!(wait_for(Duration::from_secs(10), || !daemon::udp_bound(
         port2
@@ -459,7 +409,7 @@ fn real_proxy_cli_revert_rolls_back_when_listen_address_is_held() {
         before.iter().map(|f| &f.0).collect::<Vec<_>>()
     );
 
-    let (code, out, err) = run(&["revert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
+    let (code, out, err) = run_kmemdbg(&["revert", "--cfg", &cfg, "--pidfile", &pidfile, "--yes"]);
     assert_ne!(code, 0, "{out}{err}");
     assert!(out.contains("Address already in use"), "{out}{err}");
     assert!(out.contains("NEW SETUP FAILED"), "{out}{err}");

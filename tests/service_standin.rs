@@ -121,14 +121,7 @@ impl Box_ {
 impl Drop for Box_ {
     fn drop(&mut self) {
         if let Some(pid) = self.pid() {
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            if alive(pid) && exe.file_name().is_some_and(|n| n == "kamailio") {
-                let _ = Command::new("kill")
-                    .arg("-TERM")
-                    .arg(pid.to_string())
-                    .status();
-                wait_for(Duration::from_secs(15), || !alive(pid));
-            }
+            common::stop_kamailio_pid(pid);
         }
     }
 }

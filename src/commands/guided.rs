@@ -215,6 +215,19 @@ pub fn exit_for(o: &Outcome) -> ExitStatus {
     }
 }
 
+/// Nothing to restart for: says why, as text or as the `restart/1` JSON
+/// with `changed: false` (shared by size and revert).
+pub fn report_unchanged(json: bool, msg: &str) -> Result<()> {
+    if json {
+        crate::commands::print_json(
+            &serde_json::json!({"schema": "kmemdbg.restart/1", "changed": false, "detail": msg}),
+        )?;
+    } else {
+        println!("{msg}");
+    }
+    Ok(())
+}
+
 /// Shared by restart/size/revert: show plan, confirm, execute, report.
 pub fn guided(
     old: &Setup,

@@ -1,7 +1,7 @@
 //! `kmemdbg revert`: undo a conversion from the backups, guided restart.
 
 use crate::cli::RevertArgs;
-use crate::commands::guided::{guided, target};
+use crate::commands::guided::{guided, report_unchanged, target};
 use crate::convert::{self, source_step, SourceSteps};
 use crate::ExitStatus;
 use anyhow::Result;
@@ -26,13 +26,7 @@ pub fn run(args: &RevertArgs) -> Result<ExitStatus> {
     }
     if p.changes.is_empty() {
         let msg = "nothing to revert: no kmemdbg backups or drop-in for this proxy";
-        if args.guided.json {
-            crate::commands::print_json(
-                &serde_json::json!({"schema": "kmemdbg.restart/1", "changed": false, "detail": msg}),
-            )?;
-        } else {
-            println!("{msg}");
-        }
+        report_unchanged(args.guided.json, msg)?;
         // Stale backups identical to their files are just removed.
         convert::remove_backups(&p.backups);
         uninstall(args)?;

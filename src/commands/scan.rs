@@ -5,10 +5,11 @@
 use crate::cli::ScanArgs;
 use crate::commands::thousands;
 use crate::kamcmd::Kamcmd;
+use crate::scan::group::{Group, POOLS};
 use crate::scan::input::{self, Totals};
 use crate::scan::time::{civil_from_days, iso_utc, parse_since};
 use crate::scan::verdict::{self, Context, Verdict};
-use crate::scan::{group::Group, Options, Scan, Scanner};
+use crate::scan::{Options, Scan, Scanner};
 use crate::ExitStatus;
 use anyhow::{Context as _, Result};
 use serde::Serialize;
@@ -171,28 +172,79 @@ pub fn proxy_started_epoch(k: &Kamcmd) -> Option<f64> {
 #[derive(Debug, Clone, Serialize)]
 pub struct LogErrors {
     pub source: String,
+    /// Which lines were counted: since the proxy started, or (no
+    /// timestamps) after the log's last start line, or the whole log.
+    pub range: String,
     pub findings: u64,
     pub per_pool: BTreeMap<&'static str, u64>,
 }
 
-/// Scans the proxy's log (found as `dump` finds it) since the proxy
-/// started: the out-of-memory errors already happening.
+/// Scans the proxy's log since the proxy started: the out-of-memory errors
+/// already happening. The log is the file the proxy's stderr goes to when
+/// it logs there ([`input::proxy_stderr`]), else the one `dump` would read
+/// ([`input::scan_discovered`]). A log without timestamps (stderr) counts
+/// from its last start line of the proxy.
 pub fn log_errors(k: &Kamcmd) -> Result<LogErrors> {
     let now = now_epoch();
     let year = civil_from_days((now / 86400.0).floor() as i64).0;
     let since = proxy_started_epoch(k);
     let mut scanner = Scanner::new(Options { year, since });
     let mut totals = Totals::default();
-    let source = input::scan_discovered(&mut scanner, since, &mut totals)?;
+    let pids: Vec<u32> = k
+        .processes()
+        .map(|ps| ps.iter().map(|p| p.pid).collect())
+        .unwrap_or_default();
+    let source = match input::proxy_stderr(&pids) {
+        Some(path) => {
+            scanner.begin_input(true);
+            input::scan_file(&path, &mut scanner, &mut totals)?;
+            format!(
+                "stderr capture {} (where the proxy's stderr goes)",
+                path.display()
+            )
+        }
+        None => input::scan_discovered(&mut scanner, since, &mut totals)?,
+    };
     let scan = scanner.finish(totals.lines, totals.bytes);
+    let per_pool = |counts: &[u64; 4]| -> BTreeMap<&'static str, u64> {
+        POOLS
+            .iter()
+            .zip(counts)
+            .filter(|(_, &c)| c > 0)
+            .map(|(p, &c)| (p.as_str(), c))
+            .collect()
+    };
+    let (range, findings, pools) = match (scan.timed, since, scan.starts.last()) {
+        (true, Some(_), _) => (
+            "since the proxy started (core.uptime), by the lines' timestamps".to_string(),
+            scan.findings,
+            scan.per_pool()
+                .into_iter()
+                .map(|(p, c)| (p.as_str(), c))
+                .collect(),
+        ),
+        (false, _, Some(last)) => (
+            format!(
+                "after the log's last start line of the proxy (line {}; the log has no timestamps)",
+                last.line
+            ),
+            last.findings,
+            per_pool(&last.per_pool),
+        ),
+        _ => (
+            "the whole log (no timestamps and no start line of the proxy in it)".to_string(),
+            scan.findings,
+            scan.per_pool()
+                .into_iter()
+                .map(|(p, c)| (p.as_str(), c))
+                .collect(),
+        ),
+    };
     Ok(LogErrors {
         source,
-        findings: scan.findings,
-        per_pool: scan
-            .per_pool()
-            .into_iter()
-            .map(|(p, c)| (p.as_str(), c))
-            .collect(),
+        range,
+        findings,
+        per_pool: pools,
     })
 }
 

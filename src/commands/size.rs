@@ -2,7 +2,7 @@
 //! then the guided restart; `--suggest` proposes sizes from current use.
 
 use crate::cli::SizeArgs;
-use crate::commands::guided::{guided, target};
+use crate::commands::guided::{guided, report_unchanged, target};
 use crate::kamcmd::{records, Kamcmd};
 use crate::service::plan::{self, Desired};
 use crate::service::suggest::{self, PoolProposal};
@@ -45,13 +45,7 @@ pub fn run(args: &SizeArgs) -> Result<ExitStatus> {
             old.option('m').unwrap_or_else(|| "(default)".into()),
             old.option('M').unwrap_or_else(|| "(default)".into())
         );
-        if args.guided.json {
-            crate::commands::print_json(
-                &serde_json::json!({"schema": "kmemdbg.restart/1", "changed": false, "detail": msg}),
-            )?;
-        } else {
-            println!("{msg}");
-        }
+        report_unchanged(args.guided.json, &msg)?;
         return Ok(0);
     }
     guided(

@@ -86,17 +86,15 @@ pub fn run(args: &TriageArgs) -> Result<ExitStatus> {
     let log_errors = match super::scan::log_errors(&kamcmd) {
         Ok(l) => {
             say(if l.findings == 0 {
-                format!(
-                    "log: no out-of-memory errors since the proxy started ({})",
-                    l.source
-                )
+                format!("log: no out-of-memory errors {} in {}", l.range, l.source)
             } else {
                 let pools: Vec<String> =
                     l.per_pool.iter().map(|(p, c)| format!("{c} {p}")).collect();
                 format!(
-                    "log: {} out-of-memory error lines since the proxy started ({}): {}; `kmemdbg scan` shows them",
+                    "log: {} out-of-memory error lines ({}) {} in {}; `kmemdbg scan` shows them",
                     l.findings,
                     pools.join(", "),
+                    l.range,
                     l.source
                 )
             });

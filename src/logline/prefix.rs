@@ -458,6 +458,16 @@ pub(super) fn strip_level<'a>(mut s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [
             s = rest;
         }
     }
+    // 4.x puts the `log_prefix` (`{1 1 OPTIONS call-id} `) before the level
+    if prefix.log_line && s.first() == Some(&b'{') {
+        if let Some(close) = find(&s[..s.len().min(512)], b"} ") {
+            let rest = &s[close + 2..];
+            let n = rest.iter().take_while(|b| b.is_ascii_uppercase()).count();
+            if (3..=10).contains(&n) && rest[n..].starts_with(b": ") {
+                s = rest;
+            }
+        }
+    }
     let n = s.iter().take_while(|b| b.is_ascii_uppercase()).count();
     if (3..=10).contains(&n) && s.get(n) == Some(&b':') && s.get(n + 1) == Some(&b' ') {
         // "BUG: qm_*: ..." in 3.x/4.x is a message, not a level: keep it.

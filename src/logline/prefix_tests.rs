@@ -132,7 +132,7 @@ fn out_of_memory_wordings() {
 
 /// The prefixes the reader promises to read (docs/inputs.md), each in front
 /// of a payload; `{}` marks where the payload goes.
-const PREFIXES: [&str; 28] = [
+const PREFIXES: [&str; 30] = [
     "{}",
     " 6(7245) ALERT: qm_status: {}",
     " 6(7245) ALERT: qm_status: qm_status(): {}",
@@ -167,6 +167,10 @@ const PREFIXES: [&str; 28] = [
     "[core/mem/q_malloc.c:1179]: qm_status(): {}",
     // OpenSIPS#194: a continuation line, time and host but no tag
     "Apr  7 15:21:58 PROXY01                  {}",
+    // kamailio/kamailio#3859: stderr captured by the journal, tag and `N(PID)`
+    "May 28 10:08:30 sip1 kamailio[7245]: 35(7245) ALERT: qm_status: qm_status(): {}",
+    // kamailio/kamailio#1040 (4.4): the log prefix before the level
+    "Mar 20 12:02:15 sip1 adx-webrtc[7245]: {1 1 OPTIONS osj8es@lifeguard} ALERT: qm_status: {}",
 ];
 
 /// Payload lines of a dump (3.x to 6.x spellings, wide numbers, collapsed blanks).
@@ -250,4 +254,27 @@ fn free_list_figures() {
             bytes: 7_143_520
         }
     );
+}
+
+#[test]
+fn log_prefix_before_the_level() {
+    // kamailio/kamailio#1040 (tests/fixtures/real/k1040-fm-malloc-oom-custom-tag-log-prefix-4.4.5.log)
+    let l = parse_line(b"Mar 20 12:02:15 webrtc-as adx-webrtc[2963]: {1 1 OPTIONS osj8es@lifeguard.andrexen.vpn} ERROR: <core> [mem/f_malloc.c:498]: fm_malloc(): fm_malloc(0xb656b008, 64) called from textops: textops.c: append_time_request_f(1216), module: textops; Free fragment not found!");
+    assert_eq!(
+        (l.prefix.pid, l.prefix.level),
+        (Some(2963), Some(&b"ERROR"[..]))
+    );
+    match l.body {
+        Body::OutOfMemory { pool, size, site } => {
+            assert_eq!((pool, size), (None, Some(64)));
+            assert_eq!(
+                site,
+                Some(&b"textops: textops.c: append_time_request_f(1216)"[..])
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    // braces that are the message itself stay there
+    let m = parse_line(b"kamailio[1]: {not a prefix} and no level");
+    assert_eq!(m.prefix.level, None);
 }

@@ -1,6 +1,6 @@
 //! Pure reader of the memory RPC answers that users paste beside (or instead
 //! of) a log: `pkg.stats`, `core.shmmem` / `shm.stats`, `shm.report`,
-//! `mod.stats` / `mod.statsx`, `core.psx`, and `kamctl stats shmem`, in the
+//! `mod.stats` / `mod.statsx`, `core.psx` / `core.ps`, and `kamctl stats shmem`, in the
 //! encodings they come in: kamcmd's text (`{`, `key: value`, `}` and bare
 //! lines such as `Module: core`), JSON-RPC as printed by kamcli, kamctl
 //! `rpc` or curl, XML-RPC, and the `shmem:NAME = N` lines of `kamctl stats`.
@@ -19,11 +19,13 @@
 //! outside `shm.report`.
 
 mod encodings;
+mod pasted;
 pub mod verdict;
 
 use crate::logline::prefix::strip_line_number;
 use crate::mem::Pool;
-use encodings::{bare_field, json_items, json_member, xml_items, Item, Value, MEMBER_KEYS};
+use encodings::{json_items, xml_items, Item, Value};
+use pasted::bare_record_start;
 use serde::Serialize;
 
 /// Longest JSON or XML answer kept to be read whole; a longer one is counted
@@ -236,6 +238,9 @@ enum State {
     },
     Struct(OpenStruct),
     Chunk(Chunk),
+    /// After a `core.ps` command line: kamcmd prints each process as a PID
+    /// line then a description line. Holds a PID waiting for its line.
+    Ps(Option<(i128, u64)>),
 }
 
 #[derive(Debug)]
@@ -289,6 +294,8 @@ pub struct Reader {
     /// Lines fed since the reader left `Idle`, with the caller's tag
     /// (`true`: the caller found the line unreadable).
     tags: Vec<(u64, bool)>,
+    /// Whether any line was fed at all (see [`Reader::append`]).
+    fed: bool,
 }
 
 impl Default for Reader {
@@ -307,6 +314,7 @@ impl Reader {
             loose: None,
             stats: None,
             tags: Vec::new(),
+            fed: false,
         }
     }
 
@@ -316,6 +324,7 @@ impl Reader {
     /// Lines that cannot start or continue an answer are passed over
     /// without allocating (this sits beside a log reader that sees every line).
     pub fn feed_tagged(&mut self, n: u64, raw: &[u8], unreadable: bool) {
+        self.fed = true;
         let raw = strip_line_number(raw).unwrap_or(raw);
         if matches!(self.state, State::Idle) && !may_start(raw) {
             self.flush_stats();
@@ -337,25 +346,30 @@ impl Reader {
     pub fn append(&mut self, mut later: Reader, offset: u64) {
         // what the later part left open continues into the part after it (or
         // is cut by the end of the input, seen by the last `finish`); what
-        // this part left open was cut by the boundary and is dropped
-        self.state = match std::mem::replace(&mut later.state, State::Idle) {
-            State::Idle => State::Idle,
-            State::Brace { line } => State::Brace {
-                line: line + offset,
-            },
-            State::Struct(mut s) => {
-                s.line += offset;
-                State::Struct(s)
-            }
-            State::Chunk(mut c) => {
-                c.line += offset;
-                State::Chunk(c)
-            }
-        };
-        self.tags = std::mem::take(&mut later.tags)
-            .into_iter()
-            .map(|(n, unreadable)| (n + offset, unreadable))
-            .collect();
+        // this part left open was then cut by the boundary and is dropped.
+        // A later part with no lines at all changes nothing.
+        let open = std::mem::replace(&mut later.state, State::Idle);
+        if later.fed {
+            self.state = match open {
+                State::Idle => State::Idle,
+                State::Ps(p) => State::Ps(p.map(|(pid, at)| (pid, at + offset))),
+                State::Brace { line } => State::Brace {
+                    line: line + offset,
+                },
+                State::Struct(mut s) => {
+                    s.line += offset;
+                    State::Struct(s)
+                }
+                State::Chunk(mut c) => {
+                    c.line += offset;
+                    State::Chunk(c)
+                }
+            };
+            self.tags = std::mem::take(&mut later.tags)
+                .into_iter()
+                .map(|(n, unreadable)| (n + offset, unreadable))
+                .collect();
+        }
         let a = later.finish();
         for mut p in a.pools {
             p.line += offset;
@@ -381,6 +395,7 @@ impl Reader {
     /// Reads line `n` (1-based). Returns nothing: what was read is in
     /// [`Reader::finish`], which lines were used in [`Answers::used_line`].
     pub fn feed(&mut self, n: u64, raw: &[u8]) {
+        self.fed = true;
         // a paste copied from a pastebin page: `  12. ` before each line
         let raw = strip_line_number(raw).unwrap_or(raw);
         let text = String::from_utf8_lossy(raw);
@@ -408,6 +423,7 @@ impl Reader {
             }
             State::Struct(s) => self.struct_line(s, n, line),
             State::Chunk(c) => self.chunk_line(c, n, line),
+            State::Ps(pending) => self.ps_line(pending, n, line),
         };
     }
 
@@ -478,6 +494,10 @@ impl Reader {
             self.command_pools = pools;
             self.mark(n, n);
         }
+        if t.split_whitespace().any(|w| w == "core.ps") {
+            self.mark(n, n);
+            return State::Ps(None);
+        }
         State::Idle
     }
 
@@ -516,75 +536,6 @@ impl Reader {
                 }
                 self.idle(n, line)
             }
-        }
-    }
-
-    /// A line of a record pasted without its braces ([`Shape::Bare`],
-    /// [`Shape::JsonMembers`]): a field, or the end of the record.
-    fn bare_line(&mut self, mut s: OpenStruct, n: u64, t: &str) -> State {
-        let field = match s.shape {
-            Shape::JsonMembers => json_member(t),
-            _ => bare_field(t),
-        };
-        let Some((k, v)) = field else {
-            if t.is_empty() && s.shape == Shape::Bare {
-                return State::Struct(s);
-            }
-            self.close_bare(s, n.saturating_sub(1));
-            return self.idle(n, t);
-        };
-        let again = s.fields.iter().any(|(key, _)| *key == k);
-        if again || (s.shape == Shape::Bare && k == "entry" && !s.fields.is_empty()) {
-            self.close_bare(s, n.saturating_sub(1));
-            return self.idle(n, t);
-        }
-        s.fields.push((k, v));
-        State::Struct(s)
-    }
-
-    /// A JSON answer the input stops inside (a paste cut mid-answer): its
-    /// complete records are read from their members, line by line.
-    fn salvage_json(&mut self, c: Chunk) {
-        let mut open: Option<OpenStruct> = None;
-        let mut last = c.line;
-        for (i, l) in c.text.lines().enumerate() {
-            let n = c.line + i as u64;
-            let t = l.trim();
-            last = n;
-            let s = match open.take() {
-                Some(s) => s,
-                None if bare_record_start(t) == Some(Shape::JsonMembers) => OpenStruct {
-                    line: n,
-                    fields: Vec::new(),
-                    shape: Shape::JsonMembers,
-                },
-                None => continue,
-            };
-            if let State::Struct(s) = self.bare_line(s, n, t) {
-                open = Some(s);
-            }
-        }
-        if let Some(s) = open {
-            self.close_bare(s, last);
-        }
-        self.state = State::Idle;
-        self.out.cut_answers.push(c.line);
-    }
-
-    fn close_bare(&mut self, s: OpenStruct, last: u64) {
-        if s.fields.is_empty() {
-            return;
-        }
-        let enc = match s.shape {
-            Shape::JsonMembers => Encoding::Json,
-            _ => Encoding::KamcmdText,
-        };
-        let before = self.counts();
-        // the last field's line: blank lines after a bare record are not part of it
-        let last = last.min(s.line + s.fields.len() as u64 - 1).max(s.line);
-        self.close_struct(s.line, s.fields, enc, false);
-        if self.counts() != before {
-            self.mark(s.line, last);
         }
     }
 
@@ -853,18 +804,6 @@ pub fn read_text(text: &str) -> Answers {
         r.feed(i as u64 + 1, line.as_bytes());
     }
     r.finish()
-}
-
-/// The first line of a record pasted without braces: `entry: N` (pkg.stats)
-/// or a JSON member naming a process or a pool figure.
-fn bare_record_start(t: &str) -> Option<Shape> {
-    if let Some((k, v)) = bare_field(t) {
-        return (k == "entry" && v.int().is_some()).then_some(Shape::Bare);
-    }
-    let (k, _) = json_member(t)?;
-    MEMBER_KEYS
-        .contains(&k.as_str())
-        .then_some(Shape::JsonMembers)
 }
 
 fn set_shm_statistic(s: &mut PoolFigures, key: &str, v: i128) {

@@ -314,6 +314,21 @@ fn real_cut_json_answer_keeps_its_complete_records() {
     assert!(a.cut_answers.is_empty());
 }
 
+/// Appending a part with no lines changes nothing: a struct left open
+/// stays open and is read by `finish` as in one pass (found by
+/// `dump::aggregate`'s join property with a cut after the last line).
+#[test]
+fn append_of_an_empty_part_changes_nothing() {
+    let text = "{\nkey: 1\nother: x";
+    let one = read_text(text);
+    let mut first = Reader::new();
+    for (i, l) in text.lines().enumerate() {
+        first.feed(i as u64 + 1, l.as_bytes());
+    }
+    first.append(Reader::new(), 3);
+    assert_eq!(format!("{:?}", first.finish()), format!("{one:?}"));
+}
+
 /// A boundary between parts of the input (read in parallel, then
 /// appended) is not the end of the paste: no answer is reported cut there;
 /// an answer the last part leaves open is.
@@ -339,6 +354,31 @@ fn append_reports_a_cut_answer_only_at_the_end_of_the_input() {
         let joined = first.finish();
         assert_eq!(joined.cut_answers, vec![2], "{cut}");
     }
+}
+
+#[test]
+fn real_kamcmd_core_ps_pairs() {
+    // netkiller: `kamcmd core.ps` prints a PID line, then its description
+    let a = read_text(real!("netkiller-kamcmd-core-ps-5.x.txt"));
+    assert_eq!(a.processes.len(), 26, "{a:?}");
+    assert_eq!(
+        a.processes[0],
+        Process {
+            index: None,
+            pid: 133_723,
+            desc: "main process - attendant".into()
+        }
+    );
+    assert_eq!(a.processes[25].pid, 133_763);
+    assert_eq!(a.processes[25].desc, "tcp main process");
+    assert_eq!(a.lines_used, 53);
+    // without the command line, bare numbers are not PIDs
+    let t = real!("netkiller-kamcmd-core-ps-5.x.txt");
+    let rest: String = t.lines().skip(1).map(|l| format!("{l}\n")).collect();
+    assert!(read_text(&rest).is_empty());
+    // two numbers in a row end the answer
+    let a = read_text("kamcmd core.ps\n1\nmain\n2\n3\nudp\n");
+    assert_eq!(a.processes.len(), 1, "{a:?}");
 }
 
 proptest::proptest! {
@@ -379,6 +419,31 @@ proptest::proptest! {
         let a = read_text(&s);
         for p in &a.pools {
             let _ = judge(p, &Failures { pkg: 1, shm: 1, unknown: 1 });
+        }
+    }
+
+    /// Pieces of answers in any order (records without braces, JSON
+    /// members, `core.ps` pairs, pastebin numbers, cut answers): never a
+    /// panic, never more lines used than fed, every PID read is one fed.
+    #[test]
+    fn pieces_never_panic(parts in proptest::collection::vec(proptest::prop_oneof![
+        proptest::prelude::Just("kamcmd core.ps".to_string()),
+        proptest::prelude::Just("entry: 3".to_string()),
+        proptest::prelude::Just("\tpid: 77".to_string()),
+        proptest::prelude::Just("total_size: 100".to_string()),
+        proptest::prelude::Just("  \"PID\": 77,".to_string()),
+        proptest::prelude::Just("  \"DSC\": \"udp receiver\"".to_string()),
+        proptest::prelude::Just("}, {".to_string()),
+        proptest::prelude::Just("--".to_string()),
+        "[0-9]{1,8}",
+        "  [0-9]{1,3}\\. [a-z{}\":, 0-9]{0,20}",
+        "[{}\\[\\]\" :a-z0-9,]{0,12}",
+    ], 0..60)) {
+        let text = parts.join("\n");
+        let a = read_text(&text);
+        proptest::prop_assert!(a.lines_used <= parts.len() as u64);
+        for p in &a.processes {
+            proptest::prop_assert!(text.contains(&p.pid.to_string()));
         }
     }
 

@@ -14,7 +14,7 @@
 //! Pure: no I/O, no allocation on lines that are not findings. Never panics
 //! (fuzzed below).
 
-use super::table::{trim, Kind, OomPool, Table};
+use super::table::{trim, Kind, OomPool, Table, TableMatch};
 
 /// What the log-line reader found before the message.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -174,7 +174,17 @@ fn quoted(before: &[u8]) -> bool {
 
 /// Classifies one line.
 pub fn classify<'a>(table: &Table, f: &Fields<'a>) -> Class<'a> {
-    let Some(m) = table.find(f.message) else {
+    classify_found(table, f, table.find(f.message))
+}
+
+/// Classifies one line, given what the table says of its message
+/// (`table.find(f.message)`, maybe remembered: [`super::table::FindMemo`]).
+pub fn classify_found<'a>(
+    table: &Table,
+    f: &Fields<'a>,
+    found: Option<TableMatch<'a>>,
+) -> Class<'a> {
+    let Some(m) = found else {
         return Class::Other;
     };
     let entry = &table.entries[m.entry];

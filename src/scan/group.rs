@@ -85,7 +85,13 @@ pub struct Start {
     pub findings: u64,
     /// When the first of them happened, in seconds after the start.
     pub first_after_s: Option<f64>,
+    /// Findings after this start per pool ([`POOLS`] order).
+    #[serde(skip)]
+    pub per_pool: [u64; 4],
 }
+
+/// The pools in the order of [`Start::per_pool`] and the timeline's counts.
+pub const POOLS: [OomPool; 4] = [OomPool::Shm, OomPool::Pkg, OomPool::Sys, OomPool::Unnamed];
 
 /// All groups, the starts and the timeline.
 #[derive(Debug, Default)]
@@ -132,6 +138,7 @@ impl Groups {
         match self.current_start.and_then(|i| self.starts.get_mut(i)) {
             Some(s) => {
                 s.findings += 1;
+                s.per_pool[pool_index(r.pool)] += 1;
                 if s.first_after_s.is_none() {
                     if let (Some(a), Some(b)) = (s.epoch, r.epoch) {
                         s.first_after_s = Some((b - a).max(0.0));
@@ -246,6 +253,7 @@ mod tests {
             pkg_bytes: None,
             findings: 0,
             first_after_s: None,
+            per_pool: [0; 4],
         });
         for i in 0..11 {
             g.add(
@@ -260,6 +268,7 @@ mod tests {
         // 10 intervals of 6 s = 60 s: 10 errors per minute
         assert_eq!(v[0].per_minute, Some(10.0));
         assert_eq!(g.starts[0].findings, 12);
+        assert_eq!(g.starts[0].per_pool, [12, 0, 0, 0]);
         assert_eq!(g.starts[0].first_after_s, Some(120.0));
         assert_eq!(g.timeline.values().map(|c| c[0]).sum::<u64>(), 12);
     }

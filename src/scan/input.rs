@@ -7,7 +7,8 @@
 //! option that changes the journal). Never prints.
 
 use super::prefilter::Prefilter;
-use super::Scanner;
+use super::table::{FindMemo, Table};
+use super::{see, Scanner, Seen};
 use crate::runner;
 use anyhow::{bail, Context, Result};
 use std::io::Read;
@@ -15,7 +16,7 @@ use std::path::Path;
 use std::time::Duration;
 
 /// Bytes read at a time.
-const CHUNK: usize = 4 << 20;
+const CHUNK: usize = 256 << 10;
 
 /// What was read in all.
 #[derive(Debug, Clone, Copy, Default)]
@@ -86,11 +87,12 @@ const PARALLEL_MIN_BYTES: u64 = 64 << 20;
 /// Size of one part of a large file (cut at a line start).
 const PART_BYTES: u64 = 32 << 20;
 
-/// The candidate lines of one part, kept until the scanner gets to it.
+/// The candidate lines of one part, read ([`see`]) on the reader's
+/// thread, kept until the scanner gets to it.
 struct Part {
     text: Vec<u8>,
-    /// (line index in the part, start, end in `text`).
-    lines: Vec<(u64, usize, usize)>,
+    /// (line index in the part, start, end in `text`, what the line is).
+    lines: Vec<(u64, usize, usize, Seen)>,
     line_count: u64,
     bytes: u64,
 }
@@ -115,7 +117,18 @@ impl Read for Range<'_> {
     }
 }
 
-fn read_part(file: &std::fs::File, start: u64, end: u64, pre: &Prefilter) -> std::io::Result<Part> {
+/// How a reader thread reads lines: [`Scanner::seeing`].
+type Seeing = (&'static Table, i64, bool);
+
+fn read_part(
+    file: &std::fs::File,
+    start: u64,
+    end: u64,
+    pre: &Prefilter,
+    seeing: Seeing,
+    memo: &mut FindMemo,
+) -> std::io::Result<Part> {
+    let (table, year, drops_in_lines) = seeing;
     let mut part = Part {
         text: Vec::new(),
         lines: Vec::new(),
@@ -129,9 +142,10 @@ fn read_part(file: &std::fs::File, start: u64, end: u64, pre: &Prefilter) -> std
     };
     let (text, lines) = (&mut part.text, &mut part.lines);
     let (count, bytes) = candidates_of(&mut range, pre, &mut |i, l| {
+        let seen = see(table, year, drops_in_lines, memo, l);
         let at = text.len();
         text.extend_from_slice(l);
-        lines.push((i, at, text.len()));
+        lines.push((i, at, text.len(), seen));
     })?;
     part.line_count = count;
     part.bytes = bytes;
@@ -141,7 +155,10 @@ fn read_part(file: &std::fs::File, start: u64, end: u64, pre: &Prefilter) -> std
 /// A large regular file: parts of [`PART_BYTES`] cut at line starts (as
 /// `analyze` cuts its input, [`crate::dump::read::split_points`]), read and
 /// prefiltered by `threads` threads in turn, their candidate lines given to
-/// `scanner` in the file's order on this thread. Memory stays flat: each
+/// `scanner` in the file's order on this thread. The readers also read
+/// each candidate line's fields, time and class ([`see`], the costly part);
+/// this thread only counts them, in order ([`Scanner::apply`]), so the
+/// result is exactly that of one stream. Memory stays flat: each
 /// reader keeps at most one finished part waiting.
 fn scan_parts(
     file: &std::fs::File,
@@ -154,6 +171,7 @@ fn scan_parts(
     let n = (len / part_bytes.max(1)).max(threads as u64) as usize;
     let parts = crate::dump::read::split_points(file, len, n)?;
     let pre = Prefilter::new();
+    let seeing = scanner.seeing();
     std::thread::scope(|scope| -> Result<()> {
         let mut receivers = Vec::with_capacity(threads);
         for w in 0..threads {
@@ -161,8 +179,9 @@ fn scan_parts(
             receivers.push(rx);
             let (parts, pre) = (&parts, &pre);
             scope.spawn(move || {
+                let mut memo = FindMemo::new();
                 for &(start, end) in parts.iter().skip(w).step_by(threads) {
-                    let part = read_part(file, start, end, pre);
+                    let part = read_part(file, start, end, pre, seeing, &mut memo);
                     let failed = part.is_err();
                     if tx.send(part).is_err() || failed {
                         return;
@@ -175,8 +194,8 @@ fn scan_parts(
             let part = receivers[i % threads]
                 .recv()
                 .map_err(|_| anyhow::anyhow!("a reader thread stopped unexpectedly"))??;
-            for &(index, start, end) in &part.lines {
-                scanner.line(line_base + index + 1, &part.text[start..end]);
+            for (index, start, end, seen) in part.lines {
+                scanner.apply(line_base + index + 1, &part.text[start..end], seen);
             }
             line_base += part.line_count;
             totals.bytes += part.bytes;
@@ -268,6 +287,39 @@ pub fn journal_drops(unit: &str, since: Option<f64>) -> Vec<super::Drop> {
     }
 }
 
+/// How much of a stderr file's end is read to see whether the proxy logs there.
+const STDERR_TAIL: u64 = 256 << 10;
+
+/// The file the running proxy's stderr goes to, when the proxy logs there
+/// (`-E` or `log_stderror=yes`, stderr sent to a file): the target of
+/// `/proc/PID/fd/2` of its first process, a regular file whose last lines
+/// carry the `N(PID)` of one of `pids` (its processes, from `core.psx`). A
+/// stderr that only holds the startup messages of a proxy logging to syslog
+/// has none of them, and is not taken. Reads only.
+pub fn proxy_stderr(pids: &[u32]) -> Option<std::path::PathBuf> {
+    use std::io::{Seek, SeekFrom};
+    let main = *pids.first()?;
+    let path = std::fs::read_link(format!("/proc/{main}/fd/2")).ok()?;
+    let mut f = std::fs::File::open(&path).ok()?;
+    let meta = f.metadata().ok()?;
+    if !meta.is_file() {
+        return None;
+    }
+    f.seek(SeekFrom::Start(meta.len().saturating_sub(STDERR_TAIL)))
+        .ok()?;
+    let mut tail = Vec::new();
+    f.take(STDERR_TAIL).read_to_end(&mut tail).ok()?;
+    let marks: Vec<String> = pids.iter().map(|p| format!("({p}) ")).collect();
+    let finder: Vec<memchr::memmem::Finder> = marks
+        .iter()
+        .map(|m| memchr::memmem::Finder::new(m.as_bytes()))
+        .collect();
+    finder
+        .iter()
+        .any(|f| f.find(&tail).is_some())
+        .then_some(path)
+}
+
 /// Scans the log kamailio writes to, found as `kmemdbg dump` finds it
 /// ([`crate::capture::source::discover`]): a syslog file, a stderr capture
 /// or journald. Returns what was read (and why it was chosen).
@@ -296,47 +348,63 @@ pub fn scan_discovered(
 mod tests {
     use super::*;
     use crate::scan::Options;
-    use std::io::Write;
 
-    /// What a scan says, in a form to compare.
+    /// What a scan says, in a form to compare: everything it holds.
     fn summary(s: crate::scan::Scan) -> String {
-        let groups: Vec<String> = s
+        let json = |v: serde_json::Result<String>| v.unwrap_or_else(|e| e.to_string());
+        // the fields serde skips
+        let times: Vec<_> = s
             .groups
             .iter()
-            .map(|g| {
-                format!(
-                    "{:?} {:?} {:?} {:?} {} {} {} {:?} {}",
-                    g.pool,
-                    g.pid,
-                    g.module,
-                    g.function,
-                    g.count,
-                    g.first_line,
-                    g.last_line,
-                    g.size_min,
-                    g.pool_from
-                )
-            })
+            .map(|g| (g.first_epoch, g.last_epoch, g.debug_build))
             .collect();
-        let ignored: Vec<String> = s
-            .ignored
-            .iter()
-            .map(|i| format!("{:?} {} {}", i.why, i.count, i.example))
-            .collect();
+        let start_epochs: Vec<_> = s.starts.iter().map(|x| x.epoch).collect();
         format!(
-            "{} {} {} {:?} {:?} {:?} {} {:?}",
+            "{} {} {} {} {} {} {:?} {:?} {} {:?} {:?} groups {} {:?} starts {} {:?} ignored {} loss {} timeline {:?}",
             s.lines,
             s.bytes,
             s.findings,
-            groups,
-            ignored,
-            s.starts
-                .iter()
-                .map(|x| (x.line, x.findings))
-                .collect::<Vec<_>>(),
-            s.loss.reported_lines,
+            s.timed,
+            s.before_since,
+            s.before_first_start,
+            s.first_unstarted_epoch,
+            s.debug_build,
+            s.groups.len(),
+            s.per_pool(),
+            times,
+            json(serde_json::to_string(&s.groups)),
+            start_epochs,
+            json(serde_json::to_string(&s.starts)),
+            s.starts.len(),
+            json(serde_json::to_string(&s.ignored)),
+            json(serde_json::to_string(&s.loss)),
             s.timeline
         )
+    }
+
+    /// `text` as one stream, then in parts on several threads: the same.
+    fn same_in_parts(text: &[u8], options: &Options, cuts: &[(usize, u64)]) -> String {
+        let mut one = Scanner::new(options.clone());
+        let mut t1 = Totals::default();
+        one.begin_input(true);
+        scan_reader(&mut &text[..], &mut one, &mut t1).expect("stream");
+        let want = summary(one.finish(t1.lines, t1.bytes));
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("k.log");
+        std::fs::write(&path, text).expect("write");
+        let file = std::fs::File::open(&path).expect("open");
+        for &(threads, part) in cuts {
+            let mut s = Scanner::new(options.clone());
+            let mut t = Totals::default();
+            s.begin_input(true);
+            scan_parts(&file, text.len() as u64, threads, part, &mut s, &mut t).expect("parts");
+            assert_eq!(
+                summary(s.finish(t.lines, t.bytes)),
+                want,
+                "{threads} threads, parts of {part}"
+            );
+        }
+        want
     }
 
     #[test]
@@ -356,34 +424,64 @@ mod tests {
         text.push_str(
             "Dec  6 10:05:00 h kamailio[7]: ERROR: <core> [x.c:1]: y(): no more shm memory",
         );
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("k.log");
-        std::fs::File::create(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .expect("write");
         let options = Options {
             year: 2026,
             since: None,
         };
-        let mut one = Scanner::new(options.clone());
-        let mut t1 = Totals::default();
-        one.begin_input(true);
-        scan_reader(&mut text.as_bytes(), &mut one, &mut t1).expect("stream");
-        let whole = one.finish(t1.lines, t1.bytes);
-        assert!(whole.findings > 50 && whole.starts.len() == 1 && !whole.ignored.is_empty());
-        assert_eq!(whole.lines, 401);
-        let want = summary(whole);
-        let file = std::fs::File::open(&path).expect("open");
-        for (threads, part) in [(2, 1000), (3, 777), (2, 64), (4, 1)] {
-            let mut s = Scanner::new(options.clone());
-            let mut t = Totals::default();
-            s.begin_input(true);
-            scan_parts(&file, text.len() as u64, threads, part, &mut s, &mut t).expect("parts");
-            assert_eq!(
-                summary(s.finish(t.lines, t.bytes)),
-                want,
-                "{threads} threads, parts of {part}"
-            );
+        let want = same_in_parts(
+            text.as_bytes(),
+            &options,
+            &[(2, 1000), (3, 777), (2, 64), (4, 1), (1, 5000)],
+        );
+        assert!(want.starts_with("401 "), "{want}");
+        // --since cuts the same lines either way
+        let since = Options {
+            year: 2026,
+            since: crate::scan::time::parse_epoch(b"Dec  6 10:02:30", 2026),
+        };
+        let cut = same_in_parts(text.as_bytes(), &since, &[(2, 1000), (3, 50)]);
+        assert_ne!(cut, want);
+    }
+
+    /// Lines of every kind `see` and `apply` tell apart: findings with and
+    /// without a pool (waiting for a neighbour), with and without a time,
+    /// ignored ones, starts, rate-limit reports, plain lines.
+    fn any_line() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::prelude::*;
+        (0u32..4, 0u32..60, 0usize..10).prop_map(|(pid, sec, kind)| {
+            let t = format!("Dec  6 10:{:02}:{sec:02} h kamailio[{pid}]: ", sec % 7);
+            match kind {
+                0 => format!("{t}ERROR: usrloc [u.c:1]: f(): could not allocate shared memory from shm pool"),
+                1 => format!("{t}ERROR: <core> [core/rvalue.c:1739]: rval_str_add2(): rv eval out of memory"),
+                2 => format!("{t}ERROR: <core> [core/mem/q_malloc.c:430]: qm_malloc(): qm_malloc(0x7f, {}) called from usrloc: ucontact.c: new_ucontact(98), module: usrloc; Free fragment not found!", 100 + sec),
+                3 => format!("{t}INFO: <core> [core/pt.c:1]: m(): no more pkg memory"),
+                4 => format!("{t}INFO: <core> [main.c:1]: main(): processes (at least): 9 - shm size: 8388608 - pkg size: {}", 1 << (20 + sec % 3)),
+                5 => format!(" {pid}({}) ERROR: tm [t.c:1]: g(): no more shm memory", 100 + pid),
+                6 => format!("{t}ERROR: <script>: UA [out of memory 1.0]"),
+                7 => format!("Dec  6 10:0{}:00 h rsyslogd: imuxsock lost {sec} messages from pid {pid} due to rate-limiting", sec % 7),
+                8 => "memory: continuation without a prefix".to_string(),
+                _ => format!("{t}INFO: tm [t.c:1]: h(): nothing {sec}"),
+            }
+        })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Any mix of lines, any number of threads and size of parts: the
+        /// parts give exactly what one stream gives.
+        #[test]
+        fn parts_equal_the_stream(
+            lines in proptest::collection::vec(any_line(), 0..120),
+            threads in 1usize..5,
+            part in 1u64..600,
+            newline_at_end: bool,
+        ) {
+            let mut text = lines.join("\n");
+            if newline_at_end {
+                text.push('\n');
+            }
+            let options = Options { year: 2026, since: None };
+            same_in_parts(text.as_bytes(), &options, &[(threads, part)]);
         }
     }
 }

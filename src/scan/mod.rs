@@ -25,11 +25,11 @@ use crate::capture::loss::drop_in_line;
 pub use crate::capture::loss::{journald_drops_json, JOURNALD_DROPPED_MESSAGE_ID};
 pub use crate::capture::loss::{Drop, Loss, Loss as LossReport};
 use crate::logline::split_message;
-use classify::{classify, Class, Fields, Ignored};
+use classify::{classify_found, Class, Fields, Ignored};
 use group::{Group, Groups, Record, Start};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
-use table::{OomPool, Table};
+use table::{FindMemo, OomPool, Table};
 
 /// Lines of the same process this close to each other are taken as one
 /// failure told twice (the allocator's line, then its caller's).
@@ -84,6 +84,7 @@ pub struct Scanner {
     timed: bool,
     allocator_with_caller: u64,
     allocator_without_caller: u64,
+    memo: FindMemo,
 }
 
 impl Scanner {
@@ -101,6 +102,7 @@ impl Scanner {
             timed: false,
             allocator_with_caller: 0,
             allocator_without_caller: 0,
+            memo: FindMemo::new(),
         }
     }
 
@@ -116,70 +118,96 @@ impl Scanner {
         self.groups.new_input();
     }
 
+    /// What [`see`] needs to read lines for this scanner elsewhere (on
+    /// other threads): the table, the year, whether rate-limit reports are
+    /// read from the lines.
+    pub fn seeing(&self) -> (&'static Table, i64, bool) {
+        (self.table, self.options.year, self.drops_in_lines)
+    }
+
     /// Reads one line (`line_no` counts from 1). Lines the prefilter did
     /// not pass need not be given.
     pub fn line(&mut self, line_no: u64, bytes: &[u8]) {
-        let f = fields_of(bytes);
-        let epoch = f.time.and_then(|t| time::parse_epoch(t, self.options.year));
-        if epoch.is_some() {
+        let seen = see(
+            self.table,
+            self.options.year,
+            self.drops_in_lines,
+            &mut self.memo,
+            bytes,
+        );
+        self.apply(line_no, bytes, seen);
+    }
+
+    /// Counts one line already read by [`see`] (on any thread, with this
+    /// scanner's year and `drops_in_lines`). Lines must come in the
+    /// input's order: what a line means can depend on the lines before it
+    /// (a start, the neighbouring line of the same process).
+    pub fn apply(&mut self, line_no: u64, bytes: &[u8], seen: Seen) {
+        if seen.epoch.is_some() {
             self.timed = true;
         }
-        if let (Some(since), Some(e)) = (self.options.since, epoch) {
+        if let (Some(since), Some(e)) = (self.options.since, seen.epoch) {
             if e < since {
                 self.before_since += 1;
                 return;
             }
         }
-        match classify(self.table, &f) {
-            Class::Other => {
-                if self.drops_in_lines {
-                    if let Some(d) = std::str::from_utf8(bytes).ok().and_then(drop_in_line) {
-                        self.add_drop(d);
-                    }
+        let text = |s: Option<Span>| s.map(|s| String::from_utf8_lossy(s.of(bytes)).into_owned());
+        match seen.class {
+            SeenClass::Other { drop } => {
+                if let Some(d) = drop {
+                    self.add_drop(d);
                 }
             }
-            Class::Start { shm, pkg } => {
+            SeenClass::Start { shm, pkg } => {
                 self.flush_all();
                 self.neighbours.clear();
                 self.groups.start(Start {
                     line: line_no,
-                    time: f.time.map(|t| String::from_utf8_lossy(t).into_owned()),
-                    epoch,
+                    time: text(seen.time),
+                    epoch: seen.epoch,
                     shm_bytes: shm,
                     pkg_bytes: pkg,
                     findings: 0,
                     first_after_s: None,
+                    per_pool: [0; 4],
                 });
             }
-            Class::Ignored { why, .. } => {
+            SeenClass::Ignored { why } => {
                 *self.ignored.entry(why).or_default() += 1;
                 self.ignored_examples.entry(why).or_insert_with(|| {
                     String::from_utf8_lossy(&bytes[..bytes.len().min(300)]).into_owned()
                 });
             }
-            Class::Finding(x) => {
-                if x.size.is_some() {
-                    if x.debug_build {
+            SeenClass::Finding {
+                entry,
+                pool,
+                module,
+                function,
+                size,
+                debug_build,
+            } => {
+                if size.is_some() {
+                    if debug_build {
                         self.allocator_with_caller += 1;
                     } else {
                         self.allocator_without_caller += 1;
                     }
                 }
-                let text = |b: Option<&[u8]>| b.map(|s| String::from_utf8_lossy(s).into_owned());
                 let rec = Record {
-                    pool: x.pool,
+                    pool,
                     pool_from: "message",
-                    pid: f.pid,
-                    rank: f.rank,
-                    module: text(x.module),
-                    function: text(x.function),
-                    pattern: x.entry,
+                    pid: seen.pid,
+                    rank: seen.rank,
+                    module: text(module),
+                    function: text(function),
+                    pattern: entry,
                     line: line_no,
-                    time: text(f.time),
-                    epoch,
-                    size: x.size,
+                    time: text(seen.time),
+                    epoch: seen.epoch,
+                    size,
                     example: bytes.to_vec(),
-                    debug_build: x.debug_build,
+                    debug_build,
                 };
                 self.finding(rec);
             }
@@ -293,6 +321,113 @@ impl Scanner {
             loss: self.loss,
             debug_build,
         }
+    }
+}
+
+/// Where a part of a line lies in it (byte offsets).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Span {
+    start: u32,
+    end: u32,
+}
+
+impl Span {
+    /// `sub`'s place in `line`, when `sub` is a slice of `line`.
+    fn within(line: &[u8], sub: &[u8]) -> Option<Span> {
+        let base = line.as_ptr() as usize;
+        let at = (sub.as_ptr() as usize).checked_sub(base)?;
+        let end = at.checked_add(sub.len())?;
+        if end > line.len() {
+            return None;
+        }
+        Some(Span {
+            start: u32::try_from(at).ok()?,
+            end: u32::try_from(end).ok()?,
+        })
+    }
+
+    /// The part of `line` this span marks (empty when it does not fit).
+    pub fn of(self, line: &[u8]) -> &[u8] {
+        line.get(self.start as usize..self.end as usize)
+            .unwrap_or_default()
+    }
+}
+
+/// What one line is, read without any state (so on any thread): the
+/// costly part of scanning a line, [`Scanner::apply`] does the rest in
+/// order. Holds no copy of the line, only places in it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub epoch: Option<f64>,
+    pub time: Option<Span>,
+    pub pid: Option<u32>,
+    pub rank: Option<u32>,
+    pub class: SeenClass,
+}
+
+/// [`Class`], with places in the line instead of borrowed slices.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SeenClass {
+    /// Nothing of interest, or a rate-limit report.
+    Other {
+        drop: Option<Drop>,
+    },
+    Start {
+        shm: Option<u64>,
+        pkg: Option<u64>,
+    },
+    Ignored {
+        why: Ignored,
+    },
+    Finding {
+        entry: usize,
+        pool: OomPool,
+        module: Option<Span>,
+        function: Option<Span>,
+        size: Option<u64>,
+        debug_build: bool,
+    },
+}
+
+/// Reads one line with no state but the year (for timestamps that have
+/// none) and whether rate-limit reports are read from the lines.
+/// `memo` remembers the table's answers for messages met again.
+pub fn see(
+    table: &Table,
+    year: i64,
+    drops_in_lines: bool,
+    memo: &mut FindMemo,
+    bytes: &[u8],
+) -> Seen {
+    let f = fields_of(bytes);
+    let epoch = f.time.and_then(|t| time::parse_epoch(t, year));
+    let span = |s: Option<&[u8]>| s.and_then(|s| Span::within(bytes, s));
+    let found = table.find_memo(memo, f.message);
+    let class = match classify_found(table, &f, found) {
+        Class::Other => SeenClass::Other {
+            drop: if drops_in_lines {
+                std::str::from_utf8(bytes).ok().and_then(drop_in_line)
+            } else {
+                None
+            },
+        },
+        Class::Start { shm, pkg } => SeenClass::Start { shm, pkg },
+        Class::Ignored { why, .. } => SeenClass::Ignored { why },
+        Class::Finding(x) => SeenClass::Finding {
+            entry: x.entry,
+            pool: x.pool,
+            module: span(x.module),
+            function: span(x.function),
+            size: x.size,
+            debug_build: x.debug_build,
+        },
+    };
+    Seen {
+        epoch,
+        time: span(f.time),
+        pid: f.pid,
+        rank: f.rank,
+        class,
     }
 }
 

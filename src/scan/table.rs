@@ -196,6 +196,85 @@ impl Table {
     }
 }
 
+/// Messages longer than this are not remembered by [`FindMemo`].
+const MEMO_MAX_MESSAGE: usize = 512;
+/// How many messages a [`FindMemo`] remembers before it starts afresh.
+const MEMO_MAX_ENTRIES: usize = 2048;
+
+/// A [`TableMatch`] with places relative to the message, to remember.
+#[derive(Debug, Clone, Copy)]
+struct Remembered {
+    entry: usize,
+    at: usize,
+    size: Option<u64>,
+    addr: Option<(usize, usize)>,
+    func: Option<(usize, usize)>,
+    module: Option<(usize, usize)>,
+    shm: Option<u64>,
+    pkg: Option<u64>,
+}
+
+/// [`Table::find`]'s answers for the messages seen lately. The answer
+/// depends on the message's bytes alone, so a message met again (an
+/// out-of-memory storm repeats the same words thousands of times) gets
+/// the same answer without running the regexes. Bounded: at most
+/// [`MEMO_MAX_ENTRIES`] messages of at most [`MEMO_MAX_MESSAGE`] bytes.
+#[derive(Debug, Default)]
+pub struct FindMemo {
+    seen: std::collections::HashMap<Box<[u8]>, Option<Remembered>>,
+}
+
+impl FindMemo {
+    pub fn new() -> FindMemo {
+        FindMemo::default()
+    }
+}
+
+/// `sub`'s place in `whole`, when it is a slice of it.
+fn place(whole: &[u8], sub: Option<&[u8]>) -> Option<(usize, usize)> {
+    let sub = sub?;
+    let at = (sub.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+    (at + sub.len() <= whole.len()).then_some((at, at + sub.len()))
+}
+
+impl Table {
+    /// [`Table::find`], remembering its answers in `memo`.
+    pub fn find_memo<'a>(&self, memo: &mut FindMemo, message: &'a [u8]) -> Option<TableMatch<'a>> {
+        if message.len() > MEMO_MAX_MESSAGE {
+            return self.find(message);
+        }
+        let slice = |p: Option<(usize, usize)>| p.and_then(|(a, b)| message.get(a..b));
+        if let Some(r) = memo.seen.get(message) {
+            return r.map(|r| TableMatch {
+                entry: r.entry,
+                at: r.at,
+                size: r.size,
+                addr: slice(r.addr),
+                func: slice(r.func),
+                module: slice(r.module),
+                shm: r.shm,
+                pkg: r.pkg,
+            });
+        }
+        let found = self.find(message);
+        let remembered = found.as_ref().map(|m| Remembered {
+            entry: m.entry,
+            at: m.at,
+            size: m.size,
+            addr: place(message, m.addr),
+            func: place(message, m.func),
+            module: place(message, m.module),
+            shm: m.shm,
+            pkg: m.pkg,
+        });
+        if memo.seen.len() >= MEMO_MAX_ENTRIES {
+            memo.seen.clear();
+        }
+        memo.seen.insert(message.into(), remembered);
+        found
+    }
+}
+
 /// `s` without ASCII blanks at either end.
 pub fn trim(s: &[u8]) -> &[u8] {
     let start = s
@@ -262,6 +341,43 @@ mod tests {
             .find(b"processes (at least): 8 - shm size: 8388608 - pkg size: 4194304")
             .expect("start");
         assert_eq!((m.shm, m.pkg), (Some(8388608), Some(4194304)));
+    }
+
+    #[test]
+    fn remembered_answers_are_the_table_s() {
+        let t = Table::embedded();
+        let mut memo = FindMemo::new();
+        let messages: [&[u8]; 5] = [
+            b"qm_malloc(0x7f1e5c2b3010, 248) called from usrloc: ucontact.c: new_ucontact(98), module: usrloc ; Free fragment not found!",
+            b"processes (at least): 8 - shm size: 8388608 - pkg size: 4194304",
+            b"could not allocate private memory from pkg pool",
+            b"memory status dump",
+            b"",
+        ];
+        for round in 0..3 {
+            for m in messages {
+                // a copy: the answer must point into the message given, not the first one
+                let copy = m.to_vec();
+                assert_eq!(
+                    t.find_memo(&mut memo, &copy),
+                    t.find(&copy),
+                    "round {round}"
+                );
+            }
+        }
+        assert_eq!(memo.seen.len(), messages.len());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn memo_agrees_with_find(msgs in proptest::collection::vec("(qm_malloc\\(0x[0-9a-f]{1,3}, [0-9]{1,3}\\)(  called from m: f.c: g\\(1\\), module: m[ ]{0,2})?; Free fragment not found|no more (pkg|shm) memory|x{0,3}out of memory|[a-z ]{0,5})", 0..40)) {
+            let t = Table::embedded();
+            let mut memo = FindMemo::new();
+            for m in &msgs {
+                let copy = m.clone().into_bytes();
+                proptest::prop_assert_eq!(t.find_memo(&mut memo, &copy), t.find(&copy));
+            }
+        }
     }
 
     #[test]

@@ -34,6 +34,71 @@ pub enum Kind {
     NotSure,
 }
 
+/// How the errors came over time (from the per-minute timeline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Pattern {
+    /// All within [`BURST_MINUTES`] minutes.
+    Burst,
+    /// Several bursts: errors in fewer than half of the minutes between
+    /// the first and the last.
+    Bursts,
+    /// Errors in at least half of the minutes between the first and the last.
+    Steady,
+    /// No timestamps: it cannot be told.
+    Unknown,
+}
+
+/// Errors all within this many minutes are one burst.
+pub const BURST_MINUTES: i64 = 2;
+
+/// What to do to get timestamps, for a log without them.
+pub const HOW_TO_GET_TIMESTAMPS: &str = "log to syslog (log_stderror=no, the default: the lines get the time they were written, e.g. in /var/log/syslog) or run kamailio as a systemd service (journald stamps its stderr: `kmemdbg scan --journal kamailio`)";
+
+/// Burst or steady, and the sentence that says why.
+pub fn pattern(scan: &Scan) -> (Pattern, String) {
+    let minutes: Vec<(i64, u64)> = scan
+        .timeline
+        .iter()
+        .map(|(m, c)| (*m, c.iter().sum::<u64>()))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    let (Some(first), Some(last)) = (minutes.first(), minutes.last()) else {
+        return (
+            Pattern::Unknown,
+            format!(
+                "the log has no timestamps (a stderr capture): whether the errors came in a burst or steadily, and when they began, cannot be told; to get timestamps, {HOW_TO_GET_TIMESTAMPS}"
+            ),
+        );
+    };
+    let timed: u64 = minutes.iter().map(|(_, n)| n).sum();
+    let span = last.0 - first.0 + 1;
+    if span <= BURST_MINUTES {
+        return (
+            Pattern::Burst,
+            format!("one burst: all {timed} timed error line(s) within {span} minute(s)"),
+        );
+    }
+    let active = minutes.len() as i64;
+    let runs = 1 + minutes.windows(2).filter(|w| w[1].0 - w[0].0 > 1).count();
+    if active * 2 >= span {
+        (
+            Pattern::Steady,
+            format!(
+                "steady: errors in {active} of the {span} minutes between the first and the last, about {:.1} per minute",
+                timed as f64 / span as f64
+            ),
+        )
+    } else {
+        (
+            Pattern::Bursts,
+            format!(
+                "{runs} burst(s): errors in only {active} of the {span} minutes between the first and the last"
+            ),
+        )
+    }
+}
+
 /// A command to run next, and why.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Next {
@@ -48,6 +113,8 @@ pub struct Verdict {
     pub pool: Option<OomPool>,
     /// Seconds from the start to the first error, when both are known.
     pub first_error_after_s: Option<f64>,
+    /// Burst or steady (unknown without timestamps).
+    pub pattern: Pattern,
     pub summary: String,
     pub reasons: Vec<String>,
     pub next: Vec<Next>,
@@ -116,7 +183,15 @@ pub fn decide(scan: &Scan, ctx: &Context) -> Verdict {
             kind: Kind::None,
             pool: None,
             first_error_after_s: None,
-            summary: "no out-of-memory errors".into(),
+            pattern: Pattern::Unknown,
+            summary: if scan.loss.reported_lines > 0 {
+                format!(
+                    "no out-of-memory errors in the lines the log kept; {} line(s) were lost to rate limits and may have held some",
+                    scan.loss.reported_lines
+                )
+            } else {
+                "no out-of-memory errors".into()
+            },
             reasons: Vec::new(),
             next: Vec::new(),
         };
@@ -166,12 +241,12 @@ pub fn decide(scan: &Scan, ctx: &Context) -> Verdict {
     if let Some(a) = after {
         reasons.push(format!("the first error came {} after the start", human(a)));
     } else if !scan.timed {
-        reasons.push(
-            "the log has no timestamps (stderr capture): when the errors began is not known".into(),
-        );
+        // the pattern's reason below says it, and how to get timestamps
     } else {
         reasons.push("no start of the proxy in the scanned range (Kamailio 5.2 and later log one: `processes (at least): ... shm size: ...`)".into());
     }
+    let (pattern, pattern_why) = pattern(scan);
+    reasons.push(pattern_why);
     let size_cmd = |flag: &str, now: Option<u64>| match now {
         Some(b) => Next {
             command: format!("kmemdbg size {flag} {}{target}", proposed_mb(b)),
@@ -237,6 +312,7 @@ pub fn decide(scan: &Scan, ctx: &Context) -> Verdict {
         kind,
         pool,
         first_error_after_s: after,
+        pattern,
         summary,
         reasons,
         next,
@@ -258,6 +334,36 @@ fn leak_next(scan: &Scan, ctl: &str, target: &str, next: &mut Vec<Next>) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn burst_or_steady() {
+        use std::collections::BTreeMap;
+        let with = |minutes: &[(i64, u64)]| {
+            let mut scan = leak_scan(None);
+            scan.timeline = minutes
+                .iter()
+                .map(|&(m, n)| (m, [n, 0, 0, 0]))
+                .collect::<BTreeMap<_, _>>();
+            pattern(&scan)
+        };
+        assert_eq!(with(&[(100, 40), (101, 3)]).0, Pattern::Burst);
+        assert_eq!(
+            with(&[(100, 1), (101, 1), (103, 1), (104, 1)]).0,
+            Pattern::Steady
+        );
+        let (p, why) = with(&[(100, 5), (101, 1), (130, 9), (200, 2)]);
+        assert_eq!(p, Pattern::Bursts);
+        assert!(
+            why.starts_with("3 burst(s): errors in only 4 of the 101 minutes"),
+            "{why}"
+        );
+        let (p, why) = with(&[]);
+        assert_eq!(p, Pattern::Unknown);
+        assert!(
+            why.contains("burst or steadily") && why.contains("--journal"),
+            "{why}"
+        );
+    }
+
     use super::*;
 
     fn leak_scan(debug_build: Option<bool>) -> Scan {
@@ -299,6 +405,7 @@ mod tests {
                 pkg_bytes: None,
                 findings: 1,
                 first_after_s: Some(7200.0),
+                per_pool: [1, 0, 0, 0],
             }],
             before_first_start: 0,
             first_unstarted_epoch: None,

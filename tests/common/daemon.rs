@@ -43,6 +43,13 @@ pub fn default_style_cfg(port: u16) -> String {
 pub use super::{alive, cmdline, free_udp_port as free_port, udp_bound, wait_for};
 
 impl Daemon {
+    /// Starts `binary` as a daemon with Debian's default cfg
+    /// ([`default_style_cfg`]) on a free port of 127.0.0.1, in `dir`.
+    pub fn start_default(binary: &Path, dir: &Path) -> Daemon {
+        let port = free_port();
+        Daemon::start(binary, dir, port, &default_style_cfg(port), &[])
+    }
+
     /// Starts `binary` as a daemon with `cfg_text` and `extra` options.
     pub fn start(binary: &Path, dir: &Path, port: u16, cfg_text: &str, extra: &[&str]) -> Daemon {
         let cfg = dir.join("kamailio.cfg");
@@ -150,19 +157,7 @@ impl Drop for Daemon {
     fn drop(&mut self) {
         let _ = self.pid();
         for pid in self.seen.borrow().iter().copied() {
-            let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
-            if alive(pid) && exe.file_name().is_some_and(|n| n == "kamailio") {
-                let _ = Command::new("kill")
-                    .arg("-TERM")
-                    .arg(pid.to_string())
-                    .status();
-                if !wait_for(Duration::from_secs(15), || !alive(pid)) {
-                    let _ = Command::new("kill")
-                        .arg("-KILL")
-                        .arg(pid.to_string())
-                        .status();
-                }
-            }
+            super::stop_kamailio_pid(pid);
         }
     }
 }

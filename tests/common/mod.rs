@@ -15,6 +15,20 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// The repository's root (where Cargo.toml is).
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A file under tests/fixtures, as an argument for kmemdbg.
+pub fn fixture(rel: &str) -> String {
+    repo()
+        .join("tests/fixtures")
+        .join(rel)
+        .display()
+        .to_string()
+}
+
 /// The kmemdbg binary under test.
 pub fn kmemdbg() -> Command {
     Command::new(env!("CARGO_BIN_EXE_kmemdbg"))
@@ -330,19 +344,7 @@ impl Proxy {
     /// SIGTERM, wait up to 15 s (the shutdown dump happens here), then SIGKILL.
     pub fn stop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.pid.to_string())
-                .status();
-            let start = Instant::now();
-            while start.elapsed() < Duration::from_secs(15) {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            stop_child(&mut c);
         }
     }
 }
@@ -351,6 +353,110 @@ impl Drop for Proxy {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// Ends a child this test started: SIGTERM, up to 15 s to exit (a proxy
+/// prints its shutdown dump then), then SIGKILL; reaped either way.
+pub fn stop_child(child: &mut Child) {
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    if wait_for(Duration::from_secs(15), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    }) {
+        return;
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Ends a kamailio this test started but holds no handle of (a daemon):
+/// only when `pid` still runs a binary named kamailio (a PID reused by
+/// another program is left alone); SIGTERM, up to 15 s, then SIGKILL.
+pub fn stop_kamailio_pid(pid: u32) {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).unwrap_or_default();
+    if !alive(pid) || !exe.file_name().is_some_and(|n| n == "kamailio") {
+        return;
+    }
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(pid.to_string())
+        .status();
+    if !wait_for(Duration::from_secs(15), || !alive(pid)) {
+        let _ = Command::new("kill")
+            .arg("-KILL")
+            .arg(pid.to_string())
+            .status();
+    }
+}
+
+/// Debian's kamailio and sipp, for a test that sends SIP load (`None`:
+/// skipped, or a failure under `KMEMDBG_REQUIRE_REAL=1`).
+pub fn kamailio_and_sipp(test: &str) -> Option<PathBuf> {
+    let bin = debian_kamailio(test)?;
+    require_real(
+        test,
+        "sipp (apt-get install sip-tester)",
+        have_program("sipp"),
+    )
+    .then_some(bin)
+}
+
+/// Runs kmemdbg with `args` and `env`, sends it SIGINT once `ready` (given
+/// the stderr so far) says so, and returns (exit code, stdout, stderr).
+pub fn interrupt_when(
+    args: &[&str],
+    env: &[(&str, &str)],
+    what: &str,
+    ready: &mut dyn FnMut(&str) -> bool,
+) -> (i32, String, String) {
+    let mut child = kmemdbg()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let acc = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let acc2 = acc.clone();
+    // Read stderr to its end (closing it early would break kmemdbg's writes).
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            acc2.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let ok = wait_for(Duration::from_secs(900), || {
+        let text = acc.lock().unwrap().clone();
+        ready(&text) || matches!(child.try_wait(), Ok(Some(_)))
+    });
+    assert!(
+        ok && matches!(child.try_wait(), Ok(None)),
+        "{what}: kmemdbg ended (or took 15 min) before the moment to interrupt; stderr:\n{}",
+        acc.lock().unwrap()
+    );
+    Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    let stderr = acc.lock().unwrap().clone();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
 }
 
 /// Runs a command with a deadline, its output in files (no pipe to fill);
