@@ -317,3 +317,55 @@ fn k1040_fm_malloc_out_of_memory_custom_tag_prefix_before_level() {
         );
     }
 }
+
+/// kamailio/kamailio#1400 (5.0.5, in a container): stderr lines, the first
+/// one copied without its leading blank and with an empty level
+/// (`4(30) : <core> …`), q_malloc's double-free abort, then the main
+/// process reporting the child's death. One corruption report, of pid 30,
+/// and the advice for a double free (not the one for an overrun end).
+#[test]
+fn k1400_double_free_behind_an_empty_level() {
+    let name = "k1400-stderr-double-free-empty-level-5.0.5.log";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "corruption is a finding: {err}");
+    let c = v["corruption"].as_array().expect("corruption");
+    assert_eq!(c.len(), 1);
+    assert_eq!(
+        (c[0]["line"].as_u64(), c[0]["pid"].as_u64()),
+        (Some(1), Some(30))
+    );
+    let l = lines(&v);
+    assert_eq!(l["lines"], 5);
+    assert_eq!(l["unreadable_lines"], 0, "{l}");
+    assert_eq!(v["dumps"].as_array().map(Vec::len), Some(0));
+    let (code, text, _) = analyze_text(name);
+    assert_eq!(code, 0);
+    assert!(text.contains("next: a pointer freed twice"), "{text}");
+    assert!(!text.contains("`end overwritten` fragment"), "{text}");
+}
+
+/// kamailio/kamailio#3971 (5.6.4): a double free that q_malloc ignored
+/// (`- ignoring`, two different sites), pasted into the issue template
+/// between its placeholder and its next heading. One corruption report;
+/// the template's two lines are counted as not read, the blanks as blank.
+#[test]
+fn k3971_double_free_in_the_issue_template() {
+    let name = "k3971-double-free-in-issue-template-5.6.4.txt";
+    let (code, v, err) = analyze(name);
+    assert_eq!(code, 0, "{err}");
+    let c = v["corruption"].as_array().expect("corruption");
+    assert_eq!(c.len(), 1);
+    assert_eq!(c[0]["line"], 3);
+    assert!(c[0].get("pid").is_none(), "no pid is invented: {}", c[0]);
+    let l = lines(&v);
+    assert_eq!(
+        (
+            l["lines"].as_u64(),
+            l["blank_lines"].as_u64(),
+            l["unreadable_lines"].as_u64()
+        ),
+        (Some(5), Some(2), Some(2))
+    );
+    let (_, text, _) = analyze_text(name);
+    assert!(text.contains("next: a pointer freed twice"), "{text}");
+}

@@ -14,9 +14,18 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+/// How long the shm trigger may take: the process running the RPC prints
+/// the whole shm status before it answers, so a large pool, a busy box or
+/// a slow log reader makes it longer than an ordinary RPC.
+pub const SHM_TRIGGER_TIMEOUT: Duration = Duration::from_secs(120);
+
 /// `cfg.set_now_int core mem_dump_shm 1`: the process running the RPC
 /// prints the shm status before the call returns.
 pub fn shm(k: &Kamcmd) -> Result<()> {
+    let k = Kamcmd {
+        timeout: k.timeout.max(SHM_TRIGGER_TIMEOUT),
+        ..k.clone()
+    };
     k.cfg_set_now_int("core", "mem_dump_shm", 1).context(
         "cannot trigger the shm dump (core.mem_dump_shm needs Kamailio 4.0 or later and cfg_rpc)",
     )

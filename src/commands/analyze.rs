@@ -619,10 +619,30 @@ pub fn render_text(
         if corruption.len() > 20 {
             let _ = writeln!(o, "!!!   ... {} more (see --json)", corruption.len() - 20);
         }
+        let said = |w: &str| corruption.iter().any(|c| c.marker.text.contains(w));
+        if said("already freed") {
+            let _ = writeln!(
+                o,
+                "!!! next: a pointer freed twice: the code at `called from` freed what the code at `first free` had \
+already freed"
+            );
+        }
+        if said("beginning overwritten") {
+            let _ = writeln!(
+                o,
+                "!!! next: a `beginning overwritten` fragment was overrun by the code owning the fragment before it"
+            );
+        }
+        if said("end overwritten") || !(said("already freed") || said("beginning overwritten")) {
+            let _ = writeln!(
+                o,
+                "!!! next: an `end overwritten` fragment was overrun by the code that owns it (the site shown) or \
+wrote past the fragment before it"
+            );
+        }
         let _ = writeln!(
             o,
-            "!!! next: an `end overwritten` fragment was overrun by the code that owns it (the site shown) or wrote \
-past the fragment before it; report these lines with the Kamailio version and modules\n"
+            "!!! report these lines with the Kamailio version and modules\n"
         );
     }
     for i in inputs {
