@@ -156,6 +156,15 @@ pub fn lookup(allocator: Allocator, version: &Version) -> Option<&'static Layout
         .find(|l| l.allocator == allocator && l.from <= v && v <= l.to)
 }
 
+/// The row for `allocator` in `version`; for a version newer than the
+/// table, the allocator's newest row (layouts change rarely); else `None`.
+pub fn lookup_or_newest(allocator: Allocator, version: &Version) -> Option<&'static Layout> {
+    lookup(allocator, version).or_else(|| {
+        let newest = TABLE.iter().rev().find(|l| l.allocator == allocator)?;
+        ((version.major, version.minor) > newest.to).then_some(newest)
+    })
+}
+
 /// The row the line estimates use when the version or allocator is not
 /// known: q_malloc of 4.4 - 5.7 (Debian 11 and 12).
 pub fn fallback() -> &'static Layout {
@@ -179,6 +188,9 @@ mod tests {
         assert_eq!(q("5.6.3"), Some(Some(104)));
         assert_eq!(q("6.0.1"), Some(Some(112)));
         assert_eq!(q("7.0.0"), None);
+        let newest = |s| lookup_or_newest(Allocator::Qm, &v(s)).map(|l| l.frag_overhead);
+        assert_eq!(newest("6.1.0"), Some(Some(112)));
+        assert_eq!(newest("3.1.0"), None);
         assert_eq!(
             lookup(Allocator::Fm, &v("5.6.3")).map(|l| l.lines_per_fragment),
             Some(0)
