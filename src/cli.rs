@@ -841,6 +841,17 @@ pub struct AnalyzeArgs {
     /// Sites (or groups) listed per dump; 0 lists all
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+    #[command(flatten)]
+    pub dumps: DumpFilters,
+    /// Machine-readable output (schema kmemdbg.analyze/1, see docs/json.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which dumps `analyze` and `diff` read, how their sites are summed, and
+/// which Kamailio printed them.
+#[derive(Debug, Args)]
+pub struct DumpFilters {
     /// Sum sites by site, function, file or module
     #[arg(long, value_enum, default_value = "site")]
     pub by: GroupBy,
@@ -850,9 +861,6 @@ pub struct AnalyzeArgs {
     /// Only dumps printed by this process
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Machine-readable output (schema kmemdbg.analyze/1, see docs/json.md)
-    #[arg(long)]
-    pub json: bool,
     /// The Kamailio version that printed the dumps (X.Y.Z): the largest sites get their known leak fixes
     /// (`kmemdbg fixes`); without it, only the header of a file kmemdbg wrote gives the version
     #[arg(long, value_name = "X.Y.Z")]
@@ -882,22 +890,11 @@ pub struct DiffArgs {
     /// Growing sites listed per heap; 0 lists all
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
-    /// Sum sites by site, function, file or module
-    #[arg(long, value_enum, default_value = "site")]
-    pub by: GroupBy,
-    /// Only this pool
-    #[arg(long, value_enum)]
-    pub pool: Option<Pool>,
-    /// Only dumps printed by this process
-    #[arg(long, value_name = "PID")]
-    pub pid: Option<u32>,
+    #[command(flatten)]
+    pub dumps: DumpFilters,
     /// Machine-readable output (schema kmemdbg.diff/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
-    /// The Kamailio version that printed the dumps (X.Y.Z): the largest sites get their known leak fixes
-    /// (`kmemdbg fixes`); without it, only the header of a file kmemdbg wrote gives the version
-    #[arg(long, value_name = "X.Y.Z")]
-    pub kamailio_version: Option<String>,
 }
 
 #[derive(Debug, Args)]
