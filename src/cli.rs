@@ -723,12 +723,15 @@ The RPC dumps need the ctl and cfg_rpc modules. What a dump contains follows mem
 kmemdbg reads the log from where it ended before the trigger (following rotation and \
 truncation), waits for each dump's end marker, and says which processes did not answer and why \
 (with the proxy's memlog, debug and mem_summary read over RPC).\n\n\
-Before triggering, kmemdbg estimates the lines a dump will print (from core.shmmem and mod.stats) \
-and what the log lets through (journald's RateLimitIntervalSec/RateLimitBurst from journald.conf \
+Before triggering, kmemdbg estimates the lines a dump will print (shm from core.shmmem, each \
+process's pkg from pkg.stats, summaries from mod.stats; lines per fragment by allocator and \
+version) and what the log lets through (journald's RateLimitIntervalSec/RateLimitBurst from journald.conf \
 and its .d/, scaled with free space, or the unit's LogRateLimit*; rsyslog's imuxsock/imjournal \
 limits; no limit for a stderr file). When the shm fragment list would not fit, it takes a summary \
 instead (one line per allocation site: mem_summary 12 set over RPC, SIGUSR1 to main, mem_summary \
-put back afterwards, also on Ctrl-C or error); --full asks for the list anyway. Lines the log \
+put back afterwards, also on Ctrl-C or error); pkg fragment lists that would not fit (all the \
+processes asked for together) become pkg summaries the same way, and the report says how many \
+processes at a time would fit; --full asks for the lists anyway. Lines the log \
 dropped (journald `Suppressed N messages`, rsyslog `messages lost due to rate-limiting`, holes in \
 the fragment numbers) mark a dump LOST, with how many and why.\n\n\
 --mod-stats needs no log and no change to the proxy: it saves kex's `mod.stats all shm` and \
@@ -838,6 +841,17 @@ pub struct AnalyzeArgs {
     /// Sites (or groups) listed per dump; 0 lists all
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
+    #[command(flatten)]
+    pub dumps: DumpFilters,
+    /// Machine-readable output (schema kmemdbg.analyze/1, see docs/json.md)
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Which dumps `analyze` and `diff` read, how their sites are summed, and
+/// which Kamailio printed them.
+#[derive(Debug, Args)]
+pub struct DumpFilters {
     /// Sum sites by site, function, file or module
     #[arg(long, value_enum, default_value = "site")]
     pub by: GroupBy,
@@ -847,9 +861,6 @@ pub struct AnalyzeArgs {
     /// Only dumps printed by this process
     #[arg(long, value_name = "PID")]
     pub pid: Option<u32>,
-    /// Machine-readable output (schema kmemdbg.analyze/1, see docs/json.md)
-    #[arg(long)]
-    pub json: bool,
     /// The Kamailio version that printed the dumps (X.Y.Z): the largest sites get their known leak fixes
     /// (`kmemdbg fixes`); without it, only the header of a file kmemdbg wrote gives the version
     #[arg(long, value_name = "X.Y.Z")]
@@ -879,22 +890,11 @@ pub struct DiffArgs {
     /// Growing sites listed per heap; 0 lists all
     #[arg(long, value_name = "N", default_value_t = 10)]
     pub top: usize,
-    /// Sum sites by site, function, file or module
-    #[arg(long, value_enum, default_value = "site")]
-    pub by: GroupBy,
-    /// Only this pool
-    #[arg(long, value_enum)]
-    pub pool: Option<Pool>,
-    /// Only dumps printed by this process
-    #[arg(long, value_name = "PID")]
-    pub pid: Option<u32>,
+    #[command(flatten)]
+    pub dumps: DumpFilters,
     /// Machine-readable output (schema kmemdbg.diff/1, see docs/json.md)
     #[arg(long)]
     pub json: bool,
-    /// The Kamailio version that printed the dumps (X.Y.Z): the largest sites get their known leak fixes
-    /// (`kmemdbg fixes`); without it, only the header of a file kmemdbg wrote gives the version
-    #[arg(long, value_name = "X.Y.Z")]
-    pub kamailio_version: Option<String>,
 }
 
 #[derive(Debug, Args)]

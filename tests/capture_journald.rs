@@ -5,8 +5,11 @@
 //! fragment list of over 100,000 lines would not pass journald's rate
 //! limit) and accounts for every contact; `--full` is complete or LOST with
 //! journald's own count; mod.stats snapshots around 1000 more registrations
-//! rank usrloc first. A second box runs rsyslog (only there) with an
-//! imuxsock limit, hit and reported.
+//! rank usrloc first. Boxes running rsyslog (only there) with an imuxsock
+//! limit and with imjournal's limit have them hit and reported. A box with
+//! a low journald burst (a `journald.conf.d` drop-in) shows a `--full` dump
+//! LOST with the gaps in its fragment indexes and journald's own count, and
+//! pkg dumps sized together: summaries by default, what fits with `--full`.
 
 mod common;
 #[path = "support/json_doc.rs"]
@@ -341,6 +344,288 @@ fn real_rsyslog_imuxsock_limit_hit_and_reported() {
         .sum();
     eprintln!(
         "rsyslog lost {lost}; kmemdbg says {} ({cause})",
+        v["lost_lines"]
+    );
+    assert!(lost > 0, "rsyslog reported no loss:\n{text}");
+    assert_eq!(v["lost_lines"].as_u64(), Some(lost), "{out}");
+    assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
+}
+
+/// Fragment indexes of the status lines in `text` (awk's rule, by hand:
+/// the number before `. N  address=`), and how many of the numbered range
+/// have no line: highest + 1 - listed.
+fn index_gaps(text: &str) -> u64 {
+    let idx: Vec<u64> = text
+        .lines()
+        .filter_map(|l| {
+            let head = l.split("  address=").next().filter(|h| h.len() < l.len())?;
+            let head = head
+                .trim_end()
+                .strip_suffix(" N")?
+                .trim_end()
+                .strip_suffix('.')?;
+            head.rsplit(' ').next()?.trim().parse().ok()
+        })
+        .collect();
+    let span = idx.iter().max().map_or(0, |m| m + 1);
+    span - idx.len() as u64
+}
+
+/// The sum of journald's `Suppressed N messages from kamailio.service`
+/// entries in the box's journal so far.
+fn suppressed_total(b: &SdBox) -> u64 {
+    let j = b.ok(&["journalctl", "-u", "kamailio", "-o", "cat", "--no-pager"]);
+    j.lines()
+        .filter_map(|l| l.strip_prefix("Suppressed "))
+        .filter_map(|r| r.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// journald with a low rate limit (a `journald.conf.d` drop-in, removed
+/// after): `dump --full` of a proxy with some 60,000 lines of fragments
+/// loses lines in each 1 s window and gets lines again in the next, so the
+/// dump has gaps in its fragment indexes. It is marked LOST (text and
+/// JSON: complete false, lost_lines, the cause with journald's own
+/// `Suppressed` count and the gaps), never TRUNCATED, never "raise --timeout".
+#[test]
+fn real_journald_low_burst_full_dump_is_lost_with_fragment_gaps() {
+    const T: &str = "real_journald_low_burst_full_dump_is_lost_with_fragment_gaps";
+    let Some(mut b) = registrar_box(T) else {
+        return;
+    };
+    let conf_d = "/etc/systemd/journald.conf.d";
+    b.etc.watch(conf_d);
+    b.etc.write(
+        format!("{conf_d}/zz-kmemdbg-low-burst.conf"),
+        "[Journal]\nRateLimitIntervalSec=1s\nRateLimitBurst=1000\n",
+    );
+    b.ok(&["systemctl", "restart", "systemd-journald"]);
+    assert!(b.wait_active("systemd-journald", Duration::from_secs(30)));
+    register(&b, "g", 3000);
+    let free: u64 = kamcmd(&b, &["core.shmmem"])
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("fragments:"))
+        .and_then(|v| v.trim().parse().ok())
+        .expect("core.shmmem fragments");
+
+    // Text.
+    let (code, out, err) = b.kmemdbg(&[
+        "dump",
+        "--journal",
+        "kamailio",
+        "--ctl",
+        CTL,
+        "--full",
+        "--timeout",
+        "20s",
+        "--out",
+        &format!("{DIR}/gaps.log"),
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    // The drop-in is read: 1000 per 1 s, scaled by journald with its free space.
+    assert!(err.contains("lines through per 1s"), "{err}");
+    assert!(out.contains("LOST"), "{out}");
+    assert!(!out.contains("TRUNCATED"), "{out}");
+    assert!(out.contains("journald dropped"), "{out}");
+    assert!(
+        out.contains("fragments are missing from the numbered list"),
+        "{out}"
+    );
+    assert!(!out.contains("--timeout"), "a loss is not slowness: {out}");
+
+    // JSON.
+    let before = suppressed_total(&b);
+    let (code, out, err) = b.kmemdbg(&[
+        "dump",
+        "--journal",
+        "kamailio",
+        "--ctl",
+        CTL,
+        "--full",
+        "--timeout",
+        "20s",
+        "--out",
+        &format!("{DIR}/gaps2.log"),
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    let v = json(&out);
+    assert_eq!(v["complete"], false, "{out}");
+    let req = &v["requests"][0];
+    assert_eq!(req["status"], "lost", "{out}");
+    let cause = v["cause"].as_str().unwrap_or("");
+    assert!(
+        cause.contains("journald dropped") && cause.contains("Suppressed "),
+        "{cause}"
+    );
+    assert!(
+        cause.contains("fragments are missing from the numbered list"),
+        "{cause}"
+    );
+    assert!(!cause.contains("--timeout"), "{cause}");
+    // The gaps, counted here from the kept lines: kmemdbg's count leaves out
+    // the pool's free fragments (a status lists used ones only).
+    let text = b.ok(&["cat", &format!("{DIR}/gaps2.log")]);
+    let gaps = index_gaps(&text);
+    let missing = req["missing_fragments"]
+        .as_u64()
+        .expect("missing_fragments");
+    eprintln!("gaps by hand {gaps}, free {free}, kmemdbg {missing}; cause {cause}");
+    assert!(missing > 0, "{out}");
+    assert!(
+        missing <= gaps && gaps <= missing + free + 2,
+        "by hand {gaps}, free {free}, kmemdbg {missing}"
+    );
+    // The count is journald's own (its Suppressed entries during this run).
+    let lost = v["lost_lines"].as_u64().unwrap_or(0);
+    let suppressed = suppressed_total(&b) - before;
+    assert!(
+        suppressed > 0 && lost == suppressed,
+        "lost {lost}, journal says {suppressed}"
+    );
+    assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
+
+    // pkg: the lists of all processes together would not pass the 1 s
+    // window, so each is asked for as a summary (mem_summary 12 over its
+    // dump, put back after).
+    let pkg_args = |full: bool, out: &str| {
+        let mut a = vec![
+            "dump",
+            "--pkg",
+            "all",
+            "--poke",
+            "127.0.0.1:5060",
+            "--journal",
+            "kamailio",
+            "--ctl",
+            CTL,
+            "--timeout",
+            "5s",
+            "--json",
+            "--out",
+        ];
+        a.push(out);
+        if full {
+            a.push("--full");
+        }
+        a.iter().map(|s| s.to_string()).collect::<Vec<String>>()
+    };
+    let args = pkg_args(false, "/run/kmemdbg-test/pkg.log");
+    let (code, out, err) = b.kmemdbg(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let v = json(&out);
+    let ch = &v["pkg_choice"];
+    assert_eq!(ch["shape"], "summary", "{out}\n{err}");
+    let burst = ch["budget"]["burst"].as_u64().expect("burst");
+    assert!(ch["status_lines"].as_u64().unwrap_or(0) > burst, "{out}");
+    assert!(ch["fits"] == true, "{out}");
+    let pkg: Vec<&serde_json::Value> = v["requests"]
+        .as_array()
+        .expect("requests")
+        .iter()
+        .filter(|r| r["target"]["kind"] == "pkg")
+        .collect();
+    assert!(pkg.iter().all(|r| r["summary"] == true), "{out}");
+    let answered: Vec<_> = pkg.iter().filter(|r| r["status"] == "ok").collect();
+    assert!(answered.len() >= 4, "{out}\n{err}");
+    assert!(answered.iter().all(|r| r["complete"] == true), "{out}");
+    assert!(code == 0 || code == 1, "{out}\n{err}");
+    assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
+    let text = b.ok(&["cat", "/run/kmemdbg-test/pkg.log"]);
+    assert!(
+        text.contains("qm_sums") && !text.contains(" address="),
+        "summaries only"
+    );
+
+    // --full: said before triggering, with how many processes at a time fit.
+    let args = pkg_args(true, "/run/kmemdbg-test/pkg-full.log");
+    let (_, out, err) = b.kmemdbg(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    let v = json(&out);
+    assert_eq!(v["pkg_choice"]["shape"], "status", "{out}");
+    assert_eq!(v["pkg_choice"]["fits"], false, "{out}");
+    assert!(
+        err.contains("kmemdbg:   to make it fit: fewer processes at a time:")
+            || err.contains("kmemdbg:   to make it fit: not even one process"),
+        "{err}"
+    );
+    assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
+}
+
+/// rsyslog reading the journal (imjournal, not imuxsock) with its own rate
+/// limit, in this box only: the limit is read from rsyslog.conf before the
+/// dump, hit, and reported with rsyslog's own count.
+#[test]
+fn real_rsyslog_imjournal_limit_hit_and_reported() {
+    const T: &str = "real_rsyslog_imjournal_limit_hit_and_reported";
+    if !common::require_real(
+        T,
+        "rsyslog (apt-get install rsyslog; ci/install-deps.sh leaves it disabled)",
+        std::path::Path::new("/usr/sbin/rsyslogd").is_file(),
+    ) {
+        return;
+    }
+    let Some(mut b) = registrar_box(T) else {
+        return;
+    };
+    b.etc.write(
+        "/etc/rsyslog.conf",
+        &format!("module(load=\"imjournal\" StateFile=\"{DIR}/imjournal.state\" IgnorePreviousMessages=\"on\" ratelimit.interval=\"5\" ratelimit.burst=\"200\")\n*.* {DIR}/syslog\n"),
+    );
+    // As in the imuxsock test: the syslog.service alias only, no boot link.
+    let alias = std::path::Path::new("/etc/systemd/system/syslog.service");
+    if !alias.exists() {
+        std::os::unix::fs::symlink("/lib/systemd/system/rsyslog.service", alias)
+            .expect("syslog.service alias");
+    }
+    b.ok(&["systemctl", "daemon-reload"]);
+    let started = b.run(&["systemctl", "start", "rsyslog"]);
+    assert_eq!(started.code, 0, "systemctl start rsyslog: {started:?}");
+    assert!(b.wait_active("rsyslog", Duration::from_secs(30)));
+    register(&b, "j", 300);
+    // A line through journald and imjournal proves the path (kamailio logs
+    // nothing while registering).
+    let syslog = format!("{DIR}/syslog");
+    b.ok(&["logger", "-t", "kmemdbg-probe", "imjournal path"]);
+    assert!(
+        common::wait_for(Duration::from_secs(20), || b
+            .run(&["grep", "-q", "kmemdbg-probe", &syslog])
+            .code
+            == 0),
+        "rsyslog (imjournal) wrote nothing to {syslog}: {}",
+        b.journal("rsyslog")
+    );
+    let (code, out, err) = b.kmemdbg(&[
+        "dump",
+        "--log",
+        &syslog,
+        "--ctl",
+        CTL,
+        "--full",
+        "--timeout",
+        "20s",
+        "--out",
+        &format!("{DIR}/ij-full.log"),
+        "--json",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["choice"]["budget"]["sink"], "rsyslog imjournal", "{out}");
+    assert_eq!(v["choice"]["budget"]["burst"], 200, "{out}");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert_eq!(v["complete"], false, "{out}");
+    assert_eq!(v["requests"][0]["status"], "lost", "{out}");
+    let cause = v["cause"].as_str().unwrap_or("");
+    assert!(cause.contains("imjournal"), "{cause}");
+    // rsyslog's own count, as it logged it (`imjournal: N messages lost due to rate-limiting ...`).
+    let text = b.ok(&["cat", &syslog]);
+    let lost: u64 = text
+        .lines()
+        .filter(|l| l.contains("imjournal") && l.contains(" messages lost due to rate-limiting"))
+        .filter_map(|l| {
+            let head = l.split(" messages lost due to rate-limiting").next()?;
+            head.rsplit(' ').next()?.parse::<u64>().ok()
+        })
+        .sum();
+    eprintln!(
+        "rsyslog imjournal lost {lost}; kmemdbg says {} ({cause})",
         v["lost_lines"]
     );
     assert!(lost > 0, "rsyslog reported no loss:\n{text}");

@@ -294,3 +294,40 @@ fn scan_table_sources_are_in_debian_trees() {
     }
     assert!(checked >= 30, "{checked}");
 }
+
+/// A log large enough to be read in parts on one thread per core (64 MB
+/// and more) gives exactly what the same bytes give as one stream (stdin),
+/// and the error count the generator wrote (ci/gen-oom-log.sh counts them
+/// as it writes). The property test `scan::input::tests::parts_equal_the_stream`
+/// varies the threads and part sizes; this is the command end to end.
+#[test]
+fn a_large_file_read_in_parts_equals_the_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("big.log");
+    let gen = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("ci/gen-oom-log.sh");
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(&gen).arg(&log).arg("65");
+    let (code, out, err) = run_cmd(cmd, Duration::from_secs(120));
+    assert_eq!(code, 0, "{err}");
+    let written: u64 = out.trim().parse().unwrap();
+    assert!(std::fs::metadata(&log).unwrap().len() >= 64 << 20);
+
+    let (code, parts) = scan(&[log.to_str().unwrap()]);
+    assert_eq!(code, 1);
+    assert_eq!(parts["findings"].as_u64(), Some(written));
+    let mut child = kmemdbg()
+        .args(["scan", "--year", "2026", "--json", "-"])
+        .stdin(std::fs::File::open(&log).unwrap())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stream: Value = {
+        let out = child.stdout.take().unwrap();
+        let v = serde_json::from_reader(out).unwrap();
+        assert_eq!(child.wait().unwrap().code(), Some(1));
+        v
+    };
+    assert_eq!(stream["inputs"][0], "stdin");
+    stream["inputs"] = parts["inputs"].clone();
+    assert_eq!(parts, stream);
+}

@@ -6,9 +6,9 @@ use common::daemon;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 
-use common::{debian_kamailio, kmemdbg, run_kmemdbg};
+use common::{debian_kamailio, interrupt_when, run_kmemdbg};
 use daemon::{alive, cmdline, default_style_cfg, free_port, wait_for, Daemon};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn kamcmd(ctl: &str, args: &[&str]) -> String {
@@ -325,47 +325,13 @@ fn real_proxy_sigint_during_convert_each_step() {
         "--yes",
     ];
     let interrupt_at = |point: &str| -> (i32, String) {
-        let mut child = kmemdbg()
-            .args(args)
-            .env("KMEMDBG_PAUSE_AT", point)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut err = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        // Read stderr to its end (closing it early would break kmemdbg's writes).
-        let reader = std::thread::spawn(move || {
-            use std::io::Read;
-            let mut buf = [0u8; 256];
-            let mut acc = String::new();
-            let mut told = false;
-            while let Ok(n) = err.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                acc.push_str(&String::from_utf8_lossy(&buf[..n]));
-                if !told && acc.contains("paused at") {
-                    told = true;
-                    let _ = tx.send(());
-                }
-            }
-            acc
-        });
-        let paused = rx.recv_timeout(Duration::from_secs(60)).is_ok();
-        assert!(paused, "{point}: kmemdbg did not reach the pause point");
-        Command::new("kill")
-            .arg("-INT")
-            .arg(child.id().to_string())
-            .status()
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
-        let _ = reader.join();
-        (
-            out.status.code().unwrap_or(-1),
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-        )
+        let (code, out, _) = interrupt_when(
+            &args,
+            &[("KMEMDBG_PAUSE_AT", point)],
+            point,
+            &mut |stderr| stderr.contains("paused at"),
+        );
+        (code, out)
     };
     for step in ["step:patch", "step:cfg", "step:restart"] {
         let (code, out) = interrupt_at(step);

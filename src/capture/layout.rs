@@ -156,6 +156,15 @@ pub fn lookup(allocator: Allocator, version: &Version) -> Option<&'static Layout
         .find(|l| l.allocator == allocator && l.from <= v && v <= l.to)
 }
 
+/// The row for `allocator` in `version`; for a version newer than the
+/// table, the allocator's newest row (layouts change rarely); else `None`.
+pub fn lookup_or_newest(allocator: Allocator, version: &Version) -> Option<&'static Layout> {
+    lookup(allocator, version).or_else(|| {
+        let newest = TABLE.iter().rev().find(|l| l.allocator == allocator)?;
+        ((version.major, version.minor) > newest.to).then_some(newest)
+    })
+}
+
 /// The row the line estimates use when the version or allocator is not
 /// known: q_malloc of 4.4 - 5.7 (Debian 11 and 12).
 pub fn fallback() -> &'static Layout {
@@ -179,6 +188,9 @@ mod tests {
         assert_eq!(q("5.6.3"), Some(Some(104)));
         assert_eq!(q("6.0.1"), Some(Some(112)));
         assert_eq!(q("7.0.0"), None);
+        let newest = |s| lookup_or_newest(Allocator::Qm, &v(s)).map(|l| l.frag_overhead);
+        assert_eq!(newest("6.1.0"), Some(Some(112)));
+        assert_eq!(newest("3.1.0"), None);
         assert_eq!(
             lookup(Allocator::Fm, &v("5.6.3")).map(|l| l.lines_per_fragment),
             Some(0)
@@ -202,6 +214,80 @@ mod tests {
         assert_eq!(64 + hash(14, 8) * (48 + 48 + 8) + 96, 218_456);
         assert_eq!(64 + hash(14, 8) * (56 + 48 + 8) + 104, 235_256);
         assert_eq!(64 + hash(15, 16) * (64 + 48 + 16) + 112, 268_720);
+    }
+
+    /// `(index, address, frag, size)` of each `N. N  address=.. frag=.. size=..` line.
+    fn fragments(text: &str) -> Vec<(u64, u64, u64, u64)> {
+        let hex = |l: &str, key: &str| {
+            let v = l.split(key).nth(1)?.split_whitespace().next()?;
+            u64::from_str_radix(v.trim_start_matches("0x"), 16).ok()
+        };
+        text.lines()
+            .filter_map(|l| {
+                let head = l
+                    .split(". N  address=")
+                    .next()
+                    .filter(|h| h.len() < l.len())?;
+                let index = head.rsplit(' ').next()?.parse().ok()?;
+                let size = l
+                    .split("size=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse()
+                    .ok()?;
+                Some((index, hex(l, "address=")?, hex(l, "frag=")?, size))
+            })
+            .collect()
+    }
+
+    /// Real dumps against the table: the header bytes between two
+    /// neighbouring fragments (next frag - frag - size), the `qm_frag`
+    /// before the address (address - frag, qm_frag_end being 48), and 3
+    /// lines per fragment. 5.6.3: Debian's package here; 6.0.1: a user's
+    /// stderr paste (kamailio/kamailio#4231, tests/fixtures/real/).
+    #[test]
+    fn real_dumps_match_the_rows() {
+        let cases = [
+            (
+                "5.6.3",
+                include_str!("../../tests/fixtures/dumps/kamailio-5.6.3-excerpt.log"),
+            ),
+            (
+                "6.0.1",
+                include_str!("../../tests/fixtures/real/k4231-stderr-qm-status-6.0.1.log"),
+            ),
+        ];
+        for (version, text) in cases {
+            let row = lookup(Allocator::Qm, &v(version)).expect("row");
+            let per = row.frag_overhead.expect("bytes");
+            let frags = fragments(text);
+            assert!(frags.len() >= 4, "{version}");
+            let mut pairs = 0;
+            for w in frags.windows(2) {
+                let ((i, addr, frag, size), (j, _, next, _)) = (w[0], w[1]);
+                assert_eq!(addr - frag, per - 48, "{version}: qm_frag at {i}");
+                if j == i + 1 {
+                    assert_eq!(next - frag - size, per, "{version}: fragments {i} and {j}");
+                    pairs += 1;
+                }
+            }
+            assert!(pairs >= 3, "{version}");
+            let status_lines = text
+                .lines()
+                .filter(|l| l.contains("qm_status(): ") && !l.contains("qm_status(): dumping"))
+                .filter(|l| {
+                    l.contains(" address=")
+                        || l.contains("alloc'd from")
+                        || l.contains("start check=")
+                })
+                .count() as u64;
+            assert_eq!(
+                status_lines,
+                frags.len() as u64 * row.lines_per_fragment,
+                "{version}"
+            );
+        }
     }
 
     #[test]

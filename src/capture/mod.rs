@@ -151,6 +151,10 @@ pub struct Request {
     pub summary: bool,
     #[serde(skip)]
     triggered: bool,
+    /// The log was still growing when the wait for it ended (not later,
+    /// when kmemdbg's own probe for drop reports adds lines).
+    #[serde(skip)]
+    growing_at_deadline: bool,
     #[serde(skip)]
     exited: bool,
 }
@@ -173,6 +177,7 @@ impl Request {
             missing_fragments: None,
             summary: false,
             triggered: false,
+            growing_at_deadline: false,
             exited: false,
         }
     }
@@ -420,6 +425,7 @@ fn trigger_and_wait(
             }
         }
     })?;
+    requests[r].growing_at_deadline = s.still_growing();
     let restore_error = guard
         .take()
         .and_then(|mut g| g.restore().err())

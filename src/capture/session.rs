@@ -216,13 +216,17 @@ impl Session<'_> {
             std::thread::sleep(self.poll_every);
         }
         self.closed = true;
+        // Reports of earlier windows may be in already: wait for the one
+        // the probe's lines bring (the last window's count).
+        let counted = |l: &loss::Loss| l.reports.iter().filter(|d| d.lines.is_some()).count();
+        let before = counted(&self.loss);
         {
             let mut g = trigger::MemSummaryGuard::set(k, 16)?;
             let _ = trigger::shm(k);
             g.restore()?;
         }
         let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline && !self.loss.reports.iter().any(|d| d.lines.is_some()) {
+        while Instant::now() < deadline && counted(&self.loss) == before {
             std::thread::sleep(self.poll_every);
             self.pump()?;
             self.drain(reqs, None);

@@ -99,7 +99,7 @@ fn layouts(
     let pick = |a: layout::Allocator| {
         version
             .as_ref()
-            .and_then(|v| layout::lookup(a, v))
+            .and_then(|v| layout::lookup_or_newest(a, v))
             .or_else(|| {
                 (a != layout::Allocator::Qm)
                     .then(|| layout::TABLE.iter().rev().find(|l| l.allocator == a))

@@ -111,3 +111,74 @@ fn drain_keeps_requested_blocks_only() {
         .ends_with("qm_sums(): -----------------------------"));
     assert!(!text.contains("qm_malloc"));
 }
+
+/// A status whose log dropped fragments 10-19 and said so (journald's
+/// `Suppressed`): LOST with the gaps and journald's count, and its causes
+/// are the loss and no "raise --timeout" (the log was quiet at the deadline).
+#[test]
+fn a_lossy_status_is_lost_with_its_gaps_not_slow() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("k.log");
+    std::fs::write(&log, "").unwrap();
+    let mut o = opts(PkgSelection::None, true, false);
+    o.source = SourceInfo::Stderr { path: log };
+    let settings = Settings {
+        memlog: Some(2),
+        debug: Some(2),
+        mem_summary: Some(3),
+        ..Settings::default()
+    };
+    let ps = crate::kamcmd::parse_psx(
+        "{\n IDX: 0\n PID: 7238\n DSC: main process - attendant\n}\n\
+         {\n IDX: 6\n PID: 7245\n DSC: ctl handler\n}\n",
+    );
+    let mut out = Vec::new();
+    let mut s = Session::open(&o, &mut out, &settings, Some(&ps)).unwrap();
+    let sample = include_str!("../../tests/fixtures/capture/sample-5.6.3-dumps.log");
+    // The shm status only (lines 305-499 hold it and its end marker), less
+    // the 3 lines of each fragment 10..=19, then journald's report.
+    let status: Vec<&str> = sample.lines().skip(304).take(195).collect();
+    let mut dropped = false;
+    for l in status {
+        if let Some(i) = loss::fragment_number(l) {
+            dropped = (10..=19).contains(&i);
+        }
+        if !dropped {
+            s.queue.push_back(l.to_string());
+        }
+    }
+    s.queue.push_back(
+        "2026-12-06T17:03:41+0000 box systemd-journald[35]: Suppressed 30 messages from kamailio.service"
+            .into(),
+    );
+    let mut reqs = vec![Request::new(Target::Shm, Some(1))];
+    reqs[0].triggered = true;
+    s.drain(&mut reqs, None);
+    s.scanner.finish();
+    let blocks = s.scanner.blocks().to_vec();
+    // The pool's one free fragment (index 46, by awk on the sample; its
+    // free-list stats say 1) is no gap.
+    let sized = sizing::Sized {
+        free_fragments: 1,
+        ..sizing::Sized::default()
+    };
+    verdict::judge(&mut reqs[0], &blocks, &s, &sized, &o, &settings);
+    let r = &reqs[0];
+    assert_eq!(r.status, Status::Lost, "{r:?}");
+    assert!(!r.complete);
+    assert_eq!(r.missing_fragments, Some(10), "{r:?}");
+    // journald's count (30) or 3 lines per missing fragment, the larger
+    assert_eq!(r.lost_lines, Some(30), "journald's own count");
+    let cause = r.lost_cause.as_deref().unwrap_or_default();
+    assert!(
+        cause.contains("journald dropped 30 lines")
+            && cause.contains("10 fragments are missing from the numbered list"),
+        "{cause}"
+    );
+    assert!(r.causes[0].starts_with("LOST: "), "{:?}", r.causes);
+    assert!(
+        r.causes.iter().all(|c| !c.contains("--timeout")),
+        "{:?}",
+        r.causes
+    );
+}

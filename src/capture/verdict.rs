@@ -68,7 +68,7 @@ fn mark_loss(r: &mut Request, blocks: &[Block], s: &Session<'_>, sized: &sizing:
         0
     };
     let over_budget = choice.is_some_and(|c| !c.fits && c.shape == budget::Shape::Status);
-    let quiet = !s.still_growing();
+    let quiet = !r.growing_at_deadline;
     if r.status == Status::Missing
         || !(s.loss.any() || holes > 0 || (r.status == Status::Truncated && over_budget && quiet))
     {
@@ -107,13 +107,41 @@ fn explain_incomplete(
     opts: &Options,
     settings: &Settings,
 ) {
+    // A loss is not slowness: the settings' causes (and their "raise
+    // --timeout") only when the log was still growing at the deadline.
+    r.causes = if r.lost_cause.is_some() && !r.growing_at_deadline {
+        Vec::new()
+    } else {
+        explain_causes(r, blocks, s, opts, settings)
+    };
+    if let Some(c) = &r.lost_cause {
+        r.causes.insert(0, format!("LOST: {c}"));
+        if let Some(ch) = sized.choice_for(r) {
+            r.causes.extend(ch.remedies.iter().cloned());
+        }
+    }
+    if let Some(e) = &r.trigger_error {
+        r.causes.push(format!(
+            "the trigger failed after the dump had started: {e}"
+        ));
+    }
+}
+
+/// The causes [`explain`] finds in the settings and what the log showed.
+fn explain_causes(
+    r: &Request,
+    blocks: &[Block],
+    s: &Session<'_>,
+    opts: &Options,
+    settings: &Settings,
+) -> Vec<String> {
     let partial: Vec<&Block> = r
         .blocks
         .iter()
         .map(|&i| &blocks[i])
         .filter(|b| b.state != State::Complete)
         .collect();
-    r.causes = explain::causes(
+    explain::causes(
         r.method(),
         settings,
         &opts.source,
@@ -127,20 +155,9 @@ fn explain_incomplete(
             exited: r.exited,
             partial,
             timeout_s: opts.timeout.as_secs_f64(),
-            still_growing: s.still_growing(),
+            still_growing: r.growing_at_deadline,
         },
-    );
-    if let Some(c) = &r.lost_cause {
-        r.causes.insert(0, format!("LOST: {c}"));
-        if let Some(ch) = sized.choice_for(r) {
-            r.causes.extend(ch.remedies.iter().cloned());
-        }
-    }
-    if let Some(e) = &r.trigger_error {
-        r.causes.push(format!(
-            "the trigger failed after the dump had started: {e}"
-        ));
-    }
+    )
 }
 
 fn description_of(r: &Request) -> Option<&str> {

@@ -456,19 +456,20 @@ pub fn verdicts(
 
 pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
     if super::modstats_view::all_snapshots(&args.files)? {
-        let version = args.kamailio_version.as_deref();
+        let version = args.dumps.kamailio_version.as_deref();
         return super::modstats_view::analyze(&args.files, args.top, args.json, version);
     }
     let inputs = load(&args.files)?;
     let lost = super::lost_view::scan(&args.files);
-    let pool = args.pool;
-    let chosen = select(&inputs, pool, args.pid)?;
-    let by = args.by;
-    let corruption = corruption_list(&inputs, &chosen, args.pid);
+    let pool = args.dumps.pool;
+    let chosen = select(&inputs, pool, args.dumps.pid)?;
+    let by = args.dumps.by;
+    let corruption = corruption_list(&inputs, &chosen, args.dumps.pid);
     // what was read is reported, whatever it says: 0 (2 only when nothing could be read)
     let status = 0;
-    let verdicts = verdicts(&inputs, &chosen, pool, args.pid);
-    let known = crate::commands::fixes::known_for(args.kamailio_version.as_deref(), &args.files)?;
+    let verdicts = verdicts(&inputs, &chosen, pool, args.dumps.pid);
+    let known =
+        crate::commands::fixes::known_for(args.dumps.kamailio_version.as_deref(), &args.files)?;
     let known_fixes = known.as_ref().map(|k| {
         let tops: Vec<Group> = chosen.iter().flat_map(|s| top_groups(s, by, 3).0).collect();
         crate::commands::fixes::for_keys(k, by, tops.iter().map(|g| g.key.as_str()))
@@ -517,7 +518,7 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
         return Ok(status);
     }
     let mut o = super::lost_view::render(&lost);
-    o.push_str(&render_text(&inputs, &chosen, by, args.top, args.pid));
+    o.push_str(&render_text(&inputs, &chosen, by, args.top, args.dumps.pid));
     o.push_str(&render_rpc(&inputs, &verdicts, args.top));
     if let (Some(r), Some(k)) = (&known_fixes, &known) {
         crate::commands::fixes::render_known(&mut o, r, &k.data);

@@ -33,17 +33,17 @@ pub struct DiffReport {
 
 pub fn run(args: &DiffArgs) -> Result<ExitStatus> {
     if super::modstats_view::all_snapshots(&args.files)? {
-        let pool = match args.pool {
+        let pool = match args.dumps.pool {
             Some(crate::mem::Pool::Pkg) => "pkg",
             _ => "shm",
         };
-        let version = args.kamailio_version.as_deref();
+        let version = args.dumps.kamailio_version.as_deref();
         return super::modstats_view::diff(&args.files, pool, args.top, args.json, version);
     }
     let inputs = load(&args.files)?;
     let lost = super::lost_view::scan(&args.files);
-    let chosen = select(&inputs, args.pool, args.pid)?;
-    let by = args.by;
+    let chosen = select(&inputs, args.dumps.pool, args.dumps.pid)?;
+    let by = args.dumps.by;
     let (mut series, single) = diff_all(chosen.iter().copied(), by);
     if series.is_empty() {
         let labels: Vec<String> = single.iter().map(|k| k.label()).collect();
@@ -64,7 +64,8 @@ oldest first (kmemdbg diff before.log after.log), or a log holding two dumps of 
             .into_iter()
             .filter(|w| !w.contains("fragments listed without a site")),
     );
-    let known = crate::commands::fixes::known_for(args.kamailio_version.as_deref(), &args.files)?;
+    let known =
+        crate::commands::fixes::known_for(args.dumps.kamailio_version.as_deref(), &args.files)?;
     let known_fixes = known.as_ref().map(|k| {
         let keys = series.iter().flat_map(|s| s.growing.iter().take(3));
         crate::commands::fixes::for_keys(k, by, keys.map(|g| g.key.as_str()))

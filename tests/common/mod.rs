@@ -403,6 +403,62 @@ pub fn kamailio_and_sipp(test: &str) -> Option<PathBuf> {
     .then_some(bin)
 }
 
+/// Runs kmemdbg with `args` and `env`, sends it SIGINT once `ready` (given
+/// the stderr so far) says so, and returns (exit code, stdout, stderr).
+pub fn interrupt_when(
+    args: &[&str],
+    env: &[(&str, &str)],
+    what: &str,
+    ready: &mut dyn FnMut(&str) -> bool,
+) -> (i32, String, String) {
+    let mut child = kmemdbg()
+        .args(args)
+        .envs(env.iter().copied())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = child.stderr.take().unwrap();
+    let acc = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let acc2 = acc.clone();
+    // Read stderr to its end (closing it early would break kmemdbg's writes).
+    let reader = std::thread::spawn(move || {
+        use std::io::Read;
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = err.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            acc2.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let ok = wait_for(Duration::from_secs(900), || {
+        let text = acc.lock().unwrap().clone();
+        ready(&text) || matches!(child.try_wait(), Ok(Some(_)))
+    });
+    assert!(
+        ok && matches!(child.try_wait(), Ok(None)),
+        "{what}: kmemdbg ended (or took 15 min) before the moment to interrupt; stderr:\n{}",
+        acc.lock().unwrap()
+    );
+    Command::new("kill")
+        .arg("-INT")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    reader.join().unwrap();
+    let stderr = acc.lock().unwrap().clone();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr,
+    )
+}
+
 /// Runs a command with a deadline, its output in files (no pipe to fill);
 /// returns (code, stdout, stderr). Panics after `limit`, having killed it.
 pub fn run_cmd(mut cmd: Command, limit: Duration) -> (i32, String, String) {
