@@ -197,3 +197,32 @@ fn standin_pastebin_numbers_before_real_journald_dump_lines() {
         assert_eq!(with["files"][0]["lines"]["unreadable_lines"], 0, "{name}");
     }
 }
+
+/// Stand-in built from real text: `strip_line_number` gives back every line
+/// of the real short-iso and cat exports numbered as pastebin shows them.
+#[test]
+fn standin_strip_line_number_on_real_journald_lines() {
+    for name in [
+        "journald-short-iso-5.6.3-real-export.log",
+        "journald-cat-5.6.3-real-export.log",
+        "journald-short-unix-5.6.3-real-export.log",
+    ] {
+        let text = std::fs::read_to_string(kept(name)).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let numbered = format!("  {}. {line}", i + 1);
+            assert_eq!(
+                kmemdbg::logline::prefix::strip_line_number(numbered.as_bytes()),
+                Some(line.as_bytes()),
+                "{name}:{}",
+                i + 1
+            );
+            // an unnumbered line has none (short-unix's seconds are a time)
+            assert_eq!(
+                kmemdbg::logline::prefix::strip_line_number(line.as_bytes()),
+                None,
+                "{name}:{}",
+                i + 1
+            );
+        }
+    }
+}

@@ -1,6 +1,7 @@
 //! Everything before a log line's message: a Markdown quote (`> `),
 //! `uniq -c` and pastebin numbers, ANSI colour (also pasted as caret text
-//! `^[[0;31m`), a journald JSON export line (`{"MESSAGE":"…","_PID":"…"}`),
+//! `^[[0;31m`), a journald JSON export line (`{"MESSAGE":"…","_PID":"…"}`,
+//! `json-seq`'s 0x1E in front, `json-pretty`'s `\t"MESSAGE" : "…",` line),
 //! syslog / journald (`TIME host tag[PID]: `, `[ 12.345678] host tag[PID]: `,
 //! or without the time: `host tag[PID]: `, `tag[PID]: `), Kamailio's stderr
 //! ` N(PID) `, the level, the allocator's word (`qm_status: `) or a source
