@@ -812,7 +812,8 @@ pub struct DumpArgs {
 the heap use and the allocation sites sorted by bytes, with fragment count and share.\n\n\
 Understands q_malloc fragment lists (qm_status) and summaries (qm_sums), f_malloc (fm_status, \
 fm_sums), the layouts of 3.x, 4.x, 5.x and 6.x, lines from stderr (-E), syslog, journald \
-(short, short-iso), `uniq -c` output and pastebin line numbers, processes interleaved. \
+(journalctl -o short, short-iso, short-precise, short-monotonic, short-unix, short-full, cat, json, \
+json-seq, json-pretty; cat and json-pretty carry no PID: unknown), `uniq -c` output and pastebin line numbers, processes interleaved. \
 The per-allocation qm_malloc/qm_free lines that memdbg <= debug floods a log with are counted, \
 never taken for a dump.\n\n\
 Also reads the memory RPC answers users paste beside a log: `pkg.stats`, `core.shmmem` / \

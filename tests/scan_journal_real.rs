@@ -147,6 +147,8 @@ fn real_systemd_journal_scan_finds_shm_exhaustion_and_journald_losses() {
     assert_eq!(v["lost"]["reports"][0]["by"], "journald");
     // journald's timestamps: a start line, errors seconds later, a timeline
     assert_eq!(v["timed"], true);
+    // with timestamps the verdict tells burst from steady
+    assert_ne!(v["verdict"]["pattern"], "unknown", "{}", v["verdict"]);
     assert_eq!(
         v["starts"].as_array().unwrap().last().unwrap()["shm_bytes"].as_u64(),
         Some(8 << 20)

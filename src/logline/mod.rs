@@ -14,7 +14,10 @@
 //! - ANSI colour codes (`log_color=yes`);
 //! - syslog and journald: `Mon DD HH:MM:SS[.frac] host tag[PID]: ` (journald
 //!   `short`/`short-precise`), `YYYY-MM-DDTHH:MM:SS[.frac][zone] host tag[PID]: `
-//!   (journald `short-iso`, rsyslog RFC 3339), `YYYY-MM-DD HH:MM:SS[.frac] host tag[PID]: `;
+//!   (journald `short-iso`, rsyslog RFC 3339), `YYYY-MM-DD HH:MM:SS[.frac] host tag[PID]: `,
+//!   `[  123.456789] ` (`short-monotonic`), `1796587213.064676 ` (`short-unix`),
+//!   `Sun 2026-12-06 20:00:13 UTC ` (`short-full`); journald JSON (`json`,
+//!   `json-seq`, the MESSAGE line of `json-pretty`: no PID on it);
 //!   the tag is `kamailio`, `/usr/sbin/kamailio` or any other name;
 //! - stderr: ` N(PID) ` (process number and PID);
 //! - the level: `ALERT: `, `NOTICE: `, `DEBUG: `, ...;

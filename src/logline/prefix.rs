@@ -1,6 +1,7 @@
 //! Everything before a log line's message: a Markdown quote (`> `),
 //! `uniq -c` and pastebin numbers, ANSI colour (also pasted as caret text
-//! `^[[0;31m`), a journald JSON export line (`{"MESSAGE":"…","_PID":"…"}`),
+//! `^[[0;31m`), a journald JSON export line (`{"MESSAGE":"…","_PID":"…"}`,
+//! `json-seq`'s 0x1E in front, `json-pretty`'s `\t"MESSAGE" : "…",` line),
 //! syslog / journald (`TIME host tag[PID]: `, `[ 12.345678] host tag[PID]: `,
 //! or without the time: `host tag[PID]: `, `tag[PID]: `), Kamailio's stderr
 //! ` N(PID) `, the level, the allocator's word (`qm_status: `) or a source
@@ -136,34 +137,67 @@ pub(super) fn strip_quote(mut s: &[u8]) -> &[u8] {
     s
 }
 
-/// The value of `"KEY":"value"` in a JSON line when it holds no escapes.
-fn json_field<'a>(s: &'a [u8], key: &[u8]) -> Option<&'a [u8]> {
+/// The value of `"KEY":"value"` in a JSON line when it holds no escapes
+/// (or, with `first_line`, up to a `\n` escape: the first line of a
+/// multi-line message, as q_malloc's `hash= ..\n bucket size: ..`).
+fn json_field<'a>(s: &'a [u8], key: &[u8], first_line: bool) -> Option<&'a [u8]> {
     let at = find(s, key)?;
     let r = &s[at + key.len()..];
     let r = skip_blanks(r).strip_prefix(b":")?;
     let r = skip_blanks(r).strip_prefix(b"\"")?;
     let end = r.iter().position(|&b| b == b'"' || b == b'\\')?;
-    (r.get(end) == Some(&b'"')).then_some(&r[..end])
+    match r.get(end) {
+        Some(b'"') => Some(&r[..end]),
+        Some(b'\\') if first_line && r.get(end + 1) == Some(&b'n') => Some(&r[..end]),
+        _ => None,
+    }
 }
 
-/// A line of `journalctl -o json` (or `json-pretty` squeezed on one line):
-/// the message, with the PID and time. A message with JSON escapes in it
-/// (`\t`, `\"`) or sent as a byte array cannot be read in place and is left
-/// as it is (then it is not understood, and counted).
+/// A line of `journalctl -o json` or `-o json-seq` (a record separator
+/// 0x1E in front): the message, with the PID (`_PID`, else `SYSLOG_PID`)
+/// and the time (`__REALTIME_TIMESTAMP`, microseconds). A message with
+/// other JSON escapes in it (`\t`, `\"`) or sent as a byte array (not
+/// UTF-8) cannot be read in place and is left as it is (then it is not
+/// understood, and counted). A multi-line message gives its first line.
+///
+/// `journalctl -o json-pretty` spreads one record over lines: its
+/// `\t"MESSAGE" : "…",` line gives the message, with no PID and no time
+/// (they sit on other lines of the record: unknown, never guessed); its
+/// other lines (`{`, `}`, `\t"_PID" : "7245",`) are journal lines without
+/// a message.
 pub(super) fn strip_journal_json<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> Option<&'a [u8]> {
+    if let Some(field) = s.strip_prefix(b"\t\"") {
+        let n = field
+            .iter()
+            .take_while(|&&b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_')
+            .count();
+        if n == 0 || !field[n..].starts_with(b"\" : ") {
+            return None;
+        }
+        prefix.log_line = true;
+        if &field[..n] == b"MESSAGE" {
+            return json_field(s, b"\"MESSAGE\"", true).or(Some(b""));
+        }
+        return Some(b"");
+    }
+    if s == b"{" || s == b"}" {
+        prefix.log_line = true;
+        return Some(b"");
+    }
     let t = skip_blanks(s);
+    let t = t.strip_prefix(b"\x1e").unwrap_or(t);
     if !t.starts_with(b"{\"") {
         return None;
     }
-    let msg = json_field(t, b"\"MESSAGE\"")?;
-    let pid = json_field(t, b"\"_PID\"").or_else(|| json_field(t, b"\"SYSLOG_PID\""));
+    let msg = json_field(t, b"\"MESSAGE\"", true)?;
+    let pid = json_field(t, b"\"_PID\"", false).or_else(|| json_field(t, b"\"SYSLOG_PID\"", false));
     if let Some(p) = pid {
         let (v, n) = digits(p);
         if n > 0 && n == p.len() {
             prefix.pid = u32::try_from(v).ok();
         }
     }
-    prefix.time = json_field(t, b"\"__REALTIME_TIMESTAMP\"");
+    prefix.time = json_field(t, b"\"__REALTIME_TIMESTAMP\"", false);
     prefix.log_line = true;
     Some(msg)
 }
@@ -195,6 +229,10 @@ pub(super) fn strip_number<'a>(s: &'a [u8], prefix: &mut Prefix<'a>) -> &'a [u8]
             let rest = &after[1..];
             // `   0. N  address=..` is a fragment line of a prefix-less dump, not a line number.
             if sep == b'.' && is_fragment_flag(skip_blanks(rest)) {
+                return s;
+            }
+            // `1796587213.064676` (journald `short-unix`) is a time, not a line number.
+            if sep == b'.' && rest.first().is_some_and(|&b| is_digit(b)) {
                 return s;
             }
             // `12:34:56` (a time) and `1(7240)` are not line numbers.
@@ -262,6 +300,20 @@ pub(super) fn timestamp_len(s: &[u8]) -> usize {
     let Some(&first) = s.first() else {
         return 0;
     };
+    // journald `short-full`: "Sun 2026-12-06 20:00:13 UTC" (weekday, date, zone)
+    if s.len() > 4 && s[..3].iter().all(u8::is_ascii_alphabetic) && s[3] == b' ' {
+        if let Some(n) = iso_len(&s[4..]).filter(|&n| n > 0) {
+            return 4 + n + zone_len(&s[4 + n..]);
+        }
+    }
+    // journald `short-unix`: "1796587213.064676" (seconds since 1970, microseconds)
+    let (_, n) = digits(s);
+    if (9..=11).contains(&n) && s.get(n) == Some(&b'.') {
+        let (_, f) = digits(&s[n + 1..]);
+        if (1..=9).contains(&f) {
+            return n + 1 + f;
+        }
+    }
     // BSD syslog / journald short: "Nov 25 22:09:01" or "Nov  5 22:09:01[.123456]"
     if first.is_ascii_uppercase()
         && s.len() >= 15
@@ -314,6 +366,34 @@ pub(super) fn timestamp_len(s: &[u8]) -> usize {
         return i;
     }
     0
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.frac]` (a blank between date and clock, no zone):
+/// its length, or `None`.
+fn iso_len(s: &[u8]) -> Option<usize> {
+    if s.get(10) != Some(&b' ') {
+        return None;
+    }
+    let n = timestamp_len(s);
+    (n >= 19 && s[0].is_ascii_digit()).then_some(n)
+}
+
+/// ` UTC`, ` CEST` or ` +03` after a `short-full` clock: its length, or 0.
+fn zone_len(s: &[u8]) -> usize {
+    let Some(z) = s.strip_prefix(b" ") else {
+        return 0;
+    };
+    let n = z.iter().take_while(|b| b.is_ascii_uppercase()).count();
+    let m = match z.first() {
+        Some(b'+' | b'-') => 1 + z[1..].iter().take_while(|b| b.is_ascii_digit()).count(),
+        _ => 0,
+    };
+    let len = n.max(m);
+    if (2..=6).contains(&len) && z.get(len) == Some(&b' ') {
+        1 + len
+    } else {
+        0
+    }
 }
 
 /// `[  1234.567890] ` (journald `short-monotonic`): length, or 0.

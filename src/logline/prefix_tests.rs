@@ -132,7 +132,7 @@ fn out_of_memory_wordings() {
 
 /// The prefixes the reader promises to read (docs/inputs.md), each in front
 /// of a payload; `{}` marks where the payload goes.
-const PREFIXES: [&str; 30] = [
+const PREFIXES: [&str; 36] = [
     "{}",
     " 6(7245) ALERT: qm_status: {}",
     " 6(7245) ALERT: qm_status: qm_status(): {}",
@@ -171,6 +171,14 @@ const PREFIXES: [&str; 30] = [
     "May 28 10:08:30 sip1 kamailio[7245]: 35(7245) ALERT: qm_status: qm_status(): {}",
     // kamailio/kamailio#1040 (4.4): the log prefix before the level
     "Mar 20 12:02:15 sip1 adx-webrtc[7245]: {1 1 OPTIONS osj8es@lifeguard} ALERT: qm_status: {}",
+    // journalctl -o short-unix / short-full / json-seq / json-pretty of real
+    // kamailio 5.6.3 under journald (tests/fixtures/real/journald-*-5.6.3-real-export.*)
+    "1796587213.064676 sip1 /usr/sbin/kamailio[7245]: ALERT: qm_status: qm_status(): {}",
+    "Sun 2026-12-06 20:00:13 UTC sip1 /usr/sbin/kamailio[7245]: NOTICE: qm_sums: qm_sums(): {}",
+    "2026-12-06T20:00:13.064676+0000 sip1 /usr/sbin/kamailio[7245]: ALERT: qm_status: qm_status(): {}",
+    "\u{1e}{\"_COMM\":\"kamailio\",\"_PID\":\"7245\",\"MESSAGE\":\"ALERT: qm_status: qm_status(): {}\",\"PRIORITY\":\"1\"}",
+    "\t\"MESSAGE\" : \"NOTICE: qm_sums: qm_sums(): {}\",",
+    "\t\"MESSAGE\" : \"ALERT: qm_status: qm_status(): {}\"",
 ];
 
 /// Payload lines of a dump (3.x to 6.x spellings, wide numbers, collapsed blanks).
@@ -277,4 +285,74 @@ fn log_prefix_before_the_level() {
     // braces that are the message itself stay there
     let m = parse_line(b"kamailio[1]: {not a prefix} and no level");
     assert_eq!(m.prefix.level, None);
+}
+
+/// Lines of real journalctl exports (Debian kamailio 5.6.3 under journald in
+/// the sd box, tests/journal_exports_real.rs; kept in
+/// tests/fixtures/real/journald-*-5.6.3-real-export.*), cut to their fields.
+#[test]
+fn journald_exports_of_5_6_3() {
+    // short-unix: the seconds are a time, not a pastebin line number `1796587213.`
+    let l = parse_line(b"1796587213.284859 vm /usr/sbin/kamailio[177]: NOTICE: qm_sums: qm_sums():  count=     2 size=       112 bytes from core: core/sr_module.c: fix_param(1144)");
+    assert_eq!(l.prefix.pid, Some(177));
+    assert_eq!(l.prefix.time, Some(&b"1796587213.284859"[..]));
+    assert!(
+        matches!(
+            l.body,
+            Body::SumRow {
+                count: 2,
+                size: 112,
+                ..
+            }
+        ),
+        "{:?}",
+        l.body
+    );
+    // short-full: weekday and zone around the ISO time
+    let l = parse_line(b"Sun 2026-12-06 20:00:13 UTC vm /usr/sbin/kamailio[183]: ALERT: qm_status: qm_status(): heap size= 33554432");
+    assert_eq!(
+        (l.prefix.pid, l.body),
+        (Some(183), Body::HeapSize(33_554_432))
+    );
+    assert_eq!(l.prefix.time, Some(&b"Sun 2026-12-06 20:00:13 UTC"[..]));
+    // json-seq: a record separator before the object
+    let l = parse_line(b"\x1e{\"_COMM\":\"kamailio\",\"__REALTIME_TIMESTAMP\":\"1796587213064676\",\"_PID\":\"183\",\"MESSAGE\":\"ALERT: qm_status: qm_status(): heap size= 33554432\"}");
+    assert_eq!(
+        (l.prefix.pid, l.body),
+        (Some(183), Body::HeapSize(33_554_432))
+    );
+    assert_eq!(l.prefix.time, Some(&b"1796587213064676"[..]));
+    // json: a two-line message (`\n` escape) gives its first line
+    let l = parse_line(br#"{"MESSAGE":"ALERT: qm_status: qm_status(): hash= 2059. fragments no.:     1, unused:     0\n\t\t bucket size:  16777216 -  33554432 (first  32939192)","_PID":"183"}"#);
+    assert_eq!((l.prefix.pid, l.body), (Some(183), Body::FreeList));
+    // json-pretty: the MESSAGE line, no PID or time on it (unknown, not guessed)
+    let l = parse_line(b"\t\"MESSAGE\" : \"ALERT: qm_status: qm_status(): heap size= 33554432\",");
+    assert_eq!(
+        (l.prefix.pid, l.prefix.time, l.body),
+        (None, None, Body::HeapSize(33_554_432))
+    );
+    // its other lines are journal lines without a message, not unreadable
+    for other in [
+        "{",
+        "}",
+        "\t\"_PID\" : \"183\",",
+        "\t\"SYSLOG_RAW\" : \"<29>Dec  6 20:00:13 /usr/sbin/kamailio[177]: NOTICE: x\\n\",",
+        "\t\"__REALTIME_TIMESTAMP\" : \"1796587161844917\"",
+    ] {
+        let l = parse_line(other.as_bytes());
+        assert_eq!(l.body, Body::OtherLog, "{other:?}");
+        assert_eq!(l.prefix.pid, None, "{other:?}");
+    }
+    // a MESSAGE journald sent as a byte array (not UTF-8) is not read, never misread
+    let l = parse_line(b"{\"_PID\":\"1\",\"MESSAGE\":[65,76,69,82,84,58,32,255]}");
+    assert!(!l.body.is_dump_line(), "{:?}", l.body);
+    let l = parse_line(b"\t\"MESSAGE\" : [ 65, 76, 255 ],");
+    assert!(!l.body.is_dump_line(), "{:?}", l.body);
+    // a pastebin number is still one, and a fragment number is not
+    assert_eq!(
+        parse_line(b"12. kamailio[7]: ALERT: qm_status: heap size= 8")
+            .prefix
+            .pid,
+        Some(7)
+    );
 }
