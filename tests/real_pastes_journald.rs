@@ -142,6 +142,12 @@ fn kept_real_journald_exports_read_alike() {
         common::run_kmemdbg(&["analyze", &kept("journald-cat-5.6.3-real-export.log")]);
     assert_eq!(code, 0);
     assert!(out.contains("== dump 1: pid ?, shm status"), "{out}");
+    assert!(
+        out.contains(
+            "3 dumps (1 status, 2 summary) from process(es) unknown (no PID in the input)"
+        ),
+        "{out}"
+    );
 }
 
 /// json-pretty spreads a record over ~10 lines: only the records of the
