@@ -329,10 +329,6 @@ fn proc_literals_are_found_in_strings_only() {
     assert!(proc_literals("// reads /proc/PID/stat").is_empty());
 }
 
-/// Reads of /proc outside procfs that are still to move there (file, literal):
-/// `procfs::fd_target(pid, 2)` does what this one does. Only shrinks.
-const KNOWN_PROC_READS: &[(&str, &str)] = &[("scan/input.rs", "/proc/{main}/fd/2")];
-
 #[test]
 fn only_procfs_reads_proc() {
     let src = repo().join("src");
@@ -344,20 +340,12 @@ fn only_procfs_reads_proc() {
         if file.ends_with("procfs.rs") {
             continue;
         }
-        let rel = file
-            .strip_prefix(&src)
-            .unwrap_or(file)
-            .display()
-            .to_string();
         let text = std::fs::read_to_string(file).unwrap_or_default();
         for (n, line) in non_test_code(file, &text).lines().enumerate() {
             if line.trim_start().starts_with("//") {
                 continue;
             }
             for lit in proc_literals(line) {
-                if KNOWN_PROC_READS.contains(&(rel.as_str(), lit.as_str())) {
-                    continue;
-                }
                 problems.push(format!(
                     "src/{}:{}: reads {lit:?} outside src/procfs.rs: /proc is read in one \
                      place (add a function to procfs and call it)",

@@ -299,7 +299,7 @@ const STDERR_TAIL: u64 = 256 << 10;
 pub fn proxy_stderr(pids: &[u32]) -> Option<std::path::PathBuf> {
     use std::io::{Seek, SeekFrom};
     let main = *pids.first()?;
-    let path = std::fs::read_link(format!("/proc/{main}/fd/2")).ok()?;
+    let path = crate::procfs::fd_target(main, 2)?;
     let mut f = std::fs::File::open(&path).ok()?;
     let meta = f.metadata().ok()?;
     if !meta.is_file() {
