@@ -22,7 +22,7 @@ mod json_doc;
 #[path = "support/sdbox.rs"]
 mod sdbox;
 
-use journal_exports::{analyze_json, check_against_awk, dumps_of, AWK};
+use journal_exports::{analyze_json, check_against_awk, dumps_of, figures, AWK};
 use std::time::Duration;
 
 const CTL: &str = "unix:/run/kamailio/kamailio_ctl";
@@ -226,6 +226,13 @@ fn real_journald_exports_of_a_kamailio_5_6_3_dump_read_alike() {
         let v = analyze(&file);
         let d = dumps_of(&v);
         assert_eq!(d, reference, "{format} vs short-iso");
+        if !PRETTY_FORMATS.contains(&format) {
+            assert_eq!(
+                figures(&v),
+                figures(&iso),
+                "{format} vs short-iso: every figure"
+            );
+        }
         check_against_awk(format, &d, awk);
         let lines = &v["files"][0]["lines"];
         assert_eq!(lines["unreadable_lines"], 0, "{format}: {lines}");

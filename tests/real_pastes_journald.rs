@@ -14,7 +14,7 @@ mod journal_exports;
 #[path = "support/json_doc.rs"]
 mod json_doc;
 
-use journal_exports::{analyze_json, check_against_awk, dumps_of, Dumps, AWK};
+use journal_exports::{analyze_json, check_against_awk, dumps_of, figures, Dumps, AWK};
 use serde_json::Value;
 use std::time::Duration;
 
@@ -110,9 +110,8 @@ fn kept_real_journald_exports_read_alike() {
         let got: Vec<u64> = out.split_whitespace().map(|n| n.parse().unwrap()).collect();
         assert_eq!(got, AWK_CAT);
     }
-    let reference = dumps_of(&analyze_kept(&kept(
-        "journald-short-iso-5.6.3-real-export.log",
-    )));
+    let iso = analyze_kept(&kept("journald-short-iso-5.6.3-real-export.log"));
+    let reference = dumps_of(&iso);
     assert_eq!(
         shape(&reference),
         expect(&[STATUS, PKG_SUMMARY, SHM_SUMMARY])
@@ -123,6 +122,9 @@ fn kept_real_journald_exports_read_alike() {
         let d = dumps_of(&v);
         // the same dumps, and the same bytes and count at every site
         assert_eq!(d, reference, "{name}");
+        // and the same in every other figure (heap, free list, completeness),
+        // but where the lines are, the file, the time and the PID
+        assert_eq!(figures(&v), figures(&iso), "{name}");
         let lines = &v["files"][0]["lines"];
         assert_eq!(lines["unreadable_lines"], 0, "{name}: {lines}");
         let got: Vec<Option<u64>> = v["dumps"]
@@ -142,6 +144,12 @@ fn kept_real_journald_exports_read_alike() {
         common::run_kmemdbg(&["analyze", &kept("journald-cat-5.6.3-real-export.log")]);
     assert_eq!(code, 0);
     assert!(out.contains("== dump 1: pid ?, shm status"), "{out}");
+    assert!(
+        out.contains(
+            "3 dumps (1 status, 2 summary) from process(es) unknown (no PID in the input)"
+        ),
+        "{out}"
+    );
 }
 
 /// json-pretty spreads a record over ~10 lines: only the records of the

@@ -652,15 +652,21 @@ wrote past the fragment before it"
         let mut pids: Vec<Option<u32>> = i.log.snapshots.iter().map(|s| s.pid).collect();
         pids.sort();
         pids.dedup();
+        // a dump without a PID (journalctl -o cat) is of an unknown process: never counted as one
+        let known = pids.iter().flatten().count();
+        let processes = match (known, pids.contains(&None)) {
+            (0, true) => "process(es) unknown (no PID in the input)".to_string(),
+            (n, true) => format!("{n} process(es) and process(es) unknown"),
+            (n, false) => format!("{n} process(es)"),
+        };
         let _ = writeln!(
             o,
-            "{}: {} lines, {} dumps ({} status, {} summary) from {} process(es)",
+            "{}: {} lines, {} dumps ({} status, {} summary) from {processes}",
             i.path.display(),
             thousands(l.lines),
             i.log.snapshots.len(),
             kinds(DumpKind::Status),
             kinds(DumpKind::Summary),
-            pids.len()
         );
         if l.alloc_debug_lines > 0 {
             let _ = writeln!(

@@ -138,19 +138,28 @@ pub(super) fn strip_quote(mut s: &[u8]) -> &[u8] {
 }
 
 /// The value of `"KEY":"value"` in a JSON line when it holds no escapes
-/// (or, with `first_line`, up to a `\n` escape: the first line of a
-/// multi-line message, as q_malloc's `hash= ..\n bucket size: ..`).
-fn json_field<'a>(s: &'a [u8], key: &[u8], first_line: bool) -> Option<&'a [u8]> {
+/// (or, with `multi_line`, none but the blank ones `\n`, `\t`, `\r`: a
+/// multi-line message such as q_malloc's `hash= ..\n\t\t bucket size: ..`,
+/// read as one line like rsyslog's `#012#011`; trailing `\n`s dropped).
+fn json_field<'a>(s: &'a [u8], key: &[u8], multi_line: bool) -> Option<&'a [u8]> {
     let at = find(s, key)?;
     let r = &s[at + key.len()..];
     let r = skip_blanks(r).strip_prefix(b":")?;
     let r = skip_blanks(r).strip_prefix(b"\"")?;
-    let end = r.iter().position(|&b| b == b'"' || b == b'\\')?;
-    match r.get(end) {
-        Some(b'"') => Some(&r[..end]),
-        Some(b'\\') if first_line && r.get(end + 1) == Some(&b'n') => Some(&r[..end]),
-        _ => None,
+    let mut i = 0;
+    loop {
+        match r.get(i)? {
+            b'"' => break,
+            b'\\' if multi_line && matches!(r.get(i + 1), Some(b'n' | b't' | b'r')) => i += 2,
+            b'\\' => return None,
+            _ => i += 1,
+        }
     }
+    let mut v = &r[..i];
+    while let Some(rest) = v.strip_suffix(b"\\n") {
+        v = rest;
+    }
+    Some(v)
 }
 
 /// A line of `journalctl -o json` or `-o json-seq` (a record separator
@@ -158,7 +167,7 @@ fn json_field<'a>(s: &'a [u8], key: &[u8], first_line: bool) -> Option<&'a [u8]>
 /// and the time (`__REALTIME_TIMESTAMP`, microseconds). A message with
 /// other JSON escapes in it (`\t`, `\"`) or sent as a byte array (not
 /// UTF-8) cannot be read in place and is left as it is (then it is not
-/// understood, and counted). A multi-line message gives its first line.
+/// understood, and counted). A multi-line message is read as one line.
 ///
 /// `journalctl -o json-pretty` spreads one record over lines: its
 /// `\t"MESSAGE" : "…",` line gives the message, with no PID and no time

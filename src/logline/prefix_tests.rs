@@ -322,9 +322,21 @@ fn journald_exports_of_5_6_3() {
         (Some(183), Body::HeapSize(33_554_432))
     );
     assert_eq!(l.prefix.time, Some(&b"1796587213064676"[..]));
-    // json: a two-line message (`\n` escape) gives its first line
+    // json: a two-line message (`\n\t\t` escapes) is read as one line, as
+    // short's two lines are (the bucket: no free fragment above 32 MiB)
     let l = parse_line(br#"{"MESSAGE":"ALERT: qm_status: qm_status(): hash= 2059. fragments no.:     1, unused:     0\n\t\t bucket size:  16777216 -  33554432 (first  32939192)","_PID":"183"}"#);
-    assert_eq!((l.prefix.pid, l.body), (Some(183), Body::FreeList));
+    let bucket = Body::FreeBucket {
+        high: 33_554_432,
+        first: 32_939_192,
+    };
+    assert_eq!((l.prefix.pid, l.body), (Some(183), bucket));
+    // a trailing newline is no part of a site
+    let l = parse_line(br#"{"MESSAGE":"ALERT: qm_status:           alloc'd from core: core/pt.c: init_pt(106)\n","_PID":"1"}"#);
+    let site = Body::Site {
+        freed: false,
+        site: b"core: core/pt.c: init_pt(106)",
+    };
+    assert_eq!(l.body, site);
     // json-pretty: the MESSAGE line, no PID or time on it (unknown, not guessed)
     let l = parse_line(b"\t\"MESSAGE\" : \"ALERT: qm_status: qm_status(): heap size= 33554432\",");
     assert_eq!(

@@ -74,3 +74,15 @@ pub fn check_against_awk(format: &str, d: &Dumps, awk: [u64; 5]) {
     assert_eq!(rows as u64, awk[2], "{format} summary rows");
     assert_eq!((count, bytes), (awk[3], awk[4]), "{format} summary");
 }
+
+/// Every field of every dump but those that differ by format.
+pub fn figures(v: &Value) -> Vec<Value> {
+    let mut dumps = v["dumps"].as_array().unwrap().clone();
+    for d in &mut dumps {
+        let o = d.as_object_mut().unwrap();
+        for k in ["file", "first_line", "last_line", "time", "pid"] {
+            o.remove(k);
+        }
+    }
+    dumps
+}
