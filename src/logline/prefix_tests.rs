@@ -207,6 +207,30 @@ fn every_prefix_every_payload() {
 }
 
 proptest::proptest! {
+    /// journald-shaped lines (json, json-seq, json-pretty, short-unix,
+    /// short-full) with escapes, cuts and junk: never a panic, and the cached
+    /// parser agrees with parse_line.
+    #[test]
+    fn journald_shaped_lines_never_panic(
+        head in proptest::prop_oneof![
+            proptest::prelude::Just("\t\"MESSAGE\" : \"".to_string()),
+            proptest::prelude::Just("\u{1e}{\"_PID\":\"7\",\"MESSAGE\":\"".to_string()),
+            proptest::prelude::Just("{\"MESSAGE\":\"".to_string()),
+            proptest::prelude::Just("1796587213.064676 vm k[1]: ".to_string()),
+            proptest::prelude::Just("Sun 2026-12-06 20:00:13 UTC vm k[1]: ".to_string()),
+            "\t\"[A-Z_]{0,12}\" : ",
+            "[0-9]{0,12}\\.[0-9]{0,8} ",
+        ],
+        body in "([ -~]|\\\\[ntr\"\\\\u]){0,60}",
+        tail in "(\"|\",|\"}|[ -~]){0,3}",
+    ) {
+        let line = format!("{head}{body}{tail}");
+        let fresh = parse_line(line.as_bytes());
+        let mut p = LineParser::new();
+        proptest::prop_assert_eq!(p.parse(line.as_bytes()), fresh.clone());
+        proptest::prop_assert_eq!(p.parse(line.as_bytes()), fresh);
+    }
+
     /// Any supported prefix in front of a valid payload line parses to the
     /// same fragment, site, summary row or heap size as the payload alone
     /// (and with a CRLF or a colour reset after it).
