@@ -751,12 +751,18 @@ fn analyze_and_diff_mark_a_pkg_status_with_index_gaps_lost() {
     let cause = v["lost"][0]["cause"].as_str().unwrap();
     assert!(cause.contains("printed by PID 7240"), "{cause}");
     assert!(!cause.contains("7241"), "{cause}");
+    // The dump itself is LOST; the whole one of PID 7241 is not.
+    let dumps = v["dumps"].as_array().unwrap();
+    let of = |pid: u64| dumps.iter().find(|d| d["pid"] == pid).unwrap();
+    assert_eq!(of(7240)["lost"], true, "{out}");
+    assert!(of(7241).get("lost").is_none(), "{out}");
     let (_, text, _) = run_kmemdbg(&["analyze", a]);
     assert!(
         text.starts_with("LOST: ") && text.contains(&format!("{} lines", 3 * expected)),
         "{text}"
     );
     assert!(!text.contains("TRUNCATED"), "{text}");
+    assert_eq!(text.matches("[LOST]").count(), 1, "{text}");
     let (_, text, _) = run_kmemdbg(&["analyze", b]);
     assert!(
         !text.contains("LOST"),
@@ -774,11 +780,20 @@ fn analyze_and_diff_mark_a_pkg_status_with_index_gaps_lost() {
         .as_str()
         .unwrap()
         .ends_with("after.log"));
+    let points = v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["points"].as_array().unwrap())
+        .filter(|p| p["lost"] == true)
+        .count();
+    assert_eq!(points, 1, "{out}");
     let (_, text, _) = run_kmemdbg(&["diff", b, a]);
     assert!(
         text.contains("LOST: ") && text.contains("after.log") && !text.contains("TRUNCATED"),
         "{text}"
     );
+    assert!(text.contains("[LOST]"), "{text}");
     // The real captured dumps (whole shm statuses) are no gaps.
     for f in [
         "leak-htable-before.log",
