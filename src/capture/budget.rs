@@ -490,9 +490,9 @@ pub fn choose(status: u64, summary: Option<u64>, budget: &Budget, full: bool) ->
     let status_fits = budget.fits(status);
     let limit = match (budget.burst, budget.interval) {
         (Some(b), Some(i)) => format!(
-            "{} lets {b} lines through per {:.0}s",
+            "{} lets {b} lines through per {}",
             budget.sink,
-            i.as_secs_f64()
+            crate::units::human_duration(i)
         ),
         _ => format!("{} has no rate limit", budget.sink),
     };
