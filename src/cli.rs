@@ -940,8 +940,8 @@ pub struct GenDumpArgs {
     long_about = "Reads a Kamailio log (files, - for stdin, or journald with --journal UNIT) and finds the \
 out-of-memory errors of every generation (SER, OpenSER, Kamailio 3.x to 6.x: `could not allocate shared \
 memory from shm pool`, `no more pkg memory`, `qm_malloc(..., SIZE) ... Free fragment not found!`, ...). \
-It groups them by pool (shm, pkg), process (PID, rank, and its role from core.psx when --ctl reaches the \
-running proxy), module and function (with the size asked for, from the allocator's lines), with the first \
+It groups them by pool (shm, pkg), process (PID, rank, and its role from core.psx when the proxy that \
+wrote the log runs: over --ctl, or else over the ctl socket its command line and cfg name), module and function (with the size asked for, from the allocator's lines), with the first \
 and last time, count, rate and a timeline.\n\n\
 Then it says what the pattern suggests: errors within minutes of a start mean the pool is too small for \
 the load (it proposes a size from the start line's `shm size` / `pkg size`); errors only after hours of \
@@ -964,7 +964,7 @@ pub struct ScanArgs {
     /// Only lines from this time on: 2026-12-06 16:00, 2026-12-06T16:00:00Z, 2026-12-06, or an age: 2h, 30m, 1d
     #[arg(long, value_name = "TIME")]
     pub since: Option<String>,
-    /// The running proxy's ctl socket: process roles (core.psx), shm size, start time (unix:/path, /path, udp:HOST:PORT)
+    /// The running proxy's ctl socket: process roles (core.psx), shm size, start time (unix:/path, /path, udp:HOST:PORT); default: the socket of the kamailio running here whose processes wrote the log (from its -f cfg's ctl modparam, or -Y), a note says which or why none
     #[arg(long, value_name = "SOCKET")]
     pub ctl: Option<String>,
     /// Year of timestamps that carry none (BSD syslog); default: this year

@@ -170,6 +170,11 @@ fn real_shm_exhausted_by_registrations_is_found_and_grouped() {
     assert!(out.contains("usrloc") && out.contains("shm"), "{out}");
 }
 
+/// The PID of the first line holding `needle` (stderr logging's `N(PID)`).
+fn receiver_pid(log: &str, needle: &str) -> u64 {
+    *count_by_pid(log, needle).keys().next().unwrap() as u64
+}
+
 fn pkg_cfg(port: u16, ctl: &Path) -> String {
     // A script that doubles a string 40 times: past the 2 MB pkg pool.
     format!(
@@ -240,14 +245,46 @@ fn real_pkg_exhausted_by_a_growing_var_is_found_with_its_pool() {
             tail(&proxy.log_text())
         );
     }
+    // while it runs, with no --ctl: its ctl socket is found from its command
+    // line (-f) and that cfg's modparam, and core.psx gives the roles
+    let log_path = proxy.log.to_string_lossy().into_owned();
+    let (_, live) = scan_json(&[&log_path]);
+    let ctl_arg = format!("unix:{}", ctl.display());
+    let notes = live["notes"].to_string();
+    assert!(
+        notes.contains(&format!("process roles from core.psx over {ctl_arg}")),
+        "{notes}"
+    );
+    let receiver = receiver_pid(&proxy.log_text(), needle);
+    let roles = |v: &Value| -> Vec<String> {
+        v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|g| g["pid"].as_u64() == Some(receiver))
+            .map(|g| g["role"].as_str().unwrap_or_default().to_string())
+            .collect()
+    };
+    let live_roles = roles(&live);
+    assert!(!live_roles.is_empty(), "{live}");
+    assert!(
+        live_roles.iter().all(|r| r.contains("receiver")),
+        "{live_roles:?}"
+    );
     // the last request's lines are complete once its loop has ended: stop first
     proxy.stop();
     let log = std::fs::read_to_string(&proxy.log).unwrap();
     let macro_lines = log.matches(needle).count() as u64;
     let rv_lines = log.matches("rv eval out of memory").count() as u64;
     assert!(macro_lines > 0 && rv_lines > 0, "{}", tail(&log));
-    let log_path = proxy.log.to_string_lossy().into_owned();
     let (code, v) = scan_json(&[&log_path]);
+    // stopped: no roles, and a note says why
+    assert!(roles(&v).iter().all(String::is_empty), "{v}");
+    assert!(
+        v["notes"].to_string().contains("process roles not shown"),
+        "{}",
+        v["notes"]
+    );
     assert_eq!(code, 1);
     assert_eq!(v["findings"].as_u64(), Some(macro_lines + rv_lines));
     // `rv eval out of memory` names no pool: it is the same process's next line

@@ -37,7 +37,7 @@ impl<'o> Session<'o> {
                 _ => Duration::from_millis(50),
             },
             loss: loss::Loss::default(),
-            numbering: loss::Numbering::default(),
+            numbering: HashMap::new(),
             unit,
             last_line_at: None,
             closed: false,
@@ -130,8 +130,8 @@ impl Session<'_> {
             }
             if let Some(i) = idx {
                 if let Some(o) = self.owners.get(i).copied().flatten() {
-                    if matches!(reqs[o].target, Target::Shm) {
-                        self.numbering.feed(&line);
+                    if matches!(reqs[o].target, Target::Shm | Target::Pkg { .. }) {
+                        self.numbering.entry(o).or_default().feed(&line);
                     }
                 }
                 if self.owners.get(i).copied().flatten().is_some() {

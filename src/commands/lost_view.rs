@@ -1,6 +1,7 @@
 //! LOST in `analyze` and `diff`: lines the log dropped while a dump passed
 //! (journald's `Suppressed N messages`, rsyslog's `messages lost due to
-//! rate-limiting`; `kmemdbg dump` keeps these lines in the file it writes).
+//! rate-limiting`; `kmemdbg dump` keeps these lines in the file it writes),
+//! and gaps in the fragment numbers of a status (shm or pkg, per process).
 //! The reading is [`crate::capture::loss::scan_reader`]; this file only
 //! collects it per input and words it.
 
@@ -16,6 +17,10 @@ pub struct LostFile {
     pub complete: bool,
     pub lost_lines: u64,
     pub cause: String,
+    /// Fragments missing inside the numbered lists of its statuses (gaps
+    /// in the fragment indexes), when any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub missing_fragments: Option<u64>,
 }
 
 /// The inputs that report dropped lines (stdin is not read twice: skipped).
@@ -31,6 +36,7 @@ pub fn scan(files: &[PathBuf]) -> Vec<LostFile> {
                 complete: false,
                 lost_lines: l.lost_lines(),
                 cause: l.cause(),
+                missing_fragments: (l.missing_fragments > 0).then_some(l.missing_fragments),
             })
         })
         .collect()

@@ -137,24 +137,74 @@ fn ask_proxy(ctl: &str, scan: &mut Scan, ctx: &mut Context, notes: &mut Vec<Stri
         }
     };
     match k.processes() {
-        Ok(procs) => {
-            for g in &mut scan.groups {
-                if let Some(p) = procs.iter().find(|p| Some(p.pid) == g.pid) {
-                    g.role = Some(p.description.clone());
-                    if g.rank.is_none() {
-                        g.rank = Some(p.idx);
-                    }
-                }
-            }
-        }
+        Ok(procs) => take_proxy(&k, &procs, scan, ctx),
         Err(e) => notes.push(format!(
             "core.psx over {ctl}: {e} (process roles not shown)"
         )),
     }
+}
+
+/// Roles without `--ctl`: the ctl socket of a kamailio running here, found
+/// from its command line and cfg as `watch` and `size` find it, taken only
+/// when its `core.psx` lists a PID of the log's errors (a log from another
+/// box or an earlier run gets no roles). Never fails the scan: a note says
+/// where the roles came from, or why there are none.
+fn discover_proxy(scan: &mut Scan, ctx: &mut Context, notes: &mut Vec<String>) {
+    let running = crate::service::health::running_ctl_sockets();
+    if running.is_empty() {
+        notes.push(
+            "process roles not shown: no kamailio runs here (--ctl SOCKET asks a proxy)".into(),
+        );
+        return;
+    }
+    let log_pids: Vec<u32> = scan.groups.iter().filter_map(|g| g.pid).collect();
+    let mut why = Vec::new();
+    for (pid, sock) in running {
+        let Some(sock) = sock else {
+            why.push(format!(
+                "kamailio PID {pid}: no ctl socket found (no ctl module, or its socket is not \
+                 where its cfg or -Y says)"
+            ));
+            continue;
+        };
+        let procs = Kamcmd::new(Some(&sock)).and_then(|k| k.processes().map(|p| (k, p)));
+        match procs {
+            Ok((k, procs)) if procs.iter().any(|p| log_pids.contains(&p.pid)) => {
+                take_proxy(&k, &procs, scan, ctx);
+                ctx.ctl = Some(sock.clone());
+                notes.push(format!(
+                    "process roles from core.psx over {sock} (kamailio PID {pid}, its ctl socket \
+                     found from its command line and cfg)"
+                ));
+                return;
+            }
+            Ok(_) => why.push(format!(
+                "kamailio PID {pid} ({sock}) runs none of the log's PIDs"
+            )),
+            Err(e) if format!("{e:#}").contains("Permission denied") => why.push(format!(
+                "kamailio PID {pid}: permission denied on {sock} (run as root or as its owner)"
+            )),
+            Err(e) => why.push(format!("kamailio PID {pid}: {e}")),
+        }
+    }
+    notes.push(format!("process roles not shown: {}", why.join("; ")));
+}
+
+/// Takes roles, ranks, shm size and start time from the proxy that runs
+/// the log's processes.
+fn take_proxy(k: &Kamcmd, procs: &[crate::kamcmd::Process], scan: &mut Scan, ctx: &mut Context) {
+    for g in &mut scan.groups {
+        if let Some(p) = procs.iter().find(|p| Some(p.pid) == g.pid) {
+            g.role = Some(p.description.clone());
+            if g.rank.is_none() {
+                g.rank = Some(p.idx);
+            }
+        }
+    }
     if let Ok(text) = k.call(&["core.shmmem"]) {
         ctx.shm_total = crate::kamcmd::records::parse_shmmem(&text).map(|s| s.total_bytes);
     }
-    ctx.started_epoch = proxy_started_epoch(&k);
+    ctx.started_epoch = proxy_started_epoch(k);
 }
 
 /// When the running proxy started (seconds since the epoch), from `core.uptime`.
@@ -302,6 +352,8 @@ pub fn run(args: &ScanArgs) -> Result<ExitStatus> {
     };
     if let Some(ctl) = &args.ctl {
         ask_proxy(ctl, &mut scan, &mut ctx, &mut notes);
+    } else if scan.groups.iter().any(|g| g.pid.is_some()) {
+        discover_proxy(&mut scan, &mut ctx, &mut notes);
     }
     if since.is_some() && !scan.timed && scan.lines > 0 {
         notes.push("--since was not applied: the log has no timestamps (a stderr capture)".into());

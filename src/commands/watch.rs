@@ -469,16 +469,9 @@ pub fn connect(kamcmd: Kamcmd, mod_stats: bool) -> Result<Sampler> {
 
 /// (main PID, ctl socket) of every kamailio running here whose socket exists.
 fn running_ctl_sockets() -> Vec<(u32, String)> {
-    crate::service::discover::main_processes()
+    crate::service::health::running_ctl_sockets()
         .into_iter()
-        .filter_map(|r| {
-            let tokens = crate::service::argv::from_argv(&r.argv);
-            let cfg = crate::service::argv::find(&tokens, 'f').map(|f| f.value);
-            let text = cfg
-                .and_then(|c| std::fs::read_to_string(c).ok())
-                .unwrap_or_default();
-            crate::service::health::ctl_socket(&r.argv, &text).map(|s| (r.pid, s))
-        })
+        .filter_map(|(pid, s)| s.map(|s| (pid, s)))
         .collect()
 }
 

@@ -374,6 +374,29 @@ pub fn ctl_socket(command: &[String], cfg_text: &str) -> Option<String> {
     p.exists().then(|| format!("unix:{}", p.display()))
 }
 
+/// The ctl socket of every kamailio running here, by main PID (`None`: no
+/// socket found for it), read from its command line and its cfg (`-f`,
+/// relative to its working directory). Reads only.
+pub fn running_ctl_sockets() -> Vec<(u32, Option<String>)> {
+    discover::main_processes()
+        .into_iter()
+        .map(|r| {
+            let tokens = argv::from_argv(&r.argv);
+            let cfg = argv::find(&tokens, 'f').map(|f| {
+                let p = PathBuf::from(f.value);
+                match procfs::cwd(r.pid) {
+                    Some(cwd) if p.is_relative() => cwd.join(p),
+                    _ => p,
+                }
+            });
+            let text = cfg
+                .and_then(|c| std::fs::read_to_string(c).ok())
+                .unwrap_or_default();
+            (r.pid, ctl_socket(&r.argv, &text))
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
