@@ -496,9 +496,9 @@ pub fn choose(status: u64, summary: Option<u64>, budget: &Budget, full: bool) ->
             i.as_millis()
         ),
         (Some(b), Some(i)) => format!(
-            "{} lets {b} lines through per {:.0}s",
+            "{} lets {b} lines through per {}",
             budget.sink,
-            i.as_secs_f64()
+            crate::units::human_duration(i)
         ),
         _ => format!("{} has no rate limit", budget.sink),
     };
