@@ -489,12 +489,6 @@ pub struct Choice {
 pub fn choose(status: u64, summary: Option<u64>, budget: &Budget, full: bool) -> Choice {
     let status_fits = budget.fits(status);
     let limit = match (budget.burst, budget.interval) {
-        // `per 1s`, `per 30s`; an interval under a second in ms (`per 5ms`)
-        (Some(b), Some(i)) if i < Duration::from_secs(1) => format!(
-            "{} lets {b} lines through per {}ms",
-            budget.sink,
-            i.as_millis()
-        ),
         (Some(b), Some(i)) => format!(
             "{} lets {b} lines through per {}",
             budget.sink,
