@@ -31,6 +31,21 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(Duration::from_secs_f64(secs))
 }
 
+/// `100ms`, `1s`, `1.5s`, `30s`, `2m`, `90s`: a duration as systemd's
+/// configuration would write it (whole milliseconds below a second).
+pub fn human_duration(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1000 {
+        format!("{ms}ms")
+    } else if ms % 60_000 == 0 {
+        format!("{}m", ms / 60_000)
+    } else if ms % 1000 == 0 {
+        format!("{}s", ms / 1000)
+    } else {
+        format!("{:.1}s", d.as_secs_f64())
+    }
+}
+
 /// `1536` -> `1.5 KiB`; exact bytes below 1 KiB.
 pub fn human_bytes(bytes: f64) -> String {
     let a = bytes.abs();
@@ -115,6 +130,16 @@ mod tests {
         assert!(parse_duration("soon").is_err());
         assert!(parse_duration("-3s").is_err());
         assert!(parse_duration("inf").is_err());
+    }
+
+    #[test]
+    fn durations_as_systemd_writes_them() {
+        assert_eq!(human_duration(Duration::from_millis(100)), "100ms");
+        assert_eq!(human_duration(Duration::from_secs(1)), "1s");
+        assert_eq!(human_duration(Duration::from_millis(1500)), "1.5s");
+        assert_eq!(human_duration(Duration::from_secs(30)), "30s");
+        assert_eq!(human_duration(Duration::from_secs(120)), "2m");
+        assert_eq!(human_duration(Duration::ZERO), "0ms");
     }
 
     #[test]

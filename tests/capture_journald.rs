@@ -9,7 +9,9 @@
 //! limit and with imjournal's limit have them hit and reported. A box with
 //! a low journald burst (a `journald.conf.d` drop-in) shows a `--full` dump
 //! LOST with the gaps in its fragment indexes and journald's own count, and
-//! pkg dumps sized together: summaries by default, what fits with `--full`.
+//! pkg dumps sized together: summaries by default, what fits with `--full`;
+//! a lower one makes a single receiver's `--pkg PID --full` LOST with the
+//! gaps of its own list, in `dump`, `analyze` and `diff`.
 
 mod common;
 #[path = "support/json_doc.rs"]
@@ -383,8 +385,11 @@ fn suppressed_total(b: &SdBox) -> u64 {
 
 /// journald with a low rate limit (a `journald.conf.d` drop-in, removed
 /// after): `dump --full` of a proxy with some 60,000 lines of fragments
-/// loses lines in each 1 s window and gets lines again in the next, so the
-/// dump has gaps in its fragment indexes. It is marked LOST (text and
+/// loses lines in each 100 ms window and gets lines again in the next, so
+/// the dump has gaps in its fragment indexes. (With a 1 s window, a fast
+/// machine prints the whole dump inside the first window: only the tail is
+/// lost and the numbering has no gap; 100 ms windows make the gaps certain,
+/// since journald cannot take 60,000 lines in 100 ms.) It is marked LOST (text and
 /// JSON: complete false, lost_lines, the cause with journald's own
 /// `Suppressed` count and the gaps), never TRUNCATED, never "raise --timeout".
 #[test]
@@ -397,7 +402,7 @@ fn real_journald_low_burst_full_dump_is_lost_with_fragment_gaps() {
     b.etc.watch(conf_d);
     b.etc.write(
         format!("{conf_d}/zz-kmemdbg-low-burst.conf"),
-        "[Journal]\nRateLimitIntervalSec=1s\nRateLimitBurst=1000\n",
+        "[Journal]\nRateLimitIntervalSec=100ms\nRateLimitBurst=100\n",
     );
     b.ok(&["systemctl", "restart", "systemd-journald"]);
     assert!(b.wait_active("systemd-journald", Duration::from_secs(30)));
@@ -422,8 +427,8 @@ fn real_journald_low_burst_full_dump_is_lost_with_fragment_gaps() {
         &format!("{DIR}/gaps.log"),
     ]);
     assert_eq!(code, 1, "{out}\n{err}");
-    // The drop-in is read: 1000 per 1 s, scaled by journald with its free space.
-    assert!(err.contains("lines through per 1s"), "{err}");
+    // The drop-in is read: 100 per 100 ms, scaled by journald with its free space.
+    assert!(err.contains("lines through per 100ms"), "{err}");
     assert!(out.contains("LOST"), "{out}");
     assert!(!out.contains("TRUNCATED"), "{out}");
     assert!(out.contains("journald dropped"), "{out}");
@@ -484,6 +489,14 @@ fn real_journald_low_burst_full_dump_is_lost_with_fragment_gaps() {
         "lost {lost}, journal says {suppressed}"
     );
     assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
+
+    // The pkg part below is sized for 1000 lines per 1 s.
+    b.etc.write(
+        format!("{conf_d}/zz-kmemdbg-low-burst.conf"),
+        "[Journal]\nRateLimitIntervalSec=1s\nRateLimitBurst=1000\n",
+    );
+    b.ok(&["systemctl", "restart", "systemd-journald"]);
+    assert!(b.wait_active("systemd-journald", Duration::from_secs(30)));
 
     // pkg: the lists of all processes together would not pass the 1 s
     // window, so each is asked for as a summary (mem_summary 12 over its
@@ -630,5 +643,160 @@ fn real_rsyslog_imjournal_limit_hit_and_reported() {
     );
     assert!(lost > 0, "rsyslog reported no loss:\n{text}");
     assert_eq!(v["lost_lines"].as_u64(), Some(lost), "{out}");
+    assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
+}
+
+/// The PID of the first `udp receiver` in `core.psx`.
+fn first_udp_receiver(b: &SdBox) -> u32 {
+    let psx = kamcmd(b, &["core.psx"]);
+    let mut pid = None;
+    for l in psx.lines() {
+        let l = l.trim();
+        if let Some(p) = l.strip_prefix("PID:") {
+            pid = p.trim().parse::<u32>().ok();
+        }
+        if l.starts_with("DSC:") && l.contains("udp receiver") {
+            if let Some(p) = pid {
+                return p;
+            }
+        }
+    }
+    panic!("no udp receiver in {psx}");
+}
+
+/// The sum of the free list's `fragments no.: N` lines in `text`, by hand.
+fn free_listed(text: &str) -> u64 {
+    text.lines()
+        .filter_map(|l| l.split("fragments no.:").nth(1))
+        .filter_map(|r| r.split(',').next()?.trim().parse::<u64>().ok())
+        .sum()
+}
+
+/// journald with a rate limit so low (a `journald.conf.d` drop-in, removed
+/// after) that one receiver's pkg status, a few thousand lines, passes in
+/// several windows: `dump --pkg PID --full` is LOST (text and JSON:
+/// complete false, lost_lines, missing_fragments, the gaps in the cause),
+/// never TRUNCATED nor "raise --timeout", and `analyze`/`diff` of the file
+/// say LOST with the gaps counted here by hand (highest index + 1 - listed
+/// - the free list's own count).
+#[test]
+fn real_journald_low_burst_pkg_dump_is_lost_with_fragment_gaps() {
+    const T: &str = "real_journald_low_burst_pkg_dump_is_lost_with_fragment_gaps";
+    let Some(mut b) = registrar_box(T) else {
+        return;
+    };
+    let conf_d = "/etc/systemd/journald.conf.d";
+    b.etc.watch(conf_d);
+    b.etc.write(
+        format!("{conf_d}/zz-kmemdbg-low-burst.conf"),
+        "[Journal]\nRateLimitIntervalSec=5ms\nRateLimitBurst=5\n",
+    );
+    b.ok(&["systemctl", "restart", "systemd-journald"]);
+    assert!(b.wait_active("systemd-journald", Duration::from_secs(30)));
+    let pid = first_udp_receiver(&b).to_string();
+    let out_file = format!("{DIR}/pkg-gaps.log");
+    let args = |json: bool| {
+        let mut a = vec![
+            "dump",
+            "--pkg",
+            pid.as_str(),
+            "--full",
+            "--poke",
+            "127.0.0.1:5060",
+            "--journal",
+            "kamailio",
+            "--ctl",
+            CTL,
+            "--timeout",
+            "10s",
+            "--out",
+            out_file.as_str(),
+        ];
+        if json {
+            a.push("--json");
+        }
+        a
+    };
+
+    // JSON.
+    let (code, out, err) = b.kmemdbg(&args(true));
+    let v = json(&out);
+    eprintln!("{err}");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert_eq!(v["complete"], false, "{out}");
+    let req = &v["requests"][0];
+    assert_eq!(req["target"]["kind"], "pkg", "{out}");
+    assert_eq!(req["status"], "lost", "{out}");
+    assert!(!err.contains("TRUNCATED"), "{err}");
+    // The drop-in is read (5 per 5 ms, scaled by journald with its free space).
+    assert!(err.contains("lines through per 5ms"), "{err}");
+    let text = b.ok(&["cat", &out_file]);
+    let gaps = index_gaps(&text);
+    let free = free_listed(&text);
+    let missing = req["missing_fragments"]
+        .as_u64()
+        .expect("missing_fragments");
+    let cause = req["lost_cause"].as_str().unwrap_or("");
+    eprintln!("pkg of {pid}: gaps by hand {gaps}, free listed {free}, kmemdbg {missing}; {cause}");
+    assert!(missing > 0, "{out}");
+    // kmemdbg takes out the most of pkg.stats' free count and the dump's
+    // own: at most the hand count less the dump's own.
+    assert!(
+        missing <= gaps.saturating_sub(free),
+        "{gaps} {free} {missing}"
+    );
+    assert!(
+        cause.contains("fragments are missing from the numbered list"),
+        "{cause}"
+    );
+    assert!(!cause.contains("--timeout"), "{cause}");
+    let lost = req["lost_lines"].as_u64().unwrap_or(0);
+    assert!(lost >= 3 * missing, "lost {lost}, missing {missing}");
+    assert_eq!(v["lost_lines"].as_u64(), Some(lost), "{out}");
+    assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
+
+    // analyze and diff of that file: LOST, the gaps counted from the file
+    // alone (the free list's own count taken out), exactly the hand count.
+    let by_hand = gaps - free;
+    let (code, out, err) = b.kmemdbg(&["analyze", &out_file, "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v = json(&out);
+    assert_eq!(v["lost"][0]["complete"], false, "{out}");
+    assert_eq!(
+        v["lost"][0]["missing_fragments"].as_u64(),
+        Some(by_hand),
+        "{out}"
+    );
+    assert!(v["lost"][0]["lost_lines"].as_u64().unwrap_or(0) >= 3 * by_hand);
+    let (_, out, _) = b.kmemdbg(&["analyze", &out_file]);
+    assert!(
+        out.starts_with("LOST: ") && out.contains("[LOST]") && !out.contains("TRUNCATED"),
+        "{out}"
+    );
+    let (code, out, err) = b.kmemdbg(&["diff", &out_file, &out_file, "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v = json(&out);
+    assert_eq!(v["lost"][0]["complete"], false, "{out}");
+    assert_eq!(
+        v["lost"][0]["missing_fragments"].as_u64(),
+        Some(by_hand),
+        "{out}"
+    );
+    let (_, out, _) = b.kmemdbg(&["diff", &out_file, &out_file]);
+    assert!(
+        out.contains("LOST: ") && out.contains("[LOST]") && !out.contains("TRUNCATED"),
+        "{out}"
+    );
+
+    // Text.
+    let (code, out, err) = b.kmemdbg(&args(false));
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(out.contains("LOST"), "{out}");
+    assert!(!out.contains("TRUNCATED"), "{out}");
+    assert!(
+        out.contains("fragments are missing from the numbered list"),
+        "{out}"
+    );
+    assert!(!out.contains("--timeout"), "a loss is not slowness: {out}");
     assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
 }

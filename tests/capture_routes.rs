@@ -661,3 +661,147 @@ fn real_watch_records_mod_stats_snapshots_over_time() {
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(v["growing"][0]["module"], "usrloc", "{out}");
 }
+
+/// A pkg status whose log dropped fragments but said nothing (no
+/// `Suppressed` line: journald's report comes only later) reads as LOST,
+/// never TRUNCATED, in analyze and diff (text and JSON), from the gaps in
+/// its fragment indexes. Built from the real 5.6.3 sample's status
+/// (tests/fixtures/capture/sample-5.6.3-dumps.log, line 305 to its end
+/// marker) relabelled as the pkg status of PID 7240, less the 3 lines of
+/// fragments 5-9 and 33; a whole pkg status of PID 7241 interleaved with it
+/// is no gap.
+#[test]
+fn analyze_and_diff_mark_a_pkg_status_with_index_gaps_lost() {
+    let sample =
+        std::fs::read_to_string(repo().join("tests/fixtures/capture/sample-5.6.3-dumps.log"))
+            .unwrap();
+    let status: Vec<&str> = {
+        let mut v = Vec::new();
+        for l in sample.lines().skip(304) {
+            v.push(l);
+            if l.ends_with("qm_status(): -----------------------------") {
+                break;
+            }
+        }
+        v
+    };
+    let removed = [5u64, 6, 7, 8, 9, 33];
+    // One message per item (a `\t\t bucket size` line stays with its message).
+    let pkg = |pid: u32, drop: &[u64]| -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        let mut dropping = false;
+        for l in &status {
+            if let Some(i) = l
+                .split(". N  address=")
+                .next()
+                .filter(|h| h.len() < l.len())
+                .and_then(|h| h.rsplit(' ').next())
+                .and_then(|n| n.parse::<u64>().ok())
+            {
+                dropping = drop.contains(&i);
+            }
+            if dropping {
+                continue;
+            }
+            let l = l.replace(" 6(7245) ", &format!(" 1({pid}) ")).replace(
+                "[core/pt.c:583]: mem_dump_shm_fixup(): Memory status (shm)",
+                &format!(
+                    "[core/pt.c:551]: mem_dump_pkg_cb(): Memory status (pkg) of process {pid}:"
+                ),
+            );
+            match out.last_mut() {
+                Some(last) if l.starts_with('\t') => {
+                    last.push('\n');
+                    last.push_str(&l);
+                }
+                _ => out.push(l),
+            }
+        }
+        out
+    };
+    let join = |a: &[String], b: &[String]| -> String {
+        let mut t = String::new();
+        for i in 0..a.len().max(b.len()) {
+            for m in [a.get(i), b.get(i)].into_iter().flatten() {
+                t.push_str(m);
+                t.push('\n');
+            }
+        }
+        t
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let before = dir.path().join("before.log");
+    let after = dir.path().join("after.log");
+    std::fs::write(&before, join(&pkg(7240, &[]), &pkg(7241, &[]))).unwrap();
+    std::fs::write(&after, join(&pkg(7240, &removed), &pkg(7241, &[]))).unwrap();
+    // By hand: the sample's status numbers 0..=53 with 53 listed (index 46
+    // is free) and its free list counts 2 free fragments (46 and the tail
+    // after 53); kmemdbg takes out both, so 1 fewer than removed.
+    let expected = removed.len() as u64 - 1;
+    let (b, a) = (before.to_str().unwrap(), after.to_str().unwrap());
+
+    let (code, out, err) = run_kmemdbg(&["analyze", a, "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::assert_documented(&v);
+    assert_eq!(v["lost"].as_array().map(Vec::len), Some(1), "{out}");
+    assert_eq!(v["lost"][0]["complete"], false);
+    assert_eq!(v["lost"][0]["missing_fragments"], expected);
+    assert_eq!(v["lost"][0]["lost_lines"], 3 * expected);
+    let cause = v["lost"][0]["cause"].as_str().unwrap();
+    assert!(cause.contains("printed by PID 7240"), "{cause}");
+    assert!(!cause.contains("7241"), "{cause}");
+    // The dump itself is LOST; the whole one of PID 7241 is not.
+    let dumps = v["dumps"].as_array().unwrap();
+    let of = |pid: u64| dumps.iter().find(|d| d["pid"] == pid).unwrap();
+    assert_eq!(of(7240)["lost"], true, "{out}");
+    assert!(of(7241).get("lost").is_none(), "{out}");
+    let (_, text, _) = run_kmemdbg(&["analyze", a]);
+    assert!(
+        text.starts_with("LOST: ") && text.contains(&format!("{} lines", 3 * expected)),
+        "{text}"
+    );
+    assert!(!text.contains("TRUNCATED"), "{text}");
+    assert_eq!(text.matches("[LOST]").count(), 1, "{text}");
+    let (_, text, _) = run_kmemdbg(&["analyze", b]);
+    assert!(
+        !text.contains("LOST"),
+        "two whole interleaved statuses: {text}"
+    );
+
+    let (code, out, err) = run_kmemdbg(&["diff", b, a, "--json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    json_doc::assert_documented(&v);
+    assert_eq!(v["lost"].as_array().map(Vec::len), Some(1), "{out}");
+    assert_eq!(v["lost"][0]["complete"], false);
+    assert_eq!(v["lost"][0]["missing_fragments"], expected);
+    assert!(v["lost"][0]["file"]
+        .as_str()
+        .unwrap()
+        .ends_with("after.log"));
+    let points = v["series"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["points"].as_array().unwrap())
+        .filter(|p| p["lost"] == true)
+        .count();
+    assert_eq!(points, 1, "{out}");
+    let (_, text, _) = run_kmemdbg(&["diff", b, a]);
+    assert!(
+        text.contains("LOST: ") && text.contains("after.log") && !text.contains("TRUNCATED"),
+        "{text}"
+    );
+    assert!(text.contains("[LOST]"), "{text}");
+    // The real captured dumps (whole shm statuses) are no gaps.
+    for f in [
+        "leak-htable-before.log",
+        "leak-htable-after.log",
+        "killed-mid-dump-shm.log",
+    ] {
+        let p = repo().join("tests/fixtures/capture").join(f);
+        let (_, text, _) = run_kmemdbg(&["analyze", p.to_str().unwrap()]);
+        assert!(!text.contains("LOST"), "{f}: {text}");
+    }
+}

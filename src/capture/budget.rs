@@ -489,10 +489,16 @@ pub struct Choice {
 pub fn choose(status: u64, summary: Option<u64>, budget: &Budget, full: bool) -> Choice {
     let status_fits = budget.fits(status);
     let limit = match (budget.burst, budget.interval) {
-        (Some(b), Some(i)) => format!(
-            "{} lets {b} lines through per {:.0}s",
+        // `per 1s`, `per 30s`; an interval under a second in ms (`per 5ms`)
+        (Some(b), Some(i)) if i < Duration::from_secs(1) => format!(
+            "{} lets {b} lines through per {}ms",
             budget.sink,
-            i.as_secs_f64()
+            i.as_millis()
+        ),
+        (Some(b), Some(i)) => format!(
+            "{} lets {b} lines through per {}",
+            budget.sink,
+            crate::units::human_duration(i)
         ),
         _ => format!("{} has no rate limit", budget.sink),
     };

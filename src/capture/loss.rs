@@ -11,7 +11,12 @@
 //!   drop` line that announces them);
 //! - gaps in a status dump's fragment numbers (`   12. N  address=...`): the
 //!   allocator numbers every fragment, used or free, so the numbers missing
-//!   beyond the free fragments are fragments whose lines never arrived.
+//!   beyond the free fragments are fragments whose lines never arrived. Each
+//!   process's status (shm, or its own pkg) restarts the numbers at 0, so the
+//!   numbers are kept per process ([`Gaps`]): dumps of several processes
+//!   interleaved in one log are no gaps. The free fragments taken out are
+//!   the most of the pool's counters and the dump's own free-list stats
+//!   (`fragments no.: N`), so the count is a lower bound, never a false gap.
 //!
 //! Pure: lines in, counts out; never panics (fuzzed below).
 
@@ -156,6 +161,8 @@ pub struct Numbering {
     pub listed: u64,
     /// Highest fragment number seen, plus one (`None`: no fragment line).
     pub span: Option<u64>,
+    /// Free fragments the dump's own free-list stats count (`fragments no.: N`).
+    pub free_listed: u64,
 }
 
 impl Numbering {
@@ -165,14 +172,78 @@ impl Numbering {
             self.listed += 1;
             let next = i.saturating_add(1);
             self.span = Some(self.span.map_or(next, |s| s.max(next)));
+        } else if let Some(n) = free_list_count(line) {
+            self.free_listed = self.free_listed.saturating_add(n);
         }
     }
 
     /// Fragments inside the numbered range whose lines are missing, beyond
-    /// `free` free fragments (which a status of used fragments skips).
+    /// `free` free fragments (which a status of used fragments skips) or
+    /// the dump's own free-list count, whichever is larger.
     pub fn holes(&self, free: u64) -> u64 {
+        let free = free.max(self.free_listed);
         self.span
             .map_or(0, |s| s.saturating_sub(self.listed).saturating_sub(free))
+    }
+}
+
+/// `hash=  72. fragments no.:     1, unused:     0` -> 1 (q_malloc's free-list stats).
+pub fn free_list_count(line: &str) -> Option<u64> {
+    let at = line.find("fragments no.:")?;
+    number(line[at + "fragments no.:".len()..].trim_start()).map(|(n, _)| n)
+}
+
+/// Gaps in the fragment numbers of every q_malloc status in a log, one
+/// numbering per process: a status starts at `dumping all alloc'ed.
+/// fragments` and ends at its `-----` line; a process's next status starts
+/// a new numbering.
+#[derive(Debug, Default)]
+pub struct Gaps {
+    open: std::collections::HashMap<u32, Numbering>,
+    /// `(pid, missing fragments)` of each status with gaps, in the order they ended.
+    pub found: Vec<(u32, u64)>,
+}
+
+impl Gaps {
+    /// Feeds one message (the text after the writer's prefix) of process `pid`.
+    pub fn feed(&mut self, pid: u32, message: &str) {
+        if !message.contains("qm_status") {
+            return;
+        }
+        if message.contains("dumping all alloc'ed. fragments") {
+            self.close(pid);
+            self.open.insert(pid, Numbering::default());
+        } else if message
+            .trim_end()
+            .ends_with("-----------------------------")
+        {
+            self.close(pid);
+        } else if let Some(n) = self.open.get_mut(&pid) {
+            n.feed(message);
+        }
+    }
+
+    fn close(&mut self, pid: u32) {
+        if let Some(n) = self.open.remove(&pid) {
+            let holes = n.holes(0);
+            if holes > 0 {
+                self.found.push((pid, holes));
+            }
+        }
+    }
+
+    /// Ends every status still open (its end marker never came).
+    pub fn finish(&mut self) {
+        let mut pids: Vec<u32> = self.open.keys().copied().collect();
+        pids.sort_unstable();
+        for pid in pids {
+            self.close(pid);
+        }
+    }
+
+    /// Missing fragments over every status.
+    pub fn missing(&self) -> u64 {
+        self.found.iter().map(|(_, n)| n).sum()
     }
 }
 
@@ -200,6 +271,9 @@ pub struct Loss {
     /// Fragments missing inside the dump's numbering (3 lines each).
     pub missing_fragments: u64,
     pub reports: Vec<Drop>,
+    /// `(pid, missing fragments)` of each status with gaps, when read from a file.
+    #[serde(skip)]
+    pub gaps_by_pid: Vec<(u32, u64)>,
 }
 
 impl Loss {
@@ -252,8 +326,18 @@ impl Loss {
                 self.gaps()
             );
         }
+        let whose: Vec<String> = self
+            .gaps_by_pid
+            .iter()
+            .map(|(pid, n)| format!("{n} in the status printed by PID {pid}"))
+            .collect();
+        let whose = if whose.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", whose.join(", "))
+        };
         format!(
-            "{} fragments are missing from the numbered list: the log dropped their lines",
+            "{} fragments are missing from the numbered list{whose}: the log dropped their lines",
             self.missing_fragments
         )
     }
@@ -261,11 +345,13 @@ impl Loss {
 
 /// Drop reports anywhere in a log (a file `kmemdbg dump` wrote, or a raw
 /// journal/syslog export): reads it in blocks and looks only at the lines
-/// that hold `Suppressed ` or `due to rate-limiting`. I/O is the caller's
-/// reader; the result is every report found.
+/// that hold `Suppressed ` or `due to rate-limiting`, and at the q_malloc
+/// status lines for gaps in their fragment numbers ([`Gaps`], per process).
+/// I/O is the caller's reader; the result is every report and gap found.
 pub fn scan_reader<R: std::io::Read>(mut r: R) -> std::io::Result<Loss> {
     const NEEDLES: [&[u8]; 2] = [b"Suppressed ", b"due to rate-limiting"];
     let mut loss = Loss::default();
+    let mut gaps = Gaps::default();
     let mut buf = vec![0u8; 1 << 20];
     let mut carry: Vec<u8> = Vec::new();
     loop {
@@ -297,15 +383,36 @@ pub fn scan_reader<R: std::io::Read>(mut r: R) -> std::io::Result<Loss> {
                 }
             }
         }
+        feed_status_lines(&data[..end], &mut gaps);
         if n == 0 {
+            gaps.finish();
+            loss.missing_fragments = gaps.missing();
+            loss.gaps_by_pid = gaps.found;
             return Ok(loss);
         }
         carry = data[end..].to_vec();
     }
 }
 
+/// Feeds the lines of `data` that hold `qm_status` to `gaps`, in order.
+fn feed_status_lines(data: &[u8], gaps: &mut Gaps) {
+    let mut next_line = 0;
+    for at in memchr::memmem::find_iter(data, b"qm_status") {
+        if at < next_line {
+            continue; // the same line again (`qm_status: qm_status():`)
+        }
+        let start = memchr::memrchr(b'\n', &data[..at]).map_or(0, |i| i + 1);
+        let stop = memchr::memchr(b'\n', &data[at..]).map_or(data.len(), |i| at + i);
+        next_line = stop;
+        let line = String::from_utf8_lossy(&data[start..stop]);
+        if let Some(p) = super::blocks::split_prefix(&line) {
+            gaps.feed(p.pid, p.message);
+        }
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     #[test]
@@ -400,12 +507,193 @@ not json"#;
         assert!(!scan_reader(&b"nothing here\n"[..]).unwrap().any());
     }
 
+    /// A pkg status of `pid`, built from the real 5.6.3 sample's status (from
+    /// its line 305 to the status's end marker) with the writer
+    /// relabelled to ` N(pid) ` and a pkg heading (pt.c:551's text; the
+    /// sample has no pkg status of its own), less the 3 lines of every
+    /// fragment whose index is in `drop`.
+    pub(crate) fn pkg_status_from_sample(pid: u32, drop: &[u64]) -> Vec<String> {
+        let sample = include_str!("../../tests/fixtures/capture/sample-5.6.3-dumps.log");
+        let mut out = Vec::new();
+        let mut dropping = false;
+        for l in sample.lines().skip(304).take(195) {
+            if let Some(i) = fragment_number(l) {
+                dropping = drop.contains(&i);
+            }
+            if dropping {
+                continue;
+            }
+            let l = l.replace(" 6(7245) ", &format!(" 1({pid}) ")).replace(
+                "[core/pt.c:583]: mem_dump_shm_fixup(): Memory status (shm)",
+                &format!(
+                    "[core/pt.c:551]: mem_dump_pkg_cb(): Memory status (pkg) of process {pid}:"
+                ),
+            );
+            let end = l.ends_with("qm_status(): -----------------------------");
+            out.push(l);
+            if end {
+                break;
+            }
+        }
+        out
+    }
+
+    /// By hand on the sample's status: fragment lines (`. N  address=`),
+    /// the highest index + 1, and the free list's `fragments no.` total.
+    fn by_hand(lines: &[String]) -> (u64, u64, u64) {
+        let idx: Vec<u64> = lines
+            .iter()
+            .filter(|l| l.contains(". N  address="))
+            .map(|l| {
+                let head = l.split(". N  address=").next().unwrap_or_default();
+                head.rsplit(' ').next().unwrap_or_default().parse().unwrap()
+            })
+            .collect();
+        let free: u64 = lines
+            .iter()
+            .filter_map(|l| l.split("fragments no.:").nth(1))
+            .map(|r| {
+                r.split(',')
+                    .next()
+                    .unwrap_or_default()
+                    .trim()
+                    .parse::<u64>()
+                    .unwrap()
+            })
+            .sum();
+        (idx.len() as u64, idx.iter().max().unwrap() + 1, free)
+    }
+
+    #[test]
+    fn sample_status_by_hand() {
+        // 53 used fragments numbered 0..=53 (index 46 is the free one inside
+        // the range), and the free list counts 2: 46 and the 30 MB tail
+        // after fragment 53, outside the numbered range.
+        let whole = pkg_status_from_sample(7240, &[]);
+        assert_eq!(by_hand(&whole), (53, 54, 2));
+        assert_eq!(whole.len(), 171);
+        assert!(whole
+            .iter()
+            .all(|l| l.starts_with(" 1(7240) ") || l.starts_with("\t\t bucket size")));
+    }
+
+    /// Interleave two processes' messages, one each in turn (a message's
+    /// `\t\t bucket size` line stays with it: Kamailio writes a message in
+    /// one write).
+    fn interleave(dumps: &[Vec<String>]) -> String {
+        let messages: Vec<Vec<String>> = dumps
+            .iter()
+            .map(|d| {
+                let mut m: Vec<String> = Vec::new();
+                for l in d {
+                    match m.last_mut() {
+                        Some(last) if l.starts_with('\t') => {
+                            last.push('\n');
+                            last.push_str(l);
+                        }
+                        _ => m.push(l.clone()),
+                    }
+                }
+                m
+            })
+            .collect();
+        let longest = messages.iter().map(Vec::len).max().unwrap_or(0);
+        let mut text = String::new();
+        for i in 0..longest {
+            for d in &messages {
+                if let Some(l) = d.get(i) {
+                    text.push_str(l);
+                    text.push('\n');
+                }
+            }
+        }
+        text
+    }
+
+    #[test]
+    fn two_interleaved_pkg_statuses_without_loss_are_complete() {
+        let text = interleave(&[
+            pkg_status_from_sample(7240, &[]),
+            pkg_status_from_sample(7241, &[]),
+        ]);
+        // Both number their fragments from 0: read as one list, the
+        // indexes would repeat, never gap; per process they are whole.
+        let l = scan_reader(text.as_bytes()).unwrap();
+        assert!(!l.any(), "{l:?}");
+        assert_eq!(l.missing_fragments, 0);
+    }
+
+    #[test]
+    fn a_lossy_pkg_status_among_a_whole_one_is_counted_per_process() {
+        let removed: &[u64] = &[3, 4, 5, 20, 21, 40];
+        let lossy = pkg_status_from_sample(7241, removed);
+        let whole = pkg_status_from_sample(7240, &[]);
+        let (listed, span, free) = by_hand(&lossy);
+        assert_eq!(listed, 53 - removed.len() as u64);
+        // Free fragments inside the numbered range, by hand on the whole
+        // status: 54 numbers, 53 listed.
+        let (w_listed, w_span, _) = by_hand(&whole);
+        let free_inside = w_span - w_listed;
+        // kmemdbg takes out every free fragment the free list counts (it
+        // cannot tell the tail from the inside): a lower bound, by the
+        // free fragments outside the range (here 1).
+        let expected = removed.len() as u64 - (free - free_inside);
+        assert_eq!(span - listed - free, expected);
+        let l = scan_reader(interleave(&[whole, lossy]).as_bytes()).unwrap();
+        assert_eq!(l.missing_fragments, expected, "{l:?}");
+        assert_eq!(l.gaps_by_pid, vec![(7241, expected)]);
+        assert_eq!(l.lost_lines(), 3 * expected);
+        assert!(
+            l.cause().starts_with(&format!(
+                "{expected} fragments are missing from the numbered list ({expected} in the status printed by PID 7241)"
+            )),
+            "{}",
+            l.cause()
+        );
+    }
+
+    #[test]
+    fn a_second_status_of_the_same_process_starts_a_new_numbering() {
+        // Two whole statuses of one process, one after the other: the
+        // second restarts at 0 and is no gap; a later lossy one is.
+        let mut text = String::new();
+        for d in [
+            pkg_status_from_sample(7240, &[]),
+            pkg_status_from_sample(7240, &[]),
+            pkg_status_from_sample(7240, &[10, 11, 12]),
+        ] {
+            for l in d {
+                text.push_str(&l);
+                text.push('\n');
+            }
+        }
+        let l = scan_reader(text.as_bytes()).unwrap();
+        assert_eq!(l.gaps_by_pid, vec![(7240, 2)], "3 removed, 1 free outside");
+    }
+
+    #[test]
+    fn a_journald_export_of_a_lossy_status_is_counted() {
+        // The same lines as journald's `short-iso` prints them.
+        let text: String = pkg_status_from_sample(7240, &[7, 8])
+            .iter()
+            .filter_map(|l| l.strip_prefix(" 1(7240) "))
+            .map(|m| format!("2026-12-06T17:03:41+0000 box kamailio[7240]: {m}\n"))
+            .collect();
+        let l = scan_reader(text.as_bytes()).unwrap();
+        assert_eq!(l.gaps_by_pid, vec![(7240, 1)]);
+    }
+
     proptest::proptest! {
         #[test]
         fn never_panics(s in "[a-zA-Z0-9:. \\[\\]-]{0,200}") {
             let _ = drop_in_line(&s);
             let _ = fragment_number(&s);
+            let _ = free_list_count(&s);
             let _ = journald_drops_json(&s, "k");
+            let mut g = Gaps::default();
+            g.feed(1, &s);
+            g.finish();
+            let _ = scan_reader(s.as_bytes());
         }
     }
 }

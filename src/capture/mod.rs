@@ -33,7 +33,7 @@ use blocks::{Block, Scanner, State};
 use explain::{Evidence, Method, Settings};
 use serde::Serialize;
 use source::{Follower, SourceInfo, SourceStats};
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -304,8 +304,8 @@ pub fn capture(
     s.out.flush().context("cannot write the captured dump")?;
 
     let blocks = s.scanner.blocks().to_vec();
-    for r in requests.iter_mut() {
-        verdict::judge(r, &blocks, &s, &sized, opts, &settings);
+    for (i, r) in requests.iter_mut().enumerate() {
+        verdict::judge(i, r, &blocks, &s, &sized, opts, &settings);
     }
     if restore_error.is_none() {
         restore_error = trigger::RESTORE_FAILED
@@ -616,9 +616,11 @@ struct Session<'o> {
     poll_every: Duration,
     /// When the last line was kept (for dumps of unknown length).
     last_kept: Option<Instant>,
-    /// Lines the log says it dropped, and holes in the shm fragment numbers.
+    /// Lines the log says it dropped.
     loss: loss::Loss,
-    numbering: loss::Numbering,
+    /// The fragment numbers of each status request (shm, and each pkg
+    /// dump: every process numbers its own list from 0), by request index.
+    numbering: HashMap<usize, loss::Numbering>,
     /// The journald unit (`kamailio.service`) whose drop reports count.
     unit: Option<String>,
     /// When the last line of any kind was read.

@@ -37,7 +37,7 @@ impl<'o> Session<'o> {
                 _ => Duration::from_millis(50),
             },
             loss: loss::Loss::default(),
-            numbering: loss::Numbering::default(),
+            numbering: HashMap::new(),
             unit,
             last_line_at: None,
             closed: false,
@@ -130,8 +130,8 @@ impl Session<'_> {
             }
             if let Some(i) = idx {
                 if let Some(o) = self.owners.get(i).copied().flatten() {
-                    if matches!(reqs[o].target, Target::Shm) {
-                        self.numbering.feed(&line);
+                    if matches!(reqs[o].target, Target::Shm | Target::Pkg { .. }) {
+                        self.numbering.entry(o).or_default().feed(&line);
                     }
                 }
                 if self.owners.get(i).copied().flatten().is_some() {
@@ -199,15 +199,15 @@ impl Session<'_> {
                 ),
                 _ => "look for `messages lost due to rate-limiting` in the log".to_string(),
             };
-            notes.push(format!("{sink} reports how many lines it dropped only after its {:.0}s interval: later, {later}", interval.as_secs_f64()));
+            notes.push(format!("{sink} reports how many lines it dropped only after its {} interval: later, {later}", crate::units::human_duration(interval)));
             return Ok(());
         }
         let wait =
             (started + interval + Duration::from_secs(1)).saturating_duration_since(Instant::now());
         notes.push(format!(
-            "waited {:.0}s for the end of {sink}'s {:.0}s rate-limit interval, so that it reports how many lines it dropped",
-            wait.as_secs_f64(),
-            interval.as_secs_f64()
+            "waited {} for the end of {sink}'s {} rate-limit interval, so that it reports how many lines it dropped",
+            crate::units::human_duration(wait),
+            crate::units::human_duration(interval)
         ));
         let until = Instant::now() + wait;
         while Instant::now() < until {

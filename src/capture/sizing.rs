@@ -21,6 +21,9 @@ pub(crate) struct Sized {
     pub pkg_choice: Option<budget::Choice>,
     /// Lines each process's pkg dump is expected to print.
     pub pkg_lines: HashMap<u32, u64>,
+    /// Free fragments of each process's pkg pool (`pkg.stats`), as
+    /// `free_fragments` is for shm.
+    pub pkg_free: HashMap<u32, u64>,
 }
 
 impl Sized {
@@ -207,6 +210,7 @@ fn size_pkg(
             lines += summary_each;
         }
         sized.pkg_lines.insert(pid, lines);
+        sized.pkg_free.insert(pid, c.free_fragments);
         per_process.push((pid, budget::status_lines(c, l)));
     }
     if per_process.is_empty() {

@@ -6,8 +6,9 @@
 
 use super::*;
 
-/// Sets `r`'s status, `complete`, lost lines and causes.
+/// Sets request `index`'s (`r`) status, `complete`, lost lines and causes.
 pub(crate) fn judge(
+    index: usize,
     r: &mut Request,
     blocks: &[Block],
     s: &Session<'_>,
@@ -31,7 +32,7 @@ pub(crate) fn judge(
         return;
     }
     r.status = status_of(r, blocks);
-    mark_loss(r, blocks, s, sized);
+    mark_loss(index, r, blocks, s, sized);
     r.complete = r.status == Status::Ok;
     if r.status != Status::Ok {
         explain_incomplete(r, blocks, s, sized, opts, settings);
@@ -58,14 +59,25 @@ fn status_of(r: &Request, blocks: &[Block]) -> Status {
     }
 }
 
-/// LOST when the log reported drops, the fragment numbers have holes, or a
-/// dump known not to fit stopped short while the log went quiet.
-fn mark_loss(r: &mut Request, blocks: &[Block], s: &Session<'_>, sized: &sizing::Sized) {
+/// LOST when the log reported drops, the fragment numbers of this request's
+/// status (shm, or one process's pkg) have holes, or a dump known not to
+/// fit stopped short while the log went quiet.
+fn mark_loss(
+    index: usize,
+    r: &mut Request,
+    blocks: &[Block],
+    s: &Session<'_>,
+    sized: &sizing::Sized,
+) {
     let choice = sized.choice_for(r);
-    let holes = if matches!(r.target, Target::Shm) {
-        s.numbering.holes(sized.free_fragments)
-    } else {
-        0
+    let free = match &r.target {
+        Target::Shm => Some(sized.free_fragments),
+        Target::Pkg { pid, .. } => Some(sized.pkg_free.get(pid).copied().unwrap_or(0)),
+        Target::Signal { .. } => None,
+    };
+    let holes = match (free, s.numbering.get(&index)) {
+        (Some(free), Some(n)) => n.holes(free),
+        _ => 0,
     };
     let over_budget = choice.is_some_and(|c| !c.fits && c.shape == budget::Shape::Status);
     let quiet = !r.growing_at_deadline;

@@ -199,6 +199,8 @@ pub struct DumpSummary {
     pub first_line: u64,
     pub last_line: u64,
     pub complete: bool,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lost: bool,
     pub headless: bool,
     pub heap: dump::HeapStats,
     pub total_count: u64,
@@ -229,6 +231,7 @@ fn summary(s: &Snapshot) -> DumpSummary {
         first_line: s.first_line,
         last_line: s.last_line,
         complete: s.complete,
+        lost: s.lost,
         headless: s.headless,
         heap: s.heap.clone(),
         total_count: s.total_count,
@@ -459,8 +462,9 @@ pub fn run(args: &AnalyzeArgs) -> Result<ExitStatus> {
         let version = args.dumps.kamailio_version.as_deref();
         return super::modstats_view::analyze(&args.files, args.top, args.json, version);
     }
-    let inputs = load(&args.files)?;
+    let mut inputs = load(&args.files)?;
     let lost = super::lost_view::scan(&args.files);
+    super::lost_view::mark(&lost, &mut inputs);
     let pool = args.dumps.pool;
     let chosen = select(&inputs, pool, args.dumps.pid)?;
     let by = args.dumps.by;
@@ -722,7 +726,9 @@ fn render_dump(o: &mut String, s: &Snapshot, by: GroupBy, top: usize, name_file:
     if let Some(t) = &s.time {
         let _ = write!(o, ", {t}");
     }
-    if !s.complete {
+    if s.lost {
+        o.push_str(" [LOST]");
+    } else if !s.complete {
         o.push_str(" [TRUNCATED]");
     }
     o.push('\n');

@@ -40,8 +40,9 @@ pub fn run(args: &DiffArgs) -> Result<ExitStatus> {
         let version = args.dumps.kamailio_version.as_deref();
         return super::modstats_view::diff(&args.files, pool, args.top, args.json, version);
     }
-    let inputs = load(&args.files)?;
+    let mut inputs = load(&args.files)?;
     let lost = super::lost_view::scan(&args.files);
+    super::lost_view::mark(&lost, &mut inputs);
     let chosen = select(&inputs, args.dumps.pool, args.dumps.pid)?;
     let by = args.dumps.by;
     let (mut series, single) = diff_all(chosen.iter().copied(), by);
@@ -125,7 +126,9 @@ pub fn render_series(o: &mut String, s: &Series, by: GroupBy) {
             thousands(p.total_count),
             thousands(p.total_bytes)
         );
-        if !p.complete {
+        if p.lost {
+            o.push_str(" [LOST]");
+        } else if !p.complete {
             o.push_str(" [TRUNCATED]");
         }
         o.push('\n');

@@ -441,7 +441,8 @@ fn progress(e: &Event<'_>) {
 fn status_word(s: Status) -> &'static str {
     match s {
         Status::Ok => "captured",
-        Status::Truncated => "TRUNCATED",
+        // said while waiting, before the loss checks: the report says LOST or TRUNCATED
+        Status::Truncated => "stopped before its end marker",
         Status::Missing => "did not answer",
         Status::Lost => "LOST (lines dropped by the log)",
         Status::Skipped => "skipped",

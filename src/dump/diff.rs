@@ -61,6 +61,9 @@ pub struct Point {
     pub total_count: u64,
     pub total_bytes: u64,
     pub complete: bool,
+    /// The log dropped lines of it (see [`Snapshot::lost`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lost: bool,
 }
 
 /// How one site (or group) changed along a series.
@@ -212,6 +215,7 @@ pub fn compare(key: SeriesKey, points: &[&Snapshot], by: GroupBy) -> Series {
                 total_count: s.total_count,
                 total_bytes: s.total_bytes,
                 complete: s.complete,
+                lost: s.lost,
             })
             .collect(),
         total_count_growth,

@@ -106,6 +106,11 @@ pub struct Snapshot {
     /// False when the dump stopped before its end marker (process killed,
     /// log cut): the numbers are a lower bound.
     pub complete: bool,
+    /// The log dropped lines of this dump (gaps in its fragment numbers, or
+    /// a cut dump in a file that reports dropped lines): LOST, not
+    /// TRUNCATED. Set by the caller that scanned the file for loss.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lost: bool,
     /// True when the dump's first lines were missing (the input starts mid-dump).
     pub headless: bool,
     pub heap: HeapStats,

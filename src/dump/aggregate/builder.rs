@@ -316,6 +316,7 @@ impl Builder {
             first_line: self.first_line,
             last_line: self.last_line,
             complete,
+            lost: false,
             headless: self.headless,
             heap: self.heap,
             total_count: sites.iter().fold(0u64, |t, s| t.saturating_add(s.count)),
