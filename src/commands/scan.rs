@@ -157,9 +157,16 @@ fn discover_proxy(scan: &mut Scan, ctx: &mut Context, notes: &mut Vec<String>) {
         );
         return;
     }
-    let log_pids: Vec<u32> = scan.groups.iter().filter_map(|g| g.pid).collect();
+    let mut log_pids: Vec<u32> = scan.groups.iter().filter_map(|g| g.pid).collect();
+    log_pids.sort_unstable();
+    log_pids.dedup();
     let mut why = Vec::new();
     for (pid, sock) in running {
+        // a proxy none of whose processes wrote the log is not asked
+        if !log_pids.iter().any(|&p| descends_from(p, pid)) {
+            why.push(format!("kamailio PID {pid} runs none of the log's PIDs"));
+            continue;
+        }
         let Some(sock) = sock else {
             why.push(format!(
                 "kamailio PID {pid}: no ctl socket found (no ctl module, or its socket is not \
@@ -188,6 +195,21 @@ fn discover_proxy(scan: &mut Scan, ctx: &mut Context, notes: &mut Vec<String>) {
         }
     }
     notes.push(format!("process roles not shown: {}", why.join("; ")));
+}
+
+/// True when `pid` runs and is `main` or one of its descendants.
+fn descends_from(pid: u32, main: u32) -> bool {
+    let mut p = pid;
+    for _ in 0..16 {
+        if p == main {
+            return crate::procfs::alive(pid);
+        }
+        match crate::procfs::parent_of(p) {
+            Some(parent) if parent > 1 => p = parent,
+            _ => return false,
+        }
+    }
+    false
 }
 
 /// Takes roles, ranks, shm size and start time from the proxy that runs

@@ -32,20 +32,23 @@ pub fn scan_reader(
     totals: &mut Totals,
 ) -> Result<()> {
     let pre = Prefilter::new();
-    let (lines, bytes) = candidates_of(reader, &pre, &mut |i, l| scanner.line(i + 1, l))?;
+    let mut buf = vec![0u8; CHUNK];
+    let (lines, bytes) = candidates_of(reader, &pre, &mut buf, &mut |i, l| scanner.line(i + 1, l))?;
     totals.lines += lines;
     totals.bytes += bytes;
     Ok(())
 }
 
-/// Reads `reader` in [`CHUNK`]s and calls `f(line_index, line)` for each
-/// candidate line (`line_index` from 0). Returns the lines and bytes read.
+/// Reads `reader` in `buf`-sized chunks (a buffer reused from part to
+/// part: its pages are not faulted in again) and calls `f(line_index,
+/// line)` for each candidate line (`line_index` from 0). Returns the lines
+/// and bytes read.
 fn candidates_of(
     reader: &mut dyn Read,
     pre: &Prefilter,
+    buf: &mut [u8],
     f: &mut dyn FnMut(u64, &[u8]),
 ) -> std::io::Result<(u64, u64)> {
-    let mut buf = vec![0u8; CHUNK];
     let mut filled = 0usize;
     let mut line_base = 0u64;
     let mut bytes = 0u64;
@@ -127,6 +130,7 @@ fn read_part(
     pre: &Prefilter,
     seeing: Seeing,
     memo: &mut FindMemo,
+    buf: &mut [u8],
 ) -> std::io::Result<Part> {
     let (table, year, drops_in_lines) = seeing;
     let mut part = Part {
@@ -141,7 +145,7 @@ fn read_part(
         end,
     };
     let (text, lines) = (&mut part.text, &mut part.lines);
-    let (count, bytes) = candidates_of(&mut range, pre, &mut |i, l| {
+    let (count, bytes) = candidates_of(&mut range, pre, buf, &mut |i, l| {
         let seen = see(table, year, drops_in_lines, memo, l);
         let at = text.len();
         text.extend_from_slice(l);
@@ -180,8 +184,9 @@ fn scan_parts(
             let (parts, pre) = (&parts, &pre);
             scope.spawn(move || {
                 let mut memo = FindMemo::new();
+                let mut buf = vec![0u8; CHUNK];
                 for &(start, end) in parts.iter().skip(w).step_by(threads) {
-                    let part = read_part(file, start, end, pre, seeing, &mut memo);
+                    let part = read_part(file, start, end, pre, seeing, &mut memo, &mut buf);
                     let failed = part.is_err();
                     if tx.send(part).is_err() || failed {
                         return;
