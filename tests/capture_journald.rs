@@ -312,45 +312,7 @@ fn real_rsyslog_imuxsock_limit_hit_and_reported() {
             == 0),
         "rsyslog wrote nothing to {syslog}"
     );
-    let (code, out, err) = b.kmemdbg(&[
-        "dump",
-        "--log",
-        &syslog,
-        "--ctl",
-        CTL,
-        "--full",
-        "--timeout",
-        "20s",
-        "--out",
-        &format!("{DIR}/rs-full.log"),
-        "--json",
-    ]);
-    let v = json(&out);
-    assert_eq!(v["choice"]["budget"]["sink"], "rsyslog imuxsock", "{out}");
-    assert_eq!(v["choice"]["budget"]["burst"], 200, "{out}");
-    assert_eq!(code, 1, "{out}\n{err}");
-    assert_eq!(v["complete"], false, "{out}");
-    assert_eq!(v["requests"][0]["status"], "lost", "{out}");
-    let cause = v["cause"].as_str().unwrap_or("");
-    assert!(cause.contains("imuxsock"), "{cause}");
-    // rsyslog's own count, as it logged it (8.2302: `imuxsock[pid: P, name:
-    // ...]: N messages lost due to rate-limiting (200 allowed within 5 seconds)`).
-    let text = b.ok(&["cat", &syslog]);
-    let lost: u64 = text
-        .lines()
-        .filter(|l| l.contains("imuxsock") && l.contains(" messages lost due to rate-limiting"))
-        .filter_map(|l| {
-            let head = l.split(" messages lost due to rate-limiting").next()?;
-            head.rsplit(' ').next()?.parse::<u64>().ok()
-        })
-        .sum();
-    eprintln!(
-        "rsyslog lost {lost}; kmemdbg says {} ({cause})",
-        v["lost_lines"]
-    );
-    assert!(lost > 0, "rsyslog reported no loss:\n{text}");
-    assert_eq!(v["lost_lines"].as_u64(), Some(lost), "{out}");
-    assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
+    full_dump_is_lost_as_rsyslog_counts(&b, &syslog, "imuxsock", "rs-full.log");
 }
 
 /// Fragment indexes of the status lines in `text` (awk's rule, by hand:
@@ -606,44 +568,56 @@ fn real_rsyslog_imjournal_limit_hit_and_reported() {
         "rsyslog (imjournal) wrote nothing to {syslog}: {}",
         b.journal("rsyslog")
     );
+    full_dump_is_lost_as_rsyslog_counts(&b, &syslog, "imjournal", "ij-full.log");
+}
+
+/// `dump --full` through rsyslog's `module` (imuxsock or imjournal, burst
+/// 200) is LOST, and its lost lines are rsyslog's own count, as rsyslog
+/// logged it (8.2302: `imuxsock[pid: P, name: ...]: N messages lost due to
+/// rate-limiting (200 allowed within 5 seconds)`, `imjournal: N messages
+/// lost due to rate-limiting ...`); `mem_summary` is put back.
+fn full_dump_is_lost_as_rsyslog_counts(b: &SdBox, syslog: &str, module: &str, out_file: &str) {
     let (code, out, err) = b.kmemdbg(&[
         "dump",
         "--log",
-        &syslog,
+        syslog,
         "--ctl",
         CTL,
         "--full",
         "--timeout",
         "20s",
         "--out",
-        &format!("{DIR}/ij-full.log"),
+        &format!("{DIR}/{out_file}"),
         "--json",
     ]);
     let v = json(&out);
-    assert_eq!(v["choice"]["budget"]["sink"], "rsyslog imjournal", "{out}");
+    assert_eq!(
+        v["choice"]["budget"]["sink"],
+        format!("rsyslog {module}"),
+        "{out}"
+    );
     assert_eq!(v["choice"]["budget"]["burst"], 200, "{out}");
     assert_eq!(code, 1, "{out}\n{err}");
     assert_eq!(v["complete"], false, "{out}");
     assert_eq!(v["requests"][0]["status"], "lost", "{out}");
     let cause = v["cause"].as_str().unwrap_or("");
-    assert!(cause.contains("imjournal"), "{cause}");
-    // rsyslog's own count, as it logged it (`imjournal: N messages lost due to rate-limiting ...`).
-    let text = b.ok(&["cat", &syslog]);
+    assert!(cause.contains(module), "{cause}");
+    let text = b.ok(&["cat", syslog]);
     let lost: u64 = text
         .lines()
-        .filter(|l| l.contains("imjournal") && l.contains(" messages lost due to rate-limiting"))
+        .filter(|l| l.contains(module) && l.contains(" messages lost due to rate-limiting"))
         .filter_map(|l| {
             let head = l.split(" messages lost due to rate-limiting").next()?;
             head.rsplit(' ').next()?.parse::<u64>().ok()
         })
         .sum();
     eprintln!(
-        "rsyslog imjournal lost {lost}; kmemdbg says {} ({cause})",
+        "rsyslog {module} lost {lost}; kmemdbg says {} ({cause})",
         v["lost_lines"]
     );
     assert!(lost > 0, "rsyslog reported no loss:\n{text}");
     assert_eq!(v["lost_lines"].as_u64(), Some(lost), "{out}");
-    assert_eq!(kamcmd(&b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
+    assert_eq!(kamcmd(b, &["cfg.get", "core", "mem_summary"]).trim(), "3");
 }
 
 /// The PID of the first `udp receiver` in `core.psx`.
