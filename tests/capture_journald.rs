@@ -269,40 +269,14 @@ fn real_journald_6000_registrations_summary_full_and_mod_stats() {
 #[test]
 fn real_rsyslog_imuxsock_limit_hit_and_reported() {
     const T: &str = "real_rsyslog_imuxsock_limit_hit_and_reported";
-    if !common::require_real(
+    // rsyslog runs in this box only, writing to the box's private /run, with
+    // imuxsock's limit turned on.
+    let Some(b) = rsyslog_box(
         T,
-        "rsyslog (apt-get install rsyslog; ci/install-deps.sh leaves it disabled)",
-        std::path::Path::new("/usr/sbin/rsyslogd").is_file(),
-    ) {
-        return;
-    }
-    let Some(mut b) = registrar_box(T) else {
+        &format!("module(load=\"imuxsock\" SysSock.RateLimit.Interval=\"5\" SysSock.RateLimit.Burst=\"200\")\n*.* {DIR}/syslog\n"),
+    ) else {
         return;
     };
-    // rsyslog runs in this box only (not enabled: other boxes stay journald-only),
-    // writing to the box's private /run, with imuxsock's limit turned on.
-    b.etc.write(
-        "/etc/rsyslog.conf",
-        &format!("module(load=\"imuxsock\" SysSock.RateLimit.Interval=\"5\" SysSock.RateLimit.Burst=\"200\")\n*.* {DIR}/syslog\n"),
-    );
-    // syslog.socket activates `syslog.service`, the alias `systemctl enable
-    // rsyslog` would make; the alias alone (no WantedBy link) keeps rsyslog
-    // out of the boot of every other box. /etc/systemd/system is watched.
-    let alias = std::path::Path::new("/etc/systemd/system/syslog.service");
-    if !alias.exists() {
-        std::os::unix::fs::symlink("/lib/systemd/system/rsyslog.service", alias)
-            .expect("syslog.service alias");
-    }
-    b.ok(&["systemctl", "daemon-reload"]);
-    let started = b.run(&["systemctl", "start", "rsyslog"]);
-    if started.code != 0 {
-        let why = b.run(&["sh", "-c", "systemctl status --no-pager syslog.socket rsyslog.service; journalctl -b --no-pager -u syslog.socket -u rsyslog; journalctl -b --no-pager -p warning -n 20; systemctl cat syslog.socket; systemctl show syslog.socket -p Result -p ConditionResult -p AssertResult"]);
-        panic!(
-            "systemctl start rsyslog: {started:?}\n{}{}",
-            why.stdout, why.stderr
-        );
-    }
-    assert!(b.wait_active("rsyslog", Duration::from_secs(30)));
     register(&b, "r", 300);
     let syslog = format!("{DIR}/syslog");
     assert!(
@@ -531,30 +505,12 @@ fn real_journald_low_burst_full_dump_is_lost_with_fragment_gaps() {
 #[test]
 fn real_rsyslog_imjournal_limit_hit_and_reported() {
     const T: &str = "real_rsyslog_imjournal_limit_hit_and_reported";
-    if !common::require_real(
+    let Some(b) = rsyslog_box(
         T,
-        "rsyslog (apt-get install rsyslog; ci/install-deps.sh leaves it disabled)",
-        std::path::Path::new("/usr/sbin/rsyslogd").is_file(),
-    ) {
-        return;
-    }
-    let Some(mut b) = registrar_box(T) else {
+        &format!("module(load=\"imjournal\" StateFile=\"{DIR}/imjournal.state\" IgnorePreviousMessages=\"on\" ratelimit.interval=\"5\" ratelimit.burst=\"200\")\n*.* {DIR}/syslog\n"),
+    ) else {
         return;
     };
-    b.etc.write(
-        "/etc/rsyslog.conf",
-        &format!("module(load=\"imjournal\" StateFile=\"{DIR}/imjournal.state\" IgnorePreviousMessages=\"on\" ratelimit.interval=\"5\" ratelimit.burst=\"200\")\n*.* {DIR}/syslog\n"),
-    );
-    // As in the imuxsock test: the syslog.service alias only, no boot link.
-    let alias = std::path::Path::new("/etc/systemd/system/syslog.service");
-    if !alias.exists() {
-        std::os::unix::fs::symlink("/lib/systemd/system/rsyslog.service", alias)
-            .expect("syslog.service alias");
-    }
-    b.ok(&["systemctl", "daemon-reload"]);
-    let started = b.run(&["systemctl", "start", "rsyslog"]);
-    assert_eq!(started.code, 0, "systemctl start rsyslog: {started:?}");
-    assert!(b.wait_active("rsyslog", Duration::from_secs(30)));
     register(&b, "j", 300);
     // A line through journald and imjournal proves the path (kamailio logs
     // nothing while registering).
@@ -569,6 +525,40 @@ fn real_rsyslog_imjournal_limit_hit_and_reported() {
         b.journal("rsyslog")
     );
     full_dump_is_lost_as_rsyslog_counts(&b, &syslog, "imjournal", "ij-full.log");
+}
+
+/// A registrar box where rsyslog runs with `conf` as its rsyslog.conf (this
+/// box only), started and active; None when the test is skipped.
+fn rsyslog_box(test: &str, conf: &str) -> Option<SdBox> {
+    if !common::require_real(
+        test,
+        "rsyslog (apt-get install rsyslog; ci/install-deps.sh leaves it disabled)",
+        std::path::Path::new("/usr/sbin/rsyslogd").is_file(),
+    ) {
+        return None;
+    }
+    let mut b = registrar_box(test)?;
+    // Not enabled: other boxes stay journald-only.
+    b.etc.write("/etc/rsyslog.conf", conf);
+    // syslog.socket activates `syslog.service`, the alias `systemctl enable
+    // rsyslog` would make; the alias alone (no WantedBy link) keeps rsyslog
+    // out of the boot of every other box. /etc/systemd/system is watched.
+    let alias = std::path::Path::new("/etc/systemd/system/syslog.service");
+    if !alias.exists() {
+        std::os::unix::fs::symlink("/lib/systemd/system/rsyslog.service", alias)
+            .expect("syslog.service alias");
+    }
+    b.ok(&["systemctl", "daemon-reload"]);
+    let started = b.run(&["systemctl", "start", "rsyslog"]);
+    if started.code != 0 {
+        let why = b.run(&["sh", "-c", "systemctl status --no-pager syslog.socket rsyslog.service; journalctl -b --no-pager -u syslog.socket -u rsyslog; journalctl -b --no-pager -p warning -n 20; systemctl cat syslog.socket; systemctl show syslog.socket -p Result -p ConditionResult -p AssertResult"]);
+        panic!(
+            "systemctl start rsyslog: {started:?}\n{}{}",
+            why.stdout, why.stderr
+        );
+    }
+    assert!(b.wait_active("rsyslog", Duration::from_secs(30)));
+    Some(b)
 }
 
 /// `dump --full` through rsyslog's `module` (imuxsock or imjournal, burst
